@@ -1,0 +1,76 @@
+// Package feed is the wire format of the config feed that the control plane
+// pushes to broker nodes: a snapshot of every broker, then each change in
+// revision order, as newline-delimited JSON over one long-lived HTTP
+// response. Both sides import it; nothing else lives here.
+package feed
+
+import "time"
+
+// Path is the feed's HTTP path on the control plane. A node sends
+// GET Path?after=<revision> with Authorization: Bearer <node token>.
+const Path = "/node/v1/feed"
+
+// ContentType is the media type of the stream: one Event per line.
+const ContentType = "application/x-ndjson"
+
+// PingInterval is how often the control plane sends a ping on an idle
+// stream; a node that hears nothing for 3 intervals reconnects.
+const PingInterval = 10 * time.Second
+
+// Event types.
+const (
+	// TypeSnapshot replaces the node's whole state with Brokers. It is the
+	// first event when the node asks from revision 0, or from a revision
+	// older than the feed still holds.
+	TypeSnapshot = "snapshot"
+	// TypeBroker creates or replaces one broker's whole state.
+	TypeBroker = "broker"
+	// TypeBrokerDeleted removes a broker; its sessions end.
+	TypeBrokerDeleted = "broker_deleted"
+	// TypeRevoked adds one revocation to a broker.
+	TypeRevoked = "revoked"
+	// TypeUnrevoked removes one revocation from a broker.
+	TypeUnrevoked = "unrevoked"
+	// TypePing keeps an idle stream alive; it carries the current revision.
+	TypePing = "ping"
+)
+
+// Event is one line of the feed. Revision is the change's revision; a node
+// that has applied it resumes with after=Revision.
+type Event struct {
+	Type       string      `json:"type"`
+	Revision   int64       `json:"revision"`
+	Brokers    []Broker    `json:"brokers,omitempty"`    // snapshot
+	Broker     *Broker     `json:"broker,omitempty"`     // broker
+	BrokerID   string      `json:"broker_id,omitempty"`  // broker_deleted, revoked, unrevoked
+	Revocation *Revocation `json:"revocation,omitempty"` // revoked, unrevoked (JTI only)
+}
+
+// Broker is everything a node needs to serve one broker.
+type Broker struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	// Hostname is <name>.<namespace>.<domain>: the TLS SNI name and the
+	// aud claim of the broker's tokens.
+	Hostname string `json:"hostname"`
+	// Expiration caps the age of any token in seconds (now - iat); 0: none.
+	Expiration   int64        `json:"expiration,omitempty"`
+	OnPublishURL string       `json:"on_publish_url,omitempty"`
+	Keys         []Key        `json:"keys"`
+	Revocations  []Revocation `json:"revocations"`
+}
+
+// Key is a public verification key of a broker.
+type Key struct {
+	ID    string `json:"kid"`
+	X     string `json:"x"`     // the Ed25519 public key, base64url without padding
+	State string `json:"state"` // current, next or retired
+}
+
+// Revocation is one revoked token. ExpiresAt (Unix seconds, 0 for none)
+// lets a node forget the entry once the token is dead anyway.
+type Revocation struct {
+	JTI       string `json:"jti"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
+}

@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,4 +54,152 @@ type BrokerStore interface {
 	// DeleteBroker deletes the broker with this id and everything it owns
 	// (keys, credentials, revocations). Returns ENOTFOUND.
 	DeleteBroker(ctx context.Context, id string) error
+}
+
+// BrokerInput is the body of a broker creation.
+type BrokerInput struct {
+	Name         string
+	AuthType     string
+	Description  string
+	Expiration   *int64 // seconds; nil or 0 for none
+	OnPublishURL string
+}
+
+// BrokerUpdate is a partial update: only the Set fields change.
+type BrokerUpdate struct {
+	SetDescription bool
+	Description    string
+	SetExpiration  bool
+	Expiration     *int64 // nil clears
+	SetOnPublish   bool
+	OnPublishURL   string // "" clears
+}
+
+// nanosecondThreshold: an expiration above it is taken as nanoseconds. Early
+// clients of Cloudflare's beta sent a Go time.Duration; 10^12 seconds is
+// over 31,000 years, so no real value in seconds is that large.
+const nanosecondThreshold = 1_000_000_000_000
+
+// NormalizeExpiration validates a broker or credential lifetime in seconds.
+// nil and 0 mean "no expiration" and return nil.
+func NormalizeExpiration(v *int64) (*int64, error) {
+	if v == nil || *v == 0 {
+		return nil, nil
+	}
+	secs := *v
+	if secs < 0 {
+		return nil, Errorf(EINVALID, "expiration must be a positive number of seconds (or null for none), got %d", secs)
+	}
+	if secs > nanosecondThreshold {
+		secs /= int64(time.Second)
+		if secs == 0 {
+			secs = 1
+		}
+	}
+	return &secs, nil
+}
+
+// Endpoint returns the broker's MQTT endpoint URL.
+func (s *Service) Endpoint(b *Broker) string {
+	return fmt.Sprintf("mqtts://%s:%d", b.Hostname(s.cfg.Domain), s.cfg.MQTTPort)
+}
+
+// CreateBroker creates a broker with its own fresh signing keys (current and
+// next). Returns ENOTFOUND, EINVALIDNAME, EAUTHTYPE, EINVALID or ECONFLICT.
+func (s *Service) CreateBroker(ctx context.Context, accountID, namespace string, in BrokerInput) (*Broker, error) {
+	name, err := NormalizeName("broker", in.Name)
+	if err != nil {
+		return nil, err
+	}
+	authType := in.AuthType
+	if authType == "" {
+		authType = AuthTypeToken
+	}
+	if authType != AuthTypeToken {
+		return nil, Errorf(EAUTHTYPE, "authType %q is not supported; the supported value is %q", truncate(authType), AuthTypeToken)
+	}
+	if err := ValidateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	exp, err := NormalizeExpiration(in.Expiration)
+	if err != nil {
+		return nil, err
+	}
+	if in.OnPublishURL != "" {
+		if err := ValidateWebhookURL(in.OnPublishURL); err != nil {
+			return nil, err
+		}
+	}
+	ns, err := s.store.FindNamespace(ctx, accountID, strings.ToLower(namespace))
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	b := &Broker{
+		ID: NewID(), NamespaceID: ns.ID, NamespaceName: ns.Name, Name: name, AuthType: authType,
+		Description: in.Description, Expiration: exp, OnPublishURL: in.OnPublishURL, CreatedOn: now, ModifiedOn: now,
+	}
+	keys := []*SigningKey{s.newKey(b.ID, KeyCurrent, now), s.newKey(b.ID, KeyNext, now)}
+	if err := s.store.CreateBroker(ctx, b, keys); err != nil {
+		return nil, err
+	}
+	s.changed()
+	return b, nil
+}
+
+// FindBroker returns a broker. Returns ENOTFOUND.
+func (s *Service) FindBroker(ctx context.Context, accountID, namespace, name string) (*Broker, error) {
+	return s.store.FindBroker(ctx, accountID, strings.ToLower(namespace), strings.ToLower(name))
+}
+
+// ListBrokers returns one page of a namespace's brokers and the total.
+func (s *Service) ListBrokers(ctx context.Context, accountID, namespace string, p Page) ([]*Broker, int, error) {
+	return s.store.ListBrokers(ctx, accountID, strings.ToLower(namespace), p)
+}
+
+// UpdateBroker applies a partial update. Returns ENOTFOUND or EINVALID.
+func (s *Service) UpdateBroker(ctx context.Context, accountID, namespace, name string, u BrokerUpdate) (*Broker, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if u.SetDescription {
+		if err := ValidateDescription(u.Description); err != nil {
+			return nil, err
+		}
+		b.Description = u.Description
+	}
+	if u.SetExpiration {
+		if b.Expiration, err = NormalizeExpiration(u.Expiration); err != nil {
+			return nil, err
+		}
+	}
+	if u.SetOnPublish {
+		if u.OnPublishURL != "" {
+			if err := ValidateWebhookURL(u.OnPublishURL); err != nil {
+				return nil, err
+			}
+		}
+		b.OnPublishURL = u.OnPublishURL
+	}
+	b.ModifiedOn = s.now()
+	if err := s.store.UpdateBroker(ctx, b); err != nil {
+		return nil, err
+	}
+	s.changed()
+	return b, nil
+}
+
+// DeleteBroker deletes a broker with its keys, credentials and revocations.
+// Connected clients are disconnected by the broker nodes. Returns ENOTFOUND.
+func (s *Service) DeleteBroker(ctx context.Context, accountID, namespace, name string) error {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteBroker(ctx, b.ID); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
 }

@@ -3,6 +3,10 @@ package controlplane
 import (
 	"context"
 	"time"
+	"unicode/utf8"
+
+	"github.com/openpubsub/pubsub/pkg/token"
+	"github.com/openpubsub/pubsub/pkg/topic"
 )
 
 // Credential is the stored metadata of one minted token. The token itself
@@ -54,4 +58,226 @@ type CredentialStore interface {
 	// PurgeRevocations deletes revocations of tokens that expired before now
 	// and returns how many it deleted.
 	PurgeRevocations(ctx context.Context, now time.Time) (int, error)
+}
+
+// MaxMint is the most credentials one call mints.
+const MaxMint = 100
+
+// MaxClientID is the longest client id, in bytes, a credential may carry.
+const MaxClientID = 128
+
+// MintRequest asks for new credentials of a broker.
+type MintRequest struct {
+	Number       int      // 0 means the default: 1, or len(ClientIDs)
+	Type         string   // must be "TOKEN"; "" means TOKEN
+	TopicACL     []string // empty values are dropped; none left means "#"
+	PublishACL   []string // nil: no narrowing
+	SubscribeACL []string // nil: no narrowing
+	ClientIDs    []string // mint for exactly these ids; nil: generate
+	Expiration   *int64   // seconds; -1: no exp unless the broker sets one; nil: the broker's
+}
+
+// Minted is one minted credential: the token is shown once and never stored.
+type Minted struct {
+	ClientID string
+	Token    string
+}
+
+// MintCredentials signs new tokens with the broker's current key and stores
+// their metadata. Returns ENOTFOUND, EINVALIDCREDPARAM or EINVALIDTOPIC.
+func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, name string, r MintRequest) ([]Minted, error) {
+	if err := r.normalize(); err != nil {
+		return nil, err
+	}
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	kid, priv, err := s.signingKey(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now().UTC()
+	var exp *time.Time
+	if life := effectiveLifetime(b.Expiration, r.Expiration); life != nil {
+		t := now.Add(time.Duration(*life) * time.Second).Truncate(time.Second)
+		exp = &t
+	}
+	ids := r.ClientIDs
+	if ids == nil {
+		ids = make([]string, r.Number)
+		for i := range ids {
+			ids[i] = b.Name + NewULID(now)
+		}
+	}
+	aud := b.Hostname(s.cfg.Domain)
+	out := make([]Minted, len(ids))
+	creds := make([]*Credential, len(ids))
+	for i, id := range ids {
+		c := &Credential{
+			JTI: NewULID(now), BrokerID: b.ID, ClientID: id, KeyID: kid, IssuedAt: now.Truncate(time.Second), ExpiresAt: exp,
+			TopicACL: r.TopicACL, PublishACL: r.PublishACL, SubscribeACL: r.SubscribeACL,
+		}
+		claims := &token.Claims{Subject: id, ID: c.JTI, Audience: aud, IssuedAt: c.IssuedAt.Unix(), TopicACL: c.TopicACL, PublishACL: c.PublishACL, SubscribeACL: c.SubscribeACL}
+		if exp != nil {
+			claims.ExpiresAt = exp.Unix()
+		}
+		tok, err := token.Sign(priv, kid, claims)
+		if err != nil {
+			return nil, err
+		}
+		out[i], creds[i] = Minted{ClientID: id, Token: tok}, c
+	}
+	if err := s.store.CreateCredentials(ctx, creds); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// effectiveLifetime is the shorter of the broker's and the request's
+// lifetimes, in seconds; nil when neither sets one.
+func effectiveLifetime(broker, req *int64) *int64 {
+	if req == nil || *req == -1 {
+		return broker
+	}
+	if broker == nil || *req < *broker {
+		return req
+	}
+	return broker
+}
+
+// normalize applies defaults and validates r.
+func (r *MintRequest) normalize() error {
+	if r.Type != "" && r.Type != AuthTypeToken {
+		return Errorf(EINVALIDCREDPARAM, "type %q is not supported; the supported value is %q", truncate(r.Type), AuthTypeToken)
+	}
+	if r.ClientIDs != nil {
+		if r.Number != 0 && r.Number != len(r.ClientIDs) {
+			return Errorf(EINVALIDCREDPARAM, "number=%d does not match the %d clientid values given; omit number or make them equal", r.Number, len(r.ClientIDs))
+		}
+		r.Number = len(r.ClientIDs)
+		seen := make(map[string]bool, len(r.ClientIDs))
+		for _, id := range r.ClientIDs {
+			if err := validateClientID(id); err != nil {
+				return err
+			}
+			if seen[id] {
+				return Errorf(EINVALIDCREDPARAM, "clientid %q is given twice", truncate(id))
+			}
+			seen[id] = true
+		}
+	}
+	if r.Number == 0 {
+		r.Number = 1
+	}
+	if r.Number < 1 || r.Number > MaxMint {
+		return Errorf(EINVALIDCREDPARAM, "number must be between 1 and %d, got %d", MaxMint, r.Number)
+	}
+	if r.Expiration != nil && (*r.Expiration == 0 || *r.Expiration < -1) {
+		return Errorf(EINVALIDCREDPARAM, "expiration must be a positive number of seconds, or -1 for no expiration; got %d", *r.Expiration)
+	}
+	acl := r.TopicACL[:0:0]
+	for _, f := range r.TopicACL {
+		if f != "" {
+			acl = append(acl, f)
+		}
+	}
+	if len(acl) == 0 {
+		acl = []string{"#"}
+	}
+	r.TopicACL = acl
+	for _, set := range []struct {
+		name    string
+		filters []string
+	}{{"topicAcl", r.TopicACL}, {"publishAcl", r.PublishACL}, {"subscribeAcl", r.SubscribeACL}} {
+		for _, f := range set.filters {
+			if err := topic.ValidateFilter(f); err != nil {
+				return Errorf(EINVALIDTOPIC, "%s: %v", set.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func validateClientID(id string) error {
+	if id == "" || len(id) > MaxClientID {
+		return Errorf(EINVALIDCREDPARAM, "clientid must be 1 to %d bytes long, got %d", MaxClientID, len(id))
+	}
+	if !utf8.ValidString(id) {
+		return Errorf(EINVALIDCREDPARAM, "clientid is not valid UTF-8")
+	}
+	for _, c := range id {
+		if c < 0x20 || c == 0x7f {
+			return Errorf(EINVALIDCREDPARAM, "clientid %q has a control character", truncate(id))
+		}
+	}
+	return nil
+}
+
+// ListCredentials returns one page of a broker's credentials, newest first.
+func (s *Service) ListCredentials(ctx context.Context, accountID, namespace, name string, p Page) ([]*Credential, int, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.store.ListCredentials(ctx, b.ID, p)
+}
+
+// FindCredential returns one credential's metadata. Returns ENOTFOUND or ENOTFOUNDJTI.
+func (s *Service) FindCredential(ctx context.Context, accountID, namespace, name, jti string) (*Credential, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.FindCredential(ctx, b.ID, jti)
+}
+
+// Revoke revokes jtis of a broker. Returns ENOTFOUND, EINVALID (no jti),
+// ENOTFOUNDJTI or EREVOCATIONLIMIT.
+func (s *Service) Revoke(ctx context.Context, accountID, namespace, name string, jtis []string) error {
+	b, err := s.brokerForJTIs(ctx, accountID, namespace, name, jtis)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RevokeCredentials(ctx, b.ID, jtis, s.now(), s.cfg.RevocationLimit); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
+
+// Unrevoke removes revocations. Returns ENOTFOUND, EINVALID or ENOTFOUNDJTI.
+func (s *Service) Unrevoke(ctx context.Context, accountID, namespace, name string, jtis []string) error {
+	b, err := s.brokerForJTIs(ctx, accountID, namespace, name, jtis)
+	if err != nil {
+		return err
+	}
+	if err := s.store.UnrevokeCredentials(ctx, b.ID, jtis); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}
+
+// MaxJTIsPerCall bounds one revoke or unrevoke request.
+const MaxJTIsPerCall = 1000
+
+func (s *Service) brokerForJTIs(ctx context.Context, accountID, namespace, name string, jtis []string) (*Broker, error) {
+	if len(jtis) == 0 {
+		return nil, Errorf(EINVALID, "give at least one jti: ?jti=<id>[,<id>...] or repeat ?jti=")
+	}
+	if len(jtis) > MaxJTIsPerCall {
+		return nil, Errorf(EINVALID, "at most %d jtis per call, got %d", MaxJTIsPerCall, len(jtis))
+	}
+	return s.FindBroker(ctx, accountID, namespace, name)
+}
+
+// ListRevocations returns one page of a broker's revocations of tokens
+// that have not expired yet, oldest first.
+func (s *Service) ListRevocations(ctx context.Context, accountID, namespace, name string, p Page) ([]*Revocation, int, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.store.ListRevocations(ctx, b.ID, s.now(), p)
 }

@@ -2,7 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
 	"time"
+
+	"github.com/openpubsub/pubsub/pkg/token"
 )
 
 // Key states. A broker always has exactly one current key (it signs new
@@ -40,4 +45,86 @@ type KeyStore interface {
 	// DeleteKey deletes a retired key. Returns ENOTFOUND for an unknown kid,
 	// EKEYINUSE for the current or next key.
 	DeleteKey(ctx context.Context, brokerID, kid string) error
+}
+
+// newKey generates an Ed25519 key for a broker and seals its private half.
+func (s *Service) newKey(brokerID, state string, now time.Time) *SigningKey {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	kid := token.Thumbprint(pub)
+	return &SigningKey{ID: kid, BrokerID: brokerID, State: state, PublicKey: pub, SealedKey: s.sealer.Seal(priv.Seed(), brokerID, kid), CreatedOn: now, ModifiedOn: now}
+}
+
+// PublicKeys returns the broker's keys that verify tokens: current, next,
+// then retired ones not yet deleted. Returns ENOTFOUND.
+func (s *Service) PublicKeys(ctx context.Context, accountID, namespace, name string) ([]*SigningKey, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.ListKeys(ctx, b.ID)
+}
+
+// RotateKeys makes the next key current, retires the current key (it still
+// verifies the tokens it signed) and creates a new next key.
+func (s *Service) RotateKeys(ctx context.Context, accountID, namespace, name string) ([]*SigningKey, error) {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.RotateKeys(ctx, b.ID, s.newKey(b.ID, KeyNext, s.now())); err != nil {
+		return nil, err
+	}
+	s.changed()
+	return s.store.ListKeys(ctx, b.ID)
+}
+
+// DeleteKey deletes a retired key, which invalidates every token it signed.
+// Returns ENOTFOUND, or EKEYINUSE for the current or next key.
+func (s *Service) DeleteKey(ctx context.Context, accountID, namespace, name, kid string) error {
+	b, err := s.FindBroker(ctx, accountID, namespace, name)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteKey(ctx, b.ID, kid); err != nil {
+		return err
+	}
+	s.keyMu.Lock()
+	delete(s.keyCache, kid)
+	s.keyMu.Unlock()
+	s.changed()
+	return nil
+}
+
+// signingKey returns the broker's current key, unsealed. Unsealed keys are
+// cached by kid: a kid is a hash of the public key, so it never names
+// another key, and minting in bulk then costs no decryption.
+func (s *Service) signingKey(ctx context.Context, brokerID string) (string, ed25519.PrivateKey, error) {
+	keys, err := s.store.ListKeys(ctx, brokerID)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, k := range keys {
+		if k.State != KeyCurrent {
+			continue
+		}
+		s.keyMu.Lock()
+		priv, ok := s.keyCache[k.ID]
+		s.keyMu.Unlock()
+		if ok {
+			return k.ID, priv, nil
+		}
+		seed, err := s.sealer.Open(k.SealedKey, brokerID, k.ID)
+		if err != nil {
+			return "", nil, err
+		}
+		priv = ed25519.NewKeyFromSeed(seed)
+		s.keyMu.Lock()
+		s.keyCache[k.ID] = priv
+		s.keyMu.Unlock()
+		return k.ID, priv, nil
+	}
+	return "", nil, fmt.Errorf("broker %s has no current signing key", brokerID)
 }

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -40,3 +41,44 @@ type Page struct {
 
 // Offset is the number of rows before this page.
 func (p Page) Offset() int { return (p.Page - 1) * p.PerPage }
+
+// MaxPerPage is the largest page size a list accepts.
+const MaxPerPage = 100
+
+// CreateNamespace creates a namespace for the account. Returns
+// EINVALIDNAME, EINVALID, or ECONFLICT when any account has the name.
+func (s *Service) CreateNamespace(ctx context.Context, accountID, name, description string) (*Namespace, error) {
+	n, err := NormalizeName("namespace", name)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateDescription(description); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	ns := &Namespace{ID: NewID(), AccountID: accountID, Name: n, Description: description, CreatedOn: now, ModifiedOn: now}
+	if err := s.store.CreateNamespace(ctx, ns); err != nil {
+		return nil, err
+	}
+	s.changed()
+	return ns, nil
+}
+
+// FindNamespace returns the account's namespace. Returns ENOTFOUND.
+func (s *Service) FindNamespace(ctx context.Context, accountID, name string) (*Namespace, error) {
+	return s.store.FindNamespace(ctx, accountID, strings.ToLower(name))
+}
+
+// ListNamespaces returns one page of the account's namespaces and the total.
+func (s *Service) ListNamespaces(ctx context.Context, accountID string, p Page) ([]*Namespace, int, error) {
+	return s.store.ListNamespaces(ctx, accountID, p)
+}
+
+// DeleteNamespace deletes an empty namespace. Returns ENOTFOUND or ENOTEMPTY.
+func (s *Service) DeleteNamespace(ctx context.Context, accountID, name string) error {
+	if err := s.store.DeleteNamespace(ctx, accountID, strings.ToLower(name)); err != nil {
+		return err
+	}
+	s.changed()
+	return nil
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/internal/app"
+)
+
+// logFlags adds --log-level and returns a function that builds the logger.
+func logFlags(fs *flag.FlagSet, stderr io.Writer) func() *slog.Logger {
+	level := fs.String("log-level", envOr("PUBSUB_LOG_LEVEL", "info"), "log level: debug, info, warn or error (PUBSUB_LOG_LEVEL)")
+	return func() *slog.Logger {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*level)); err != nil {
+			l = slog.LevelInfo
+		}
+		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l}))
+	}
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("dev", stderr)
+	dataDir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub"), "directory for the embedded store, keys and the env file (PUBSUB_DATA_DIR)")
+	addr := fs.String("addr", envOr("PUBSUB_ADDR", "127.0.0.1:8080"), "REST API listen address (PUBSUB_ADDR)")
+	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", "pubsub.localhost"), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
+	mqttPort := fs.Int("mqtt-port", envInt("PUBSUB_MQTT_PORT", 8883), "MQTT over TLS port (PUBSUB_MQTT_PORT)")
+	logger := logFlags(fs, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, Domain: *domain, MQTTPort: *mqttPort, Log: logger()})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(stdout, `Pub/Sub dev stack is running.
+  REST API:  %s
+  Data dir:  %s (delete it to start over)
+
+Load the dev credentials, then create your first namespace:
+
+  source %s
+  curl -s -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" -H "Content-Type: application/json" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub/namespaces" --data '{"name": "my-namespace" }'
+
+Press Ctrl-C to stop.
+`, d.ControlPlane.URL(), *dataDir, d.EnvFile)
+	<-ctx.Done()
+	return nil
+}
+
+func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("controlplane", stderr)
+	addr := fs.String("addr", envOr("PUBSUB_ADDR", ":8080"), "REST API listen address (PUBSUB_ADDR)")
+	store := storeFlags(fs)
+	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", ""), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
+	mqttPort := fs.Int("mqtt-port", envInt("PUBSUB_MQTT_PORT", 8883), "MQTT over TLS port shown in broker endpoints (PUBSUB_MQTT_PORT)")
+	revLimit := fs.Int("revocation-limit", envInt("PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit), "maximum unexpired revocations per broker (PUBSUB_REVOCATION_LIMIT)")
+	logger := logFlags(fs, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kek, err := controlplane.ParseKEK(os.Getenv("PUBSUB_KEK"))
+	if err != nil {
+		return fmt.Errorf("PUBSUB_KEK: %w (generate one with: openssl rand -hex 32)", err)
+	}
+	log := logger()
+	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, Log: log})
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	log.Info("control plane listening", "url", cp.URL())
+	<-ctx.Done()
+	return nil
+}
+
+// storeFlags adds --database-url and --data-dir.
+func storeFlags(fs *flag.FlagSet) func() app.StoreConfig {
+	url := fs.String("database-url", envOr("PUBSUB_DATABASE_URL", ""), "Postgres URL; empty for the embedded store (PUBSUB_DATABASE_URL)")
+	dir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub"), "data dir of the embedded store (PUBSUB_DATA_DIR)")
+	return func() app.StoreConfig { return app.StoreConfig{DatabaseURL: *url, DataDir: *dir} }
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}

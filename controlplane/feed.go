@@ -1,0 +1,127 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	"github.com/openpubsub/pubsub/pkg/feed"
+)
+
+// feedBatch is how many changes the feed reads per query.
+const feedBatch = 500
+
+// StreamFeed sends the config feed to one broker node: a snapshot when the
+// node has no usable revision, then every change after it, in revision
+// order, as changes commit. It returns when ctx ends or emit fails.
+//
+// The change rows only say what changed; each event carries the current
+// state of that thing, so a node that applies events in order converges.
+func (s *Service) StreamFeed(ctx context.Context, after int64, emit func(*feed.Event) error) error {
+	oldest, err := s.store.OldestRevision(ctx)
+	if err != nil {
+		return err
+	}
+	if after <= 0 || (oldest > 0 && after < oldest-1) {
+		snap, err := s.store.Snapshot(ctx, s.now())
+		if err != nil {
+			return err
+		}
+		ev := &feed.Event{Type: feed.TypeSnapshot, Revision: snap.Revision, Brokers: make([]feed.Broker, 0, len(snap.Brokers))}
+		for _, b := range snap.Brokers {
+			ev.Brokers = append(ev.Brokers, s.feedBroker(b))
+		}
+		if err := emit(ev); err != nil {
+			return err
+		}
+		after = snap.Revision
+	}
+	ping := time.NewTicker(feed.PingInterval)
+	defer ping.Stop()
+	for {
+		// Take the wait channel before reading, so a change that commits
+		// between the read and the wait still wakes us.
+		wake := s.changes.Wait()
+		changes, err := s.store.ListChanges(ctx, after, feedBatch)
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			ev, err := s.feedEvent(ctx, c)
+			if err != nil {
+				return err
+			}
+			if ev != nil {
+				if err := emit(ev); err != nil {
+					return err
+				}
+			}
+			after = c.Revision
+		}
+		if len(changes) == feedBatch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-ping.C:
+			if err := emit(&feed.Event{Type: feed.TypePing, Revision: after}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// feedEvent turns a change row into the event that carries its current
+// state; nil for changes nodes do not need (namespaces).
+func (s *Service) feedEvent(ctx context.Context, c *Change) (*feed.Event, error) {
+	switch c.Kind {
+	case ChangeBroker, ChangeKeys:
+		st, err := s.store.FindBrokerState(ctx, c.BrokerID, s.now())
+		if ErrorCode(err) == ENOTFOUND {
+			return &feed.Event{Type: feed.TypeBrokerDeleted, Revision: c.Revision, BrokerID: c.BrokerID}, nil
+		} else if err != nil {
+			return nil, err
+		}
+		b := s.feedBroker(st)
+		return &feed.Event{Type: feed.TypeBroker, Revision: c.Revision, Broker: &b}, nil
+	case ChangeRevocation:
+		r, err := s.store.FindRevocation(ctx, c.BrokerID, c.JTI)
+		if ErrorCode(err) == ENOTFOUND {
+			return &feed.Event{Type: feed.TypeUnrevoked, Revision: c.Revision, BrokerID: c.BrokerID, Revocation: &feed.Revocation{JTI: c.JTI}}, nil
+		} else if err != nil {
+			return nil, err
+		}
+		rev := feedRevocation(r)
+		return &feed.Event{Type: feed.TypeRevoked, Revision: c.Revision, BrokerID: c.BrokerID, Revocation: &rev}, nil
+	}
+	return nil, nil
+}
+
+// feedBroker is the wire form of a broker's state for nodes: public keys only.
+func (s *Service) feedBroker(st *BrokerState) feed.Broker {
+	b := st.Broker
+	out := feed.Broker{
+		ID: b.ID, Name: b.Name, Namespace: b.NamespaceName, Hostname: b.Hostname(s.cfg.Domain), OnPublishURL: b.OnPublishURL,
+		Keys: make([]feed.Key, len(st.Keys)), Revocations: make([]feed.Revocation, len(st.Revocations)),
+	}
+	if b.Expiration != nil {
+		out.Expiration = *b.Expiration
+	}
+	for i, k := range st.Keys {
+		out.Keys[i] = feed.Key{ID: k.ID, X: base64.RawURLEncoding.EncodeToString(k.PublicKey), State: k.State}
+	}
+	for i, r := range st.Revocations {
+		out.Revocations[i] = feedRevocation(r)
+	}
+	return out
+}
+
+func feedRevocation(r *Revocation) feed.Revocation {
+	out := feed.Revocation{JTI: r.JTI}
+	if r.ExpiresAt != nil {
+		out.ExpiresAt = r.ExpiresAt.Unix()
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config holds the settings of a Service.
+type Config struct {
+	// Domain is the DNS suffix of broker hostnames: <broker>.<namespace>.<Domain>.
+	Domain string
+	// MQTTPort is the port shown in broker endpoints.
+	MQTTPort int
+	// RevocationLimit caps the unexpired revocations per broker.
+	RevocationLimit int
+	// KEK is the 32-byte key-encryption key for private signing keys.
+	KEK []byte
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+}
+
+// DefaultRevocationLimit is Cloudflare's cap on revocations per broker.
+const DefaultRevocationLimit = 10000
+
+// Service is the control plane's business logic: it validates input,
+// generates ids, keys and tokens, and calls the Store. Every method returns
+// *Error values with the codes listed in error.go.
+type Service struct {
+	store   Store
+	cfg     Config
+	sealer  *Sealer
+	changes *Notifier
+	log     *slog.Logger
+
+	keyMu    sync.Mutex
+	keyCache map[string]ed25519.PrivateKey // kid -> unsealed key, to mint without unsealing each time
+}
+
+// NewService returns a Service over store. It validates cfg.
+func NewService(store Store, cfg Config, log *slog.Logger) (*Service, error) {
+	if cfg.Domain == "" {
+		return nil, fmt.Errorf("a broker domain is required")
+	}
+	if cfg.MQTTPort == 0 {
+		cfg.MQTTPort = 8883
+	}
+	if cfg.RevocationLimit <= 0 {
+		cfg.RevocationLimit = DefaultRevocationLimit
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	sealer, err := NewSealer(cfg.KEK)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{store: store, cfg: cfg, sealer: sealer, changes: NewNotifier(), log: log, keyCache: map[string]ed25519.PrivateKey{}}, nil
+}
+
+// Store returns the service's store.
+func (s *Service) Store() Store { return s.store }
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Changes returns the notifier that fires after every committed change.
+func (s *Service) Changes() *Notifier { return s.changes }
+
+// now returns the current time in UTC, truncated to the microseconds that
+// both stores keep.
+func (s *Service) now() time.Time {
+	return s.cfg.Now().UTC().Truncate(time.Microsecond)
+}
+
+// changed wakes feed waiters after a committed change.
+func (s *Service) changed() { s.changes.Notify() }
+
+// Notifier wakes every waiter when something changes. Waiters take the
+// channel from Wait, then re-read state; a notification never carries data,
+// so a missed one cannot lose information.
+type Notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// NewNotifier returns a Notifier.
+func NewNotifier() *Notifier { return &Notifier{ch: make(chan struct{})} }
+
+// Wait returns a channel that is closed at the next Notify.
+func (n *Notifier) Wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+// Notify wakes every current waiter.
+func (n *Notifier) Notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+}
+
+// PurgeLoop deletes revocations of expired tokens every interval until ctx
+// ends. ListRevocations already hides them; this only reclaims space.
+func (s *Service) PurgeLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.store.PurgeRevocations(ctx, s.now()); err != nil {
+				s.log.Warn("purge expired revocations", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged expired revocations", "count", n)
+			}
+		}
+	}
+}

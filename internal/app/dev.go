@@ -1,0 +1,150 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/openpubsub/pubsub/controlplane"
+)
+
+// DevConfig configures `pubsub dev`: the control plane on loopback with the
+// embedded store, all state in DataDir.
+type DevConfig struct {
+	DataDir  string // default .pubsub
+	Addr     string // default 127.0.0.1:8080
+	Domain   string
+	MQTTPort int
+	Email    string // the dev account's email
+	Log      *slog.Logger
+}
+
+// Dev is a running dev stack.
+type Dev struct {
+	ControlPlane *ControlPlane
+	// EnvFile is the path of the shell file with the dev credentials.
+	EnvFile string
+	// Env holds the variables written to EnvFile.
+	Env map[string]string
+}
+
+// DevEnvFile is the name of the shell file `pubsub dev` writes in its data dir.
+const DevEnvFile = "env"
+
+// kekFile holds the dev stack's key-encryption key.
+const kekFile = "kek"
+
+// StartDev starts the dev stack. Its first start creates the data dir, a
+// key-encryption key, a dev account and the env file; later starts reuse them.
+func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".pubsub"
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Email == "" {
+		cfg.Email = "dev@example.com"
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	kek, err := loadOrCreateKEK(filepath.Join(cfg.DataDir, kekFile))
+	if err != nil {
+		return nil, err
+	}
+	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
+		Addr: cfg.Addr, Store: StoreConfig{DataDir: cfg.DataDir}, Domain: cfg.Domain, MQTTPort: cfg.MQTTPort, KEK: kek, Log: cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &Dev{ControlPlane: cp, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile)}
+	if d.Env, err = d.ensureAccount(ctx, cfg.Email); err != nil {
+		cp.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// ensureAccount reuses the account of an existing env file, or creates the
+// dev account and writes the env file. PUBSUB_API_URL always follows the
+// address actually bound.
+func (d *Dev) ensureAccount(ctx context.Context, email string) (map[string]string, error) {
+	env, _ := readEnvFile(d.EnvFile)
+	if id := env["CF_ACCOUNT_ID"]; id != "" {
+		if _, err := d.ControlPlane.Service.AuthenticateKey(ctx, env["CF_API_EMAIL"], env["CF_API_KEY"]); err == nil {
+			env["PUBSUB_API_URL"] = d.ControlPlane.URL()
+			return env, writeEnvFile(d.EnvFile, env)
+		}
+	}
+	na, err := d.ControlPlane.Service.CreateAccount(ctx, email)
+	if controlplane.ErrorCode(err) == controlplane.ECONFLICT {
+		// The env file was lost but the account exists: make a fresh one.
+		na, err = d.ControlPlane.Service.CreateAccount(ctx, "dev+"+controlplane.NewSecret(4)+"@example.com")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create dev account: %w", err)
+	}
+	env = map[string]string{
+		"CF_API_EMAIL":   na.Account.Email,
+		"CF_API_KEY":     na.APIKey,
+		"CF_API_TOKEN":   na.APIToken,
+		"CF_ACCOUNT_ID":  na.Account.ID,
+		"PUBSUB_API_URL": d.ControlPlane.URL(),
+	}
+	return env, writeEnvFile(d.EnvFile, env)
+}
+
+// Close stops the dev stack.
+func (d *Dev) Close() error { return d.ControlPlane.Close() }
+
+// envOrder is the order of variables in the env file.
+var envOrder = []string{"CF_API_EMAIL", "CF_API_KEY", "CF_API_TOKEN", "CF_ACCOUNT_ID", "PUBSUB_API_URL", "PUBSUB_CA_FILE"}
+
+func writeEnvFile(path string, env map[string]string) error {
+	var b strings.Builder
+	b.WriteString("# Written by `pubsub dev`: source it to use the dev stack with curl or the CLI.\n")
+	for _, k := range envOrder {
+		if v, ok := env[k]; ok {
+			fmt.Fprintf(&b, "export %s=%q\n", k, v)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return map[string]string{}, err
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		env[k] = strings.Trim(v, `"`)
+	}
+	return env, sc.Err()
+}
+
+func loadOrCreateKEK(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return controlplane.ParseKEK(string(b))
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	k := controlplane.NewKEK()
+	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write key-encryption key: %w", err)
+	}
+	return controlplane.ParseKEK(k)
+}

@@ -23,22 +23,14 @@ func runAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *email == "" {
 		return usageError{"--email is required"}
 	}
-	st, err := app.OpenStore(ctx, store())
+	svc, closeStore, err := openAdmin(ctx, store())
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	// Account creation needs no keys; a throwaway KEK satisfies the service.
-	kek, _ := controlplane.ParseKEK(controlplane.NewKEK())
-	svc, err := controlplane.NewService(st, controlplane.Config{Domain: "unused.invalid", KEK: kek}, nil)
-	if err != nil {
-		return err
-	}
+	defer closeStore()
 	na, err := svc.CreateAccount(ctx, *email)
-	if controlplane.ErrorCode(err) == controlplane.EINTERNAL {
-		return err
-	} else if err != nil {
-		return fmt.Errorf("%s", controlplane.ErrorMessage(err))
+	if err != nil {
+		return adminError(err)
 	}
 	fmt.Fprintf(stdout, `Account created. The key and token are shown only once: store them now.
 
@@ -48,4 +40,29 @@ CF_API_KEY=%s
 CF_API_TOKEN=%s
 `, na.Account.ID, na.Account.Email, na.APIKey, na.APIToken)
 	return nil
+}
+
+// openAdmin opens the store for an admin command and a service over it.
+// Admin commands create no signing keys, so a throwaway KEK is enough.
+func openAdmin(ctx context.Context, cfg app.StoreConfig) (*controlplane.Service, func(), error) {
+	st, err := app.OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	kek, _ := controlplane.ParseKEK(controlplane.NewKEK())
+	svc, err := controlplane.NewService(st, controlplane.Config{Domain: "unused.invalid", KEK: kek}, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { st.Close() }, nil
+}
+
+// adminError shows an admin the user-facing message of a refusal, and the
+// full error of an internal failure (the admin is the operator).
+func adminError(err error) error {
+	if controlplane.ErrorCode(err) == controlplane.EINTERNAL {
+		return err
+	}
+	return fmt.Errorf("%s", controlplane.ErrorMessage(err))
 }

@@ -20,8 +20,16 @@ Servers:
   pubsub dev            control plane (and broker node) on loopback, embedded store in .pubsub/
   pubsub controlplane   the REST API on Postgres (--database-url) or the embedded store
 
+  pubsub broker serve    a broker node: MQTT v5 over TLS, config pushed from the control plane
+
 Admin (talks to the database directly):
   pubsub account create --email you@example.com
+  pubsub node token create --name NAME
+
+API clients, in the style of wrangler (read PUBSUB_API_URL, CF_ACCOUNT_ID,
+CF_API_EMAIL + CF_API_KEY or CF_API_TOKEN):
+  pubsub namespace create|list|get|delete
+  pubsub broker create|list|get|update|delete|issue|revoke|unrevoke|revocations|public-keys|rotate-keys
 
 Run "pubsub <command> -h" for a command's flags.
 `
@@ -61,6 +69,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runControlPlane(ctx, args[1:], stdout, stderr)
 	case "account":
 		return runAccount(ctx, args[1:], stdout, stderr)
+	case "node":
+		return runNode(ctx, args[1:], stdout, stderr)
+	case "namespace":
+		return runNamespace(ctx, args[1:], stdout, stderr)
+	case "broker":
+		return runBroker(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -9,9 +9,14 @@ run:
 	$(GO) run ./cmd/pubsub dev
 
 ## test: every test: unit, both stores (starts a throwaway Postgres), end to end
-test:
+test: e2e/node_modules/.installed
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The end-to-end tests run real JavaScript clients (MQTT.js, jose).
+e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json
+	cd e2e && npm ci --no-audit --no-fund
+	touch $@
 
 build:
 	$(GO) build -o bin/pubsub ./cmd/pubsub

@@ -1,12 +1,27 @@
 // Package token is the Ed25519 JWT format shared by the control plane, which
 // mints tokens, and the broker nodes, which verify them offline with public
 // keys only.
+//
+// A token is a compact JWS (RFC 7515) with the header
+// {"alg":"EdDSA","kid":"<kid>"}, where kid is the RFC 7638 thumbprint of the
+// broker's signing key, and the claims iat, exp (optional), sub (the MQTT
+// client id), jti (a ULID, for revocation), aud (the broker's hostname) and
+// topicAcl, publishAcl, subscribeAcl (topic filter lists). Keys are
+// published as a JWK Set (RFC 7517, RFC 8037).
+//
+// Verification is strict on purpose: the format has one producer, this
+// package, so anything it would not have produced is refused rather than
+// interpreted. Verify checks the signature before it reads the claims, and
+// its errors never repeat token contents, so they can go into an MQTT
+// reason string as they are.
 package token
 
-import (
-	"crypto/ed25519"
-	"time"
-)
+import "crypto/ed25519"
+
+// MaxSize is the largest token, in bytes, that Verify, Parse and
+// PeekAudience accept and that Sign produces. It bounds the work an
+// unauthenticated client can cause before the signature check.
+const MaxSize = 8192
 
 // Claims are the claims of a Pub/Sub client token.
 type Claims struct {
@@ -31,20 +46,14 @@ type KeySet interface {
 	Key(kid string) (ed25519.PublicKey, bool)
 }
 
-// Sign returns the compact JWT for c with header {"alg":"EdDSA","kid":kid}.
-func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) { panic("TODO") }
+// Keys is a KeySet held in a map from kid to public key. It is the KeySet
+// for hot paths: Verify looks it up without allocating. Build it once per
+// key set change (JWKSet.ParseKeys validates each key) and share it
+// read-only.
+type Keys map[string]ed25519.PublicKey
 
-// Verify checks tok: header alg EdDSA, a kid present in keys, a valid
-// signature, aud == audience, and exp (when present) not before now-leeway.
-// It returns the claims, or an *Error telling which check failed.
-func Verify(tok string, keys KeySet, audience string, now time.Time, leeway time.Duration) (*Claims, error) {
-	panic("TODO")
+// Key returns the key with the given kid.
+func (k Keys) Key(kid string) (ed25519.PublicKey, bool) {
+	pub, ok := k[kid]
+	return pub, ok
 }
-
-// PeekAudience returns the aud claim of tok WITHOUT verifying it; it is only
-// for routing a connection that sent no TLS SNI. Verification follows.
-func PeekAudience(tok string) (string, error) { panic("TODO") }
-
-// Thumbprint returns the RFC 7638 JWK SHA-256 thumbprint of an Ed25519
-// public key, base64url without padding.
-func Thumbprint(pub ed25519.PublicKey) string { panic("TODO") }

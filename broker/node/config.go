@@ -1,0 +1,171 @@
+package node
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// CertSource provides the TLS certificate for a connection, as
+// tls.Config.GetCertificate does. broker/certs implements it; the node
+// asks it only for hostnames of brokers in its State, and for connections
+// without SNI.
+type CertSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// Config configures a Node. The zero value of each field means its
+// default; New validates it.
+type Config struct {
+	// MQTTAddrs are the TCP addresses of the MQTT over TLS listeners.
+	// Default: ":8883" and ":8443".
+	MQTTAddrs []string
+	// OpsAddr is the plain-HTTP address of /metrics, /healthz and
+	// /readyz. Keep it private. Default: "127.0.0.1:9090".
+	OpsAddr string
+	// Certs provides the TLS certificates. Required.
+	Certs CertSource
+	// Logger receives the node's structured logs, which never contain a
+	// token. Default: slog.Default().
+	Logger *slog.Logger
+	// Limits are the per-client limits.
+	Limits Limits
+}
+
+// Limits are the per-client protocol limits of a node. A zero field takes
+// its default, listed in DefaultLimits.
+type Limits struct {
+	// MaxPacketSize is the largest packet a client may send, in bytes,
+	// fixed header included; larger ones end the connection with
+	// DISCONNECT 0x95. It is advertised in CONNACK.
+	MaxPacketSize uint32
+	// ConnectTimeout bounds the TLS handshake plus the CONNECT packet.
+	ConnectTimeout time.Duration
+	// MinKeepAlive and MaxKeepAlive clamp the keep-alive a client asks
+	// for, in seconds; a client asking for none gets MaxKeepAlive. The
+	// value used is returned as Server Keep Alive in CONNACK.
+	MinKeepAlive, MaxKeepAlive uint16
+	// MessageRate, when positive, limits each client to this many PUBLISH
+	// packets per second on average, with bursts of MessageBurst;
+	// exceeding it ends the connection with DISCONNECT 0x96.
+	MessageRate float64
+	// MessageBurst is the burst allowed above MessageRate. Default: the
+	// rate rounded up, at least 1.
+	MessageBurst int
+	// MaxSessionExpiry caps the session expiry interval a client asks for.
+	MaxSessionExpiry time.Duration
+	// TokenLeeway tolerates clock skew between the control plane, which
+	// stamps iat and exp, and this node.
+	TokenLeeway time.Duration
+	// TopicAliasMaximum is the number of topic aliases a client may use
+	// per connection, advertised in CONNACK.
+	TopicAliasMaximum uint16
+	// ReceiveMaximum is how many QoS 1 and 2 publishes a client may have
+	// unacknowledged at once, advertised in CONNACK.
+	ReceiveMaximum uint16
+	// MaxInflight bounds the QoS 1 and 2 messages held for one client,
+	// connected or not; each can be MaxPacketSize, so this is the bound
+	// on an offline session's memory.
+	MaxInflight uint16
+	// MaxWritesPending bounds the deliveries queued for one client before
+	// further QoS 0 ones are dropped. Each client holds a queue of this
+	// many pointers, so keep it modest for many connections.
+	MaxWritesPending int32
+	// MaxMessageExpiry, when positive, caps how long a message (retained
+	// or queued for an offline session) lives; zero keeps messages until
+	// their own Message Expiry Interval, if any.
+	MaxMessageExpiry time.Duration
+	// ReadBufferSize and WriteBufferSize size each connection's buffers.
+	ReadBufferSize, WriteBufferSize int
+}
+
+// The fixed limits of the Pub/Sub protocol.
+const (
+	// maxPasswordLen is the largest token a client may send as password.
+	maxPasswordLen = 4096
+	// maxClientIDLen is the longest client id accepted, in bytes. The
+	// control plane mints ids of at most 128 bytes.
+	maxClientIDLen = 256
+)
+
+// DefaultLimits returns the limits a zero Limits field takes.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxPacketSize:     64 * 1024,
+		ConnectTimeout:    10 * time.Second,
+		MinKeepAlive:      10,
+		MaxKeepAlive:      3600,
+		MaxSessionExpiry:  7 * 24 * time.Hour,
+		TokenLeeway:       30 * time.Second,
+		TopicAliasMaximum: 64,
+		ReceiveMaximum:    256,
+		MaxInflight:       256,
+		MaxWritesPending:  1024,
+		ReadBufferSize:    2048,
+		WriteBufferSize:   2048,
+	}
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if len(c.MQTTAddrs) == 0 {
+		c.MQTTAddrs = []string{":8883", ":8443"}
+	}
+	if c.OpsAddr == "" {
+		c.OpsAddr = "127.0.0.1:9090"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	d, l := DefaultLimits(), &c.Limits
+	setDefault(&l.MaxPacketSize, d.MaxPacketSize)
+	setDefault(&l.ConnectTimeout, d.ConnectTimeout)
+	setDefault(&l.MinKeepAlive, d.MinKeepAlive)
+	setDefault(&l.MaxKeepAlive, d.MaxKeepAlive)
+	setDefault(&l.MaxSessionExpiry, d.MaxSessionExpiry)
+	setDefault(&l.TokenLeeway, d.TokenLeeway)
+	setDefault(&l.TopicAliasMaximum, d.TopicAliasMaximum)
+	setDefault(&l.ReceiveMaximum, d.ReceiveMaximum)
+	setDefault(&l.MaxInflight, d.MaxInflight)
+	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
+	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
+	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
+	if l.MessageRate > 0 && l.MessageBurst == 0 {
+		l.MessageBurst = max(1, int(l.MessageRate+0.999))
+	}
+	return c
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// validate reports the first problem of a defaulted Config.
+func (c Config) validate() error {
+	l := c.Limits
+	switch {
+	case c.Certs == nil:
+		return errors.New("node: Config.Certs is required")
+	case l.MaxPacketSize < 128:
+		// A CONNECT with a token does not fit in less.
+		return fmt.Errorf("node: MaxPacketSize %d is too small", l.MaxPacketSize)
+	case l.MaxPacketSize > 256<<20:
+		return fmt.Errorf("node: MaxPacketSize %d exceeds the MQTT maximum", l.MaxPacketSize)
+	case l.MinKeepAlive > l.MaxKeepAlive:
+		return fmt.Errorf("node: MinKeepAlive %d exceeds MaxKeepAlive %d", l.MinKeepAlive, l.MaxKeepAlive)
+	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0:
+		return errors.New("node: durations in Limits must not be negative")
+	case l.MaxSessionExpiry > (1<<32-1)*time.Second:
+		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
+	case l.MessageRate < 0 || l.MessageBurst < 0:
+		return errors.New("node: MessageRate and MessageBurst must not be negative")
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0:
+		return errors.New("node: sizes in Limits must not be negative")
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/openpubsub/pubsub/pkg/token"
+	"github.com/openpubsub/pubsub/pkg/topic"
+)
+
+// hook is the mochi hook of one broker's server: authentication at
+// CONNECT, the ACL checks, limits, and the CONNACK properties mochi does
+// not send by itself.
+type hook struct {
+	mqtt.HookBase
+	srv    *server
+	limits Limits
+}
+
+// ID names the hook in mochi's logs.
+func (h *hook) ID() string { return "pubsub" }
+
+// Provides tells mochi which events the hook handles; mochi skips the
+// others, so the per-packet paths stay short.
+func (h *hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished,
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribed:
+		return true
+	}
+	return false
+}
+
+// sessionOf returns the session of a client, nil before CONNECT succeeds.
+func sessionOf(cl *mqtt.Client) *session {
+	if c, ok := cl.Net.Conn.(*conn); ok {
+		return c.sess.Load()
+	}
+	return nil
+}
+
+// refusal is a CONNACK refusal: its reason code, the metric label, and the
+// reason string sent to the client.
+type refusal struct {
+	code   byte
+	reason string
+	msg    string
+}
+
+var (
+	refNoToken     = &refusal{0x86, "no_token", "a token is required as the password"}
+	refTooLong     = &refusal{0x86, "password_too_long", "the password is longer than 4096 bytes"}
+	refRevoked     = &refusal{0x87, "revoked", "token has been revoked"}
+	refTooOld      = &refusal{0x86, "too_old", "token is older than the broker's expiration allows"}
+	refClientID    = &refusal{0x85, "client_id", "client identifier is longer than 256 bytes"}
+	refWillTopic   = &refusal{0x90, "will_topic", "the token does not allow publishing to the will topic"}
+	refUnavailable = &refusal{0x88, "unavailable", "broker is not available on this node"}
+)
+
+// OnConnect authenticates the client. It runs before mochi sends CONNACK
+// and, unlike OnConnectAuthenticate, may choose the reason code, so it
+// does all the work and sends the refusing CONNACK itself; mochi then
+// closes the connection. On success it sets the client id to the token's
+// sub, which mochi returns as Assigned Client Identifier when the client
+// sent another one or none, and clamps the keep-alive.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	c, _ := cl.Net.Conn.(*conn)
+	if c == nil {
+		return h.refuse(cl, pk, refUnavailable)
+	}
+	now := time.Now()
+	b := h.srv.node.state.Load().Broker(h.srv.id)
+	switch {
+	case b == nil:
+		return h.refuse(cl, pk, refUnavailable)
+	case !pk.Connect.PasswordFlag || len(bytes.TrimSpace(pk.Connect.Password)) == 0:
+		return h.refuse(cl, pk, refNoToken)
+	case len(pk.Connect.Password) > maxPasswordLen:
+		return h.refuse(cl, pk, refTooLong)
+	case len(pk.Connect.ClientIdentifier) > maxClientIDLen:
+		return h.refuse(cl, pk, refClientID)
+	}
+
+	u, err := token.Parse(tokenFromPassword(pk.Connect.Password))
+	if err != nil {
+		return h.refuse(cl, pk, tokenRefusal(err))
+	}
+	claims, err := u.Verify(b.Keys, b.Hostname, now, h.limits.TokenLeeway)
+	if err != nil {
+		return h.refuse(cl, pk, tokenRefusal(err))
+	}
+	switch {
+	case b.Revoked(claims.ID):
+		return h.refuse(cl, pk, refRevoked)
+	case b.TooOld(claims.IssuedAt, now):
+		return h.refuse(cl, pk, refTooOld)
+	case len(claims.Subject) > maxClientIDLen:
+		return h.refuse(cl, pk, refClientID)
+	}
+	sess, err := newSession(h.srv, cl, claims, u.KeyID())
+	if err != nil {
+		return h.refuse(cl, pk, &refusal{0x86, "claims", "token ACL is invalid"})
+	}
+	// MQTT v5 §3.2.2.2 lists 0x90 for "the Will Topic Name is not
+	// malformed, but is not accepted by this Server"; 0x87 would tell the
+	// client it may not connect at all, which is not so.
+	if pk.Connect.WillFlag {
+		if t := pk.Connect.WillTopic; topic.ValidateName(t) != nil || !sess.canPublish(t) {
+			return h.refuse(cl, pk, refWillTopic)
+		}
+	}
+	if r := h.srv.register(sess, now); r != nil {
+		return h.refuse(cl, pk, r)
+	}
+	c.sess.Store(sess)
+
+	if pk.Connect.ClientIdentifier != claims.Subject {
+		cl.ID = claims.Subject
+		cl.Properties.Props.AssignedClientID = claims.Subject
+	}
+	ka := pk.Connect.Keepalive
+	switch {
+	case ka == 0 || ka > h.limits.MaxKeepAlive:
+		ka = h.limits.MaxKeepAlive
+	case ka < h.limits.MinKeepAlive:
+		ka = h.limits.MinKeepAlive
+	}
+	cl.State.Keepalive = ka
+	cl.State.ServerKeepalive = true
+	return nil
+}
+
+// tokenRefusal maps a pkg/token error to its refusal; every one is 0x86.
+func tokenRefusal(err error) *refusal {
+	var te *token.Error
+	if errors.As(err, &te) {
+		return &refusal{0x86, string(te.Reason), te.Message}
+	}
+	return &refusal{0x86, "malformed", "token is invalid"}
+}
+
+// refuse counts and logs a refusal and sends its CONNACK. The returned
+// error makes mochi close the connection.
+func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, r *refusal) error {
+	h.srv.m.refused(r.reason)
+	h.srv.log.Info("connection refused", "reason", r.reason, "code", r.code,
+		"client_id", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote)
+	code := packets.Code{Code: r.code, Reason: r.msg}
+	_ = h.srv.mochi.SendConnack(cl, code, false, nil)
+	return code
+}
+
+// OnConnectAuthenticate lets in the clients OnConnect accepted.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	return sessionOf(cl) != nil
+}
+
+// OnSessionEstablished runs once CONNACK is sent.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	sess := sessionOf(cl)
+	if sess == nil {
+		return
+	}
+	h.srv.m.connections.Add(1)
+	sess.establishedNow(h.srv.node.state.Load().Broker(h.srv.id), h.limits.TokenLeeway)
+}
+
+// OnACLCheck is mochi's check for SUBSCRIBE filters and for each
+// delivery. Deliveries are checked although a granted filter only matches
+// allowed topics, because a session taken over by a connection with a
+// narrower token inherits its subscriptions. Publishes pass here and are
+// checked in OnPublish instead, where mochi has resolved topic aliases:
+// here an aliased publish still has an empty topic.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	sess := sessionOf(cl)
+	return sess != nil && sess.canSubscribe(topic)
+}
+
+// OnPublish checks a publish against the token's ACL. A refused QoS 1 or
+// 2 publish is answered with PUBACK or PUBREC 0x87 (mochi would send a
+// PUBACK for both), a refused QoS 0 one is dropped and counted.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	sess := sessionOf(cl)
+	if sess != nil && sess.canPublish(pk.TopicName) {
+		return pk, nil
+	}
+	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
+		// $ topics were refused and counted in OnPacketRead.
+		h.denyPublish(cl, pk)
+	}
+	return pk, packets.ErrRejectPacket
+}
+
+var errNotAuthorizedToPublish = packets.Code{Code: 0x87, Reason: "the token does not allow publishing to this topic"}
+
+func (h *hook) denyPublish(cl *mqtt.Client, pk packets.Packet) {
+	h.srv.m.aclPublish.Add(1)
+	if pk.FixedHeader.Qos == 0 {
+		h.srv.m.droppedQoS0.Add(1)
+		return
+	}
+	ack := byte(packets.Puback)
+	if pk.FixedHeader.Qos == 2 {
+		ack = packets.Pubrec
+	}
+	_ = cl.WritePacket(packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: ack},
+		PacketID:    pk.PacketID,
+		ReasonCode:  errNotAuthorizedToPublish.Code,
+		Properties:  packets.Properties{ReasonString: errNotAuthorizedToPublish.Reason},
+	})
+}
+
+// OnPacketRead sees each packet as it is decoded. It enforces the message
+// rate, and refuses publishes to $ topics here because mochi silently
+// drops those to $SYS before any hook, which would leave a QoS 1 publisher
+// waiting for its PUBACK: the publish is answered with 0x87, then turned
+// into a QoS 0 publish without topic alias for mochi to drop.
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	sess := sessionOf(cl)
+	if sess == nil {
+		return pk, nil
+	}
+	if h.limits.MessageRate > 0 && !sess.allowPublish(time.Now(), h.limits.MessageRate, h.limits.MessageBurst) {
+		sess.disconnect(dcRate)
+		return pk, packets.ErrRejectPacket
+	}
+	if len(pk.TopicName) > 0 && pk.TopicName[0] == '$' {
+		h.denyPublish(cl, pk)
+		pk.FixedHeader.Qos, pk.FixedHeader.Retain, pk.FixedHeader.Dup = 0, false, false
+		pk.PacketID = 0
+		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
+	}
+	return pk, nil
+}
+
+// OnPacketEncode adds to a successful CONNACK the limits mochi enforces
+// but does not advertise.
+func (h *hook) OnPacketEncode(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode < 0x80 {
+		pk.Properties.MaximumPacketSize = h.limits.MaxPacketSize
+		pk.Properties.TopicAliasMaximum = h.limits.TopicAliasMaximum
+	}
+	return pk
+}
+
+// OnSubscribed counts the filters the ACL refused.
+func (h *hook) OnSubscribed(_ *mqtt.Client, _ packets.Packet, codes []byte) {
+	for _, c := range codes {
+		if c == packets.ErrNotAuthorized.Code {
+			h.srv.m.aclSubscribe.Add(1)
+		}
+	}
+}

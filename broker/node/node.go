@@ -1,0 +1,252 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openpubsub/pubsub/broker"
+)
+
+// closeTimeout bounds Close.
+const closeTimeout = 5 * time.Second
+
+// Node is a broker node. Create it with New, then Start it, and give it
+// States with Apply; it serves no broker before the first one.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+	tls *tls.Config
+	m   nodeMetrics
+
+	state   atomic.Pointer[broker.State]
+	ready   atomic.Bool
+	applyMu sync.Mutex // serializes Apply
+
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	servers   map[string]*server // by broker id
+	conns     map[net.Conn]struct{}
+	listeners []net.Listener
+	opsLn     net.Listener
+	ops       *http.Server
+
+	wg        sync.WaitGroup // accept loops and connections
+	closeOnce sync.Once
+}
+
+// New validates cfg, fills in its defaults and returns a Node that is not
+// yet listening.
+func New(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		servers: map[string]*server{},
+		conns:   map[net.Conn]struct{}{},
+	}
+	n.tls = &tls.Config{
+		GetCertificate: n.getCertificate,
+		MinVersion:     tls.VersionTLS12,
+	}
+	return n, nil
+}
+
+// Start binds every listener, then serves them in the background. A bind
+// error returns at once, with nothing left listening. The node runs until
+// Close is called or ctx ends.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.started || n.closing {
+		return errors.New("node: Start called twice or after Close")
+	}
+	var lns []net.Listener
+	fail := func(err error) error {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+		return err
+	}
+	for _, addr := range n.cfg.MQTTAddrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("node: listen for MQTT on %s: %w", addr, err))
+		}
+		lns = append(lns, ln)
+	}
+	opsLn, err := net.Listen("tcp", n.cfg.OpsAddr)
+	if err != nil {
+		return fail(fmt.Errorf("node: listen for ops on %s: %w", n.cfg.OpsAddr, err))
+	}
+	n.started = true
+	n.listeners, n.opsLn = lns, opsLn
+	n.ops = &http.Server{Handler: n.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
+	for _, ln := range lns {
+		n.wg.Go(func() { n.accept(ln) })
+	}
+	n.wg.Go(func() {
+		if err := n.ops.Serve(opsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("ops server failed", "error", err)
+		}
+	})
+	context.AfterFunc(ctx, func() { _ = n.Close() })
+	addrs := make([]string, len(lns))
+	for i, ln := range lns {
+		addrs[i] = ln.Addr().String()
+	}
+	n.log.Info("broker node listening", "mqtt", addrs, "ops", opsLn.Addr().String())
+	return nil
+}
+
+// MQTTAddrs returns the bound addresses of the MQTT listeners, in the
+// order of Config.MQTTAddrs; nil before Start.
+func (n *Node) MQTTAddrs() []net.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []net.Addr
+	for _, ln := range n.listeners {
+		out = append(out, ln.Addr())
+	}
+	return out
+}
+
+// OpsAddr returns the bound address of the ops HTTP server; nil before
+// Start.
+func (n *Node) OpsAddr() net.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.opsLn == nil {
+		return nil
+	}
+	return n.opsLn.Addr()
+}
+
+// Ready reports whether the node has applied a State.
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// Apply makes st the node's configuration and enforces it on live
+// sessions before it returns: sessions whose token is revoked, whose key
+// is gone, or that the broker's new expiration makes too old get their
+// DISCONNECT, and deleted brokers are shut down (in the background, with
+// DISCONNECT 0x98 for their clients). New connections see st at once.
+// Apply is safe to call concurrently; calls are serialized.
+func (n *Node) Apply(st *broker.State) {
+	if st == nil {
+		return
+	}
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	old := n.state.Swap(st)
+	n.ready.Store(true)
+	now := time.Now()
+
+	n.mu.Lock()
+	var gone []*server
+	live := make([]*server, 0, len(n.servers))
+	for id, s := range n.servers {
+		if st.Broker(id) == nil {
+			delete(n.servers, id)
+			gone = append(gone, s)
+		} else {
+			live = append(live, s)
+		}
+	}
+	n.mu.Unlock()
+
+	for _, s := range gone {
+		s.log.Info("broker deleted, closing its sessions")
+		n.wg.Go(func() { s.shutdown(dcDeleted) })
+	}
+	for _, s := range live {
+		if ob, nb := old.Broker(s.id), st.Broker(s.id); ob != nb {
+			s.enforce(ob, nb, now)
+		}
+	}
+}
+
+// serverFor returns the server of broker b, starting it on first use:
+// most brokers of a node are idle, and a server costs goroutines and
+// timers. It returns nil when the node is closing or b is no longer in
+// the current State (checked under the lock Apply takes to find deleted
+// brokers, so no server outlives its broker).
+func (n *Node) serverFor(b *broker.Broker) *server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing || n.state.Load().Broker(b.ID) == nil {
+		return nil
+	}
+	if s := n.servers[b.ID]; s != nil {
+		return s
+	}
+	s, err := newServer(n, b)
+	if err != nil {
+		n.log.Error("starting broker server", "broker", b.Hostname, "error", err)
+		return nil
+	}
+	n.servers[b.ID] = s
+	return s
+}
+
+// serverList returns the running servers.
+func (n *Node) serverList() []*server {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*server, 0, len(n.servers))
+	for _, s := range n.servers {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Close stops the node: listeners close, every client gets DISCONNECT
+// 0x8B, every broker's server stops. It returns within a few seconds
+// whatever the clients do, and is safe to call more than once.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closing = true
+		servers := make([]*server, 0, len(n.servers))
+		for _, s := range n.servers {
+			servers = append(servers, s)
+		}
+		n.servers = map[string]*server{}
+		for _, ln := range n.listeners {
+			_ = ln.Close()
+		}
+		n.mu.Unlock()
+
+		if n.ops != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = n.ops.Shutdown(ctx)
+			cancel()
+			_ = n.ops.Close()
+		}
+		var wg sync.WaitGroup
+		for _, s := range servers {
+			wg.Go(func() { s.shutdown(dcShuttingDown) })
+		}
+		waitTimeout(&wg, closeTimeout)
+
+		n.mu.Lock()
+		for c := range n.conns {
+			_ = c.Close()
+		}
+		n.mu.Unlock()
+		if !waitTimeout(&n.wg, closeTimeout) {
+			n.log.Warn("broker node closed with connections still winding down")
+		}
+	})
+	return nil
+}

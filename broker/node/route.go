@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/pkg/token"
+)
+
+var errUnknownHost = errors.New("no broker has this hostname")
+
+// getCertificate refuses the handshake for a server name that is not a
+// broker's hostname, so that no connection reaches a broker it did not
+// name, and leaves the choice of certificate to the CertSource.
+func (n *Node) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if name := hello.ServerName; name != "" && n.state.Load().BrokerByHostname(strings.TrimSuffix(name, ".")) == nil {
+		n.m.count("unknown_host")
+		return nil, errUnknownHost
+	}
+	return n.cfg.Certs.GetCertificate(hello)
+}
+
+// accept serves one MQTT listener until it is closed.
+func (n *Node) accept(ln net.Listener) {
+	var backoff time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			n.log.Warn("accepting MQTT connection", "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		n.mu.Lock()
+		if n.closing {
+			n.mu.Unlock()
+			_ = raw.Close()
+			return
+		}
+		n.conns[raw] = struct{}{}
+		n.wg.Add(1)
+		n.mu.Unlock()
+		go func() {
+			defer n.wg.Done()
+			defer func() {
+				n.mu.Lock()
+				delete(n.conns, raw)
+				n.mu.Unlock()
+				_ = raw.Close()
+			}()
+			n.handle(raw)
+		}()
+	}
+}
+
+// handle does the TLS handshake, routes the connection to its broker and
+// runs it there until it ends.
+func (n *Node) handle(raw net.Conn) {
+	l := n.cfg.Limits
+	deadline := time.Now().Add(l.ConnectTimeout)
+	_ = raw.SetDeadline(deadline)
+	tc := tls.Server(raw, n.tls)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, errUnknownHost) {
+			n.m.count("handshake")
+		}
+		n.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
+		return
+	}
+
+	c := &conn{Conn: tc, max: l.MaxPacketSize}
+	var b *broker.Broker
+	if host := tc.ConnectionState().ServerName; host != "" {
+		b = n.state.Load().BrokerByHostname(strings.TrimSuffix(host, "."))
+	} else {
+		var pkt []byte
+		if b, pkt = n.routeByAudience(tc); b == nil {
+			return
+		}
+		c.replay = pkt
+	}
+	if b == nil {
+		return
+	}
+	s := n.serverFor(b)
+	if s == nil {
+		return
+	}
+	s.establish(c)
+}
+
+// routeByAudience routes a connection that sent no SNI by the aud claim
+// of the token in its CONNECT, and returns the packet for replay. When it
+// cannot route, it answers a CONNECT it could parse with a refusing
+// CONNACK and returns nil.
+func (n *Node) routeByAudience(tc *tls.Conn) (*broker.Broker, []byte) {
+	pkt, err := readConnect(tc, n.cfg.Limits.MaxPacketSize)
+	switch {
+	case errors.Is(err, errNotConnect):
+		n.m.count("not_connect")
+		return nil, nil
+	case errors.Is(err, errTooLarge):
+		n.m.count("too_large")
+		return nil, nil
+	case errors.Is(err, errMalformed):
+		n.m.count("malformed")
+		return nil, nil
+	case err != nil:
+		n.m.count("read")
+		return nil, nil
+	}
+	info, err := parseConnect(pkt)
+	if err != nil {
+		n.m.count("malformed")
+		return nil, nil
+	}
+	refuse := func(reason string, code byte, msg string) (*broker.Broker, []byte) {
+		n.m.count(reason)
+		n.log.Info("connection without SNI refused", "reason", reason, "remote", tc.RemoteAddr().String())
+		_, _ = tc.Write(connackPacket(info.Version, code, msg))
+		return nil, nil
+	}
+	if info.Version != 5 {
+		// 0x01 is MQTT 3.1.1's "unacceptable protocol version", the
+		// form of 0x84 a 3.x client can read.
+		return refuse("protocol_version", 0x01, "")
+	}
+	if len(info.Password) == 0 {
+		return refuse("no_token", 0x86, refNoToken.msg)
+	}
+	if len(info.Password) > maxPasswordLen {
+		return refuse("bad_token", 0x86, refTooLong.msg)
+	}
+	aud, err := token.PeekAudience(tokenFromPassword(info.Password))
+	if err != nil {
+		return refuse("bad_token", 0x86, tokenRefusal(err).msg)
+	}
+	b := n.state.Load().BrokerByHostname(aud)
+	if b == nil {
+		return refuse("unknown_audience", 0x86, "the token's audience is not a broker of this node")
+	}
+	return b, pkt
+}

@@ -115,6 +115,7 @@ func (s *server) establish(c *conn) {
 	}()
 
 	err := s.mochi.EstablishConnection(listenerID, c)
+	s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "error", err)
 	if errors.Is(err, packets.ErrUnsupportedProtocolVersion) {
 		// Mochi refuses MQTT 3.x before the hook sees the CONNECT.
 		s.m.refused("protocol_version")

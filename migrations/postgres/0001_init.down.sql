@@ -1,0 +1,9 @@
+DROP TABLE node_tokens;
+DROP TABLE changes;
+DROP TABLE revision;
+DROP TABLE revocations;
+DROP TABLE credentials;
+DROP TABLE signing_keys;
+DROP TABLE brokers;
+DROP TABLE namespaces;
+DROP TABLE accounts;

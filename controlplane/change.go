@@ -57,6 +57,9 @@ type ChangeStore interface {
 	// FindRevocation returns the revocation of jti, or ENOTFOUND when it is
 	// not (or no longer) revoked.
 	FindRevocation(ctx context.Context, brokerID, jti string) (*Revocation, error)
-	// PruneChanges deletes changes with Revision <= before and returns how many.
+	// PruneChanges deletes changes with Revision <= before and returns how
+	// many. It always keeps the newest change, so that the feed is empty
+	// only before the first change and OldestRevision never hides pruned
+	// changes from a reader.
 	PruneChanges(ctx context.Context, before int64) (int, error)
 }

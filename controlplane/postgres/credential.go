@@ -1,0 +1,351 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openpubsub/pubsub/controlplane"
+)
+
+var credentialColumns = []string{
+	"broker_id", "jti", "client_id", "key_id", "issued_at", "expires_at",
+	"topic_acl", "publish_acl", "subscribe_acl",
+}
+
+// CreateCredentials inserts the metadata of freshly minted tokens with one
+// COPY, which is atomic: all rows or none. It is on the minting hot path.
+// Returns ECONFLICT when a jti already exists for its broker, ENOTFOUND
+// when the broker does not exist.
+func (s *Store) CreateCredentials(ctx context.Context, creds []*controlplane.Credential) error {
+	if len(creds) == 0 {
+		return nil
+	}
+	for _, c := range creds {
+		c.IssuedAt, c.ExpiresAt = ts(c.IssuedAt), tsPtr(c.ExpiresAt)
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"credentials"}, credentialColumns,
+		pgx.CopyFromSlice(len(creds), func(i int) ([]any, error) {
+			c := creds[i]
+			// A nil slice is encoded as NULL, an empty one as '{}'.
+			return []any{c.BrokerID, c.JTI, c.ClientID, c.KeyID, c.IssuedAt, c.ExpiresAt,
+				c.TopicACL, c.PublishACL, c.SubscribeACL}, nil
+		}))
+	switch violated(err) {
+	case "credentials_pkey":
+		return errCredentialExists()
+	case "credentials_broker_id_fkey":
+		return errBrokerIDNotFound(creds[0].BrokerID)
+	}
+	return interpretError(err)
+}
+
+func errCredentialExists() error {
+	return controlplane.Errorf(controlplane.ECONFLICT, "a credential with one of these jtis already exists")
+}
+
+// FindCredential returns one credential of the broker, or ENOTFOUNDJTI.
+func (s *Store) FindCredential(ctx context.Context, brokerID, jti string) (*controlplane.Credential, error) {
+	rows, err := s.pool.Query(ctx, credentialSelect+` WHERE broker_id = $1 AND jti = $2`, brokerID, jti)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	list, err := collect(rows, scanCredential)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	if len(list) == 0 {
+		return nil, errJTIsNotIssued([]string{jti})
+	}
+	return list[0], nil
+}
+
+// ListCredentials returns one page of the broker's credentials, newest
+// first (by issue time, then jti descending), and the total.
+func (s *Store) ListCredentials(ctx context.Context, brokerID string, p controlplane.Page) ([]*controlplane.Credential, int, error) {
+	limit, offset := limitOffset(p)
+	rows, err := s.pool.Query(ctx, credentialSelect+`
+		WHERE broker_id = $1 ORDER BY issued_at DESC, jti DESC LIMIT $2 OFFSET $3`,
+		brokerID, limit, offset)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	list, err := collect(rows, scanCredential)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	total, err := count(ctx, s.pool, `SELECT count(*) FROM credentials WHERE broker_id = $1`, brokerID)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	return list, total, nil
+}
+
+const credentialSelect = `
+	SELECT broker_id, jti, client_id, key_id, issued_at, expires_at, topic_acl, publish_acl, subscribe_acl
+	FROM credentials`
+
+func scanCredential(rows pgx.Rows) (*controlplane.Credential, error) {
+	var c controlplane.Credential
+	err := rows.Scan(&c.BrokerID, &c.JTI, &c.ClientID, &c.KeyID, &c.IssuedAt, &c.ExpiresAt,
+		&c.TopicACL, &c.PublishACL, &c.SubscribeACL)
+	if err != nil {
+		return nil, err
+	}
+	c.IssuedAt, c.ExpiresAt = c.IssuedAt.UTC(), tsPtr(c.ExpiresAt)
+	return &c, nil
+}
+
+// RevokeCredentials revokes the given jtis of the broker at time now and
+// records one change per jti it revokes. Already revoked jtis are left as
+// they are. Returns ENOTFOUNDJTI naming every jti the broker never issued
+// (and revokes none), or EREVOCATIONLIMIT when more than limit unexpired
+// revocations would exist (revoking a token that has already expired
+// takes no room).
+func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error {
+	jtis = dedupe(jtis)
+	if len(jtis) == 0 {
+		return nil
+	}
+	now = ts(now)
+	return s.write(ctx, func(tx pgx.Tx) error {
+		nsID, err := lockBroker(ctx, tx, brokerID)
+		if controlplane.ErrorCode(err) == controlplane.ENOTFOUND {
+			return errJTIsNotIssued(jtis)
+		} else if err != nil {
+			return err
+		}
+		type issued struct {
+			expiresAt *time.Time
+			revoked   bool
+		}
+		found := map[string]issued{}
+		rows, err := tx.Query(ctx, `
+			SELECT c.jti, c.expires_at, r.jti IS NOT NULL
+			FROM credentials c
+			LEFT JOIN revocations r ON r.broker_id = c.broker_id AND r.jti = c.jti
+			WHERE c.broker_id = $1 AND c.jti = ANY($2)`, brokerID, jtis)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var jti string
+			var v issued
+			if err := rows.Scan(&jti, &v.expiresAt, &v.revoked); err != nil {
+				rows.Close()
+				return err
+			}
+			found[jti] = v
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var unknown, revoke []string
+		added := 0 // revocations that will count against the limit
+		for _, jti := range jtis {
+			v, ok := found[jti]
+			switch {
+			case !ok:
+				unknown = append(unknown, jti)
+			case !v.revoked:
+				revoke = append(revoke, jti)
+				if v.expiresAt == nil || v.expiresAt.After(now) {
+					added++
+				}
+			}
+		}
+		if len(unknown) > 0 {
+			return errJTIsNotIssued(unknown)
+		}
+		if len(revoke) == 0 {
+			return nil
+		}
+		if added > 0 {
+			inUse, err := count(ctx, tx, `
+				SELECT count(*) FROM revocations
+				WHERE broker_id = $1 AND (expires_at IS NULL OR expires_at > $2)`, brokerID, now)
+			if err != nil {
+				return err
+			}
+			if inUse+added > limit {
+				return errRevocationLimit(added, limit, inUse)
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO revocations (broker_id, jti, revoked_at, expires_at)
+			SELECT broker_id, jti, $3, expires_at FROM credentials
+			WHERE broker_id = $1 AND jti = ANY($2)`, brokerID, revoke, now)
+		if err != nil {
+			return err
+		}
+		return recordChanges(ctx, tx, controlplane.ChangeRevocation, nsID, brokerID, revoke)
+	})
+}
+
+// UnrevokeCredentials removes revocations and records one change per jti
+// it unrevokes; a jti that is issued but not revoked is left alone.
+// Returns ENOTFOUNDJTI naming every jti the broker never issued (and
+// removes none).
+func (s *Store) UnrevokeCredentials(ctx context.Context, brokerID string, jtis []string) error {
+	jtis = dedupe(jtis)
+	if len(jtis) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx pgx.Tx) error {
+		nsID, err := lockBroker(ctx, tx, brokerID)
+		if controlplane.ErrorCode(err) == controlplane.ENOTFOUND {
+			return errJTIsNotIssued(jtis)
+		} else if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT jti FROM credentials WHERE broker_id = $1 AND jti = ANY($2)`, brokerID, jtis)
+		if err != nil {
+			return err
+		}
+		issued, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if unknown := missing(jtis, issued); len(unknown) > 0 {
+			return errJTIsNotIssued(unknown)
+		}
+		rows, err = tx.Query(ctx, `DELETE FROM revocations WHERE broker_id = $1 AND jti = ANY($2) RETURNING jti`, brokerID, jtis)
+		if err != nil {
+			return err
+		}
+		deleted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(deleted) == 0 {
+			return nil
+		}
+		// Record in request order, not in the order DELETE happened to return.
+		unrevoked := make([]string, 0, len(deleted))
+		gone := set(deleted)
+		for _, jti := range jtis {
+			if gone[jti] {
+				unrevoked = append(unrevoked, jti)
+			}
+		}
+		return recordChanges(ctx, tx, controlplane.ChangeRevocation, nsID, brokerID, unrevoked)
+	})
+}
+
+// ListRevocations returns one page of the broker's revocations whose token
+// has not expired at now, oldest first (by revocation time, then jti), and
+// the total.
+func (s *Store) ListRevocations(ctx context.Context, brokerID string, now time.Time, p controlplane.Page) ([]*controlplane.Revocation, int, error) {
+	now = ts(now)
+	limit, offset := limitOffset(p)
+	rows, err := s.pool.Query(ctx, revocationSelect+`
+		WHERE broker_id = $1 AND (expires_at IS NULL OR expires_at > $2)
+		ORDER BY revoked_at, jti LIMIT $3 OFFSET $4`, brokerID, now, limit, offset)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	list, err := collect(rows, scanRevocation)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	total, err := count(ctx, s.pool, `
+		SELECT count(*) FROM revocations
+		WHERE broker_id = $1 AND (expires_at IS NULL OR expires_at > $2)`, brokerID, now)
+	if err != nil {
+		return nil, 0, interpretError(err)
+	}
+	return list, total, nil
+}
+
+// FindRevocation returns the revocation of jti, or ENOTFOUND when it is
+// not (or no longer) revoked.
+func (s *Store) FindRevocation(ctx context.Context, brokerID, jti string) (*controlplane.Revocation, error) {
+	rows, err := s.pool.Query(ctx, revocationSelect+` WHERE broker_id = $1 AND jti = $2`, brokerID, jti)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	list, err := collect(rows, scanRevocation)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	if len(list) == 0 {
+		return nil, controlplane.Errorf(controlplane.ENOTFOUND, "jti %q is not revoked", jti)
+	}
+	return list[0], nil
+}
+
+// PurgeRevocations deletes revocations of tokens that have expired at now
+// (expires_at <= now, the ones ListRevocations no longer shows) and
+// returns how many it deleted. It records no change: broker nodes drop
+// expired revocations by themselves.
+func (s *Store) PurgeRevocations(ctx context.Context, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM revocations WHERE expires_at <= $1`, ts(now))
+	if err != nil {
+		return 0, interpretError(err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+const revocationSelect = `SELECT jti, broker_id, revoked_at, expires_at FROM revocations`
+
+func scanRevocation(rows pgx.Rows) (*controlplane.Revocation, error) {
+	var r controlplane.Revocation
+	if err := rows.Scan(&r.JTI, &r.BrokerID, &r.RevokedAt, &r.ExpiresAt); err != nil {
+		return nil, err
+	}
+	r.RevokedAt, r.ExpiresAt = r.RevokedAt.UTC(), tsPtr(r.ExpiresAt)
+	return &r, nil
+}
+
+// errJTIsNotIssued names the jtis the broker never issued.
+func errJTIsNotIssued(jtis []string) error {
+	if len(jtis) == 1 {
+		return controlplane.Errorf(controlplane.ENOTFOUNDJTI, "jti %q was not issued by this broker", jtis[0])
+	}
+	quoted := make([]string, len(jtis))
+	for i, j := range jtis {
+		quoted[i] = fmt.Sprintf("%q", j)
+	}
+	return controlplane.Errorf(controlplane.ENOTFOUNDJTI, "jtis %s were not issued by this broker", strings.Join(quoted, ", "))
+}
+
+func errRevocationLimit(adding, limit, inUse int) error {
+	return controlplane.Errorf(controlplane.EREVOCATIONLIMIT,
+		"revoking %d more credentials would exceed the limit of %d unexpired revocations per broker (%d in use); "+
+			"unrevoke credentials, or wait for revoked tokens to expire, to free room", adding, limit, inUse)
+}
+
+// dedupe returns jtis without repeats, in first-seen order.
+func dedupe(jtis []string) []string {
+	seen := make(map[string]bool, len(jtis))
+	out := make([]string, 0, len(jtis))
+	for _, j := range jtis {
+		if !seen[j] {
+			seen[j] = true
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// missing returns the elements of want absent from have, in want's order.
+func missing(want, have []string) []string {
+	h := set(have)
+	var out []string
+	for _, w := range want {
+		if !h[w] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func set(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}

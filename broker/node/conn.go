@@ -31,7 +31,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	var err error
 	if len(c.replay) > 0 {
 		n = copy(p, c.replay)
-		c.replay = c.replay[n:]
+		if c.replay = c.replay[n:]; len(c.replay) == 0 {
+			c.replay = nil // let the packet be collected
+		}
 	} else {
 		n, err = c.Conn.Read(p)
 	}

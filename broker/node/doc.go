@@ -35,11 +35,13 @@
 // CONNACK: 0x84 for MQTT 3.x (sent in the 3.1.1 form, return code 0x01,
 // since a 3.x client cannot read a v5 reason code), 0x85 client id too
 // long, 0x86 missing, malformed, unverifiable, expired or too old token,
-// 0x87 revoked token, 0x90 will topic not allowed by the token. PUBACK or
-// PUBREC 0x87 for a publish the ACL refuses (a QoS 0 one is dropped and
-// counted). SUBACK 0x87 per refused filter. DISCONNECT 0x87 revoked token
-// or removed key, 0x98 broker deleted or its expiration lowered below the
-// token's age, 0xA0 token expired while connected, 0x95 packet too large,
-// 0x96 message rate too high, 0x8E session taken over, 0x8B node shutting
-// down.
+// 0x87 revoked token, 0x88 broker not served (deleted meanwhile), 0x90
+// will topic not allowed by the token (MQTT v5 section 3.2.2.2 gives 0x90
+// for a will topic the server does not accept; 0x87 would tell the client
+// it may not connect at all). PUBACK or PUBREC 0x87 for a publish the ACL
+// refuses (a QoS 0 one is dropped and counted). SUBACK 0x87 per refused
+// filter. DISCONNECT 0x87 revoked token or removed key, 0x98 broker
+// deleted or its expiration lowered below the token's age, 0xA0 token
+// expired while connected, 0x95 packet too large, 0x96 message rate too
+// high, 0x8E session taken over, 0x8B node shutting down.
 package node

@@ -137,11 +137,12 @@ func (n *Node) OpsAddr() net.Addr {
 func (n *Node) Ready() bool { return n.ready.Load() }
 
 // Apply makes st the node's configuration and enforces it on live
-// sessions before it returns: sessions whose token is revoked, whose key
-// is gone, or that the broker's new expiration makes too old get their
-// DISCONNECT, and deleted brokers are shut down (in the background, with
-// DISCONNECT 0x98 for their clients). New connections see st at once.
-// Apply is safe to call concurrently; calls are serialized.
+// sessions: by the time it returns, new connections are judged by st, and
+// the DISCONNECT of every session st invalidates is on its way (revoked
+// token or removed key 0x87, expiration lowered below the token's age
+// 0x98, deleted broker 0x98 before its server stops). Token deadlines
+// are rescheduled when a broker's expiration changes. Apply is safe to
+// call concurrently; calls are serialized. A nil st is ignored.
 func (n *Node) Apply(st *broker.State) {
 	if st == nil {
 		return
@@ -174,6 +175,12 @@ func (n *Node) Apply(st *broker.State) {
 			s.enforce(ob, nb, now)
 		}
 	}
+}
+
+// Run applies the States src produces until ctx ends or src fails, and
+// returns src's error.
+func (n *Node) Run(ctx context.Context, src broker.ConfigSource) error {
+	return src.Run(ctx, n.Apply)
 }
 
 // serverFor returns the server of broker b, starting it on first use:

@@ -9,7 +9,9 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/pkg/feed"
 	"github.com/openpubsub/pubsub/pkg/token"
 )
 
@@ -366,4 +368,55 @@ func TestConfigInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCloseDisconnectsClients(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, node.Limits{}, "a")
+	c, _ := e.mustConnect("a")
+	// A connection stuck before CONNECT must not hold Close up either.
+	stuck := e.dialRaw("")
+	start := time.Now()
+	if err := e.node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	c.expectDisconnect(t, 0x8B)
+	if _, err := stuck.Read(make([]byte, 1)); err == nil {
+		t.Error("a connection survived Close")
+	}
+	if _, err := e.dialTLS(e.brokers["a"].host); err == nil {
+		t.Error("the node accepts connections after Close")
+	}
+}
+
+// sourceFunc adapts a function to broker.ConfigSource.
+type sourceFunc func(ctx context.Context, apply func(*broker.State)) error
+
+func (f sourceFunc) Run(ctx context.Context, apply func(*broker.State)) error { return f(ctx, apply) }
+
+func TestRunAppliesConfigSource(t *testing.T) {
+	t.Parallel()
+	e := newEnvNotReady(t, node.Limits{}, "a")
+	st, err := broker.NewState(feed.Event{Type: feed.TypeSnapshot, Revision: 3, Brokers: []feed.Broker{e.brokers["a"].feed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	src := sourceFunc(func(ctx context.Context, apply func(*broker.State)) error {
+		apply(st)
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	if err := e.node.Run(ctx, src); err != context.Canceled {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if !e.node.Ready() {
+		t.Error("the node is not ready after the source applied a State")
+	}
+	e.state = st
+	e.mustConnect("a")
 }

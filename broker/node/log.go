@@ -25,10 +25,12 @@ func demote(l slog.Level) slog.Level {
 	return slog.LevelDebug
 }
 
+// Enabled reports whether the demoted level is enabled.
 func (h mochiHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return h.inner.Enabled(ctx, demote(l))
 }
 
+// Handle logs r demoted, with packet attributes redacted.
 func (h mochiHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, demote(r.Level), r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
@@ -38,6 +40,7 @@ func (h mochiHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.inner.Handle(ctx, out)
 }
 
+// WithAttrs redacts as too.
 func (h mochiHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	red := make([]slog.Attr, len(as))
 	for i, a := range as {
@@ -46,6 +49,7 @@ func (h mochiHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return mochiHandler{h.inner.WithAttrs(red)}
 }
 
+// WithGroup opens a group on the node's handler.
 func (h mochiHandler) WithGroup(name string) slog.Handler {
 	return mochiHandler{h.inner.WithGroup(name)}
 }

@@ -100,9 +100,9 @@ func TestOversizedPackets(t *testing.T) {
 	for _, host := range []string{a.host, ""} {
 		t.Run("Connect/SNI="+host, func(t *testing.T) {
 			r := e.dialRaw(host)
-			if _, err := r.Write(append(append([]byte{0x10}, varint(5000)...), make([]byte, 5000)...)); err != nil {
-				t.Fatal(err)
-			}
+			// The node may close while the body is still being written, so
+			// a failed write is expected too.
+			_, _ = r.Write(append(append([]byte{0x10}, varint(5000)...), make([]byte, 5000)...))
 			r.expectClosed(t, 0)
 		})
 	}

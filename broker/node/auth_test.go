@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -127,10 +126,7 @@ func TestMQTT3Refused(t *testing.T) {
 			}
 			// 0x84 in the form a 3.1.1 client reads: return code 0x01,
 			// "unacceptable protocol version".
-			got, err := io.ReadAll(r)
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
+			got := readUntilClosed(t, r)
 			if want := []byte{0x20, 0x02, 0x00, 0x01}; !bytes.Equal(got, want) {
 				t.Errorf("server sent % x, want % x then close", got, want)
 			}

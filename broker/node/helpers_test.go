@@ -445,6 +445,25 @@ func (r *rawConn) expectClosed(t testing.TB, disconnect byte) {
 	}
 }
 
+// readUntilClosed returns what the server sends until it closes the
+// connection; a reset counts as a close, a timeout fails the test.
+func readUntilClosed(t testing.TB, r io.Reader) []byte {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the server did not close the connection")
+			}
+			return got
+		}
+	}
+}
+
 // v311Connect encodes an MQTT 3.1.1 CONNECT with a password.
 func v311Connect(clientID, password string) []byte {
 	var body []byte

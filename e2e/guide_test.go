@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -65,7 +66,7 @@ func TestGuideWithCurl(t *testing.T) {
 	var b map[string]any
 	decode(t, shell(t, d, guideStep4), &b)
 	if !hex32.MatchString(b["id"].(string)) || b["name"] != "example-broker" || b["authType"] != "TOKEN" ||
-		b["expiration"] != nil || b["endpoint"] != "mqtts://example-broker.my-namespace.pubsub.localhost:8883" ||
+		b["expiration"] != nil || b["endpoint"] != fmt.Sprintf("mqtts://example-broker.my-namespace.pubsub.localhost:%d", d.Node.MQTTPort()) ||
 		!stamp.MatchString(b["created_on"].(string)) {
 		t.Fatalf("step 4: %v", b)
 	}

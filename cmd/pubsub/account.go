@@ -23,7 +23,7 @@ func runAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *email == "" {
 		return usageError{"--email is required"}
 	}
-	svc, closeStore, err := openAdmin(ctx, store())
+	svc, closeStore, err := app.OpenAdmin(ctx, store())
 	if err != nil {
 		return err
 	}
@@ -40,22 +40,6 @@ CF_API_KEY=%s
 CF_API_TOKEN=%s
 `, na.Account.ID, na.Account.Email, na.APIKey, na.APIToken)
 	return nil
-}
-
-// openAdmin opens the store for an admin command and a service over it.
-// Admin commands create no signing keys, so a throwaway KEK is enough.
-func openAdmin(ctx context.Context, cfg app.StoreConfig) (*controlplane.Service, func(), error) {
-	st, err := app.OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	kek, _ := controlplane.ParseKEK(controlplane.NewKEK())
-	svc, err := controlplane.NewService(st, controlplane.Config{Domain: "unused.invalid", KEK: kek}, nil)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return svc, func() { st.Close() }, nil
 }
 
 // adminError shows an admin the user-facing message of a refusal, and the

@@ -2,11 +2,40 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/openpubsub/pubsub/internal/app"
 )
 
-// runBrokerNode runs a broker node.
+// runBrokerNode runs a broker node: MQTT v5 over TLS for every broker the
+// control plane's feed lists, from its disk cache while the control plane
+// is down.
 func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("the broker node is not wired into the CLI yet")
+	fs := newFlags("broker serve", stderr)
+	cpURL := fs.String("control-plane", envOr("PUBSUB_CONTROL_PLANE_URL", ""), "control plane base URL, e.g. https://cp.example.com (PUBSUB_CONTROL_PLANE_URL)")
+	token := fs.String("node-token", envOr("PUBSUB_NODE_TOKEN", ""), "node token from `pubsub node token create` (PUBSUB_NODE_TOKEN)")
+	dataDir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub-node"), "where the node caches its config (PUBSUB_DATA_DIR)")
+	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
+	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "/metrics, /healthz and /readyz; keep it private (PUBSUB_OPS_ADDR)")
+	certDir := fs.String("cert-dir", envOr("PUBSUB_CERT_DIR", ""), "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change (PUBSUB_CERT_DIR)")
+	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
+	limits := limitFlags(fs)
+	logger := logFlags(fs, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpURL == "" || *token == "" || *certDir == "" {
+		return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
+	}
+	log := logger()
+	n, err := app.StartNode(ctx, app.NodeConfig{
+		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), OpsAddr: *opsAddr,
+		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	<-ctx.Done()
+	return nil
 }

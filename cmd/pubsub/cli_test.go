@@ -17,7 +17,7 @@ import (
 // devEnv starts a dev stack and points the CLI's environment at it.
 func devEnv(t testing.TB) *app.Dev {
 	t.Helper()
-	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Domain: "pubsub.localhost"})
+	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCLI(t *testing.T) {
 	}
 	t.Setenv("DEFAULT_NAMESPACE", "my-namespace") // the guide's variable
 	out := mustCLI(t, "broker", "create", "example-broker", "--expiration", "2d")
-	if !strings.Contains(out, `"expiration": 172800`) || !strings.Contains(out, "mqtts://example-broker.my-namespace.pubsub.localhost:8883") {
+	if !strings.Contains(out, `"expiration": 172800`) || !strings.Contains(out, "mqtts://example-broker.my-namespace.pubsub.localhost:") {
 		t.Fatalf("broker create: %s", out)
 	}
 	if out := mustCLI(t, "broker", "update", "example-broker", "--expiration", "none", "--description", "d"); !strings.Contains(out, `"expiration": null`) {

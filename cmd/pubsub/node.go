@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/openpubsub/pubsub/internal/app"
 )
 
 // runNode runs admin commands on broker-node credentials, straight against
@@ -22,7 +24,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *name == "" {
 		return usageError{use}
 	}
-	svc, closeStore, err := openAdmin(ctx, store())
+	svc, closeStore, err := app.OpenAdmin(ctx, store())
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,10 @@ import (
 
 // ControlPlaneConfig configures a control-plane process.
 type ControlPlaneConfig struct {
-	Addr            string // listen address of the REST API, e.g. 127.0.0.1:8080; port 0 picks one
+	Addr string // listen address of the REST API, e.g. 127.0.0.1:8080; port 0 picks one
+	// Listener, when set, is an already bound listener for the REST API,
+	// used instead of Addr (the dev stack binds it early to know its URL).
+	Listener        net.Listener
 	Store           StoreConfig
 	Domain          string // broker hostnames are <broker>.<namespace>.<Domain>
 	MQTTPort        int    // the port shown in broker endpoints
@@ -27,7 +30,7 @@ type ControlPlaneConfig struct {
 
 // Validate checks the config before anything starts.
 func (c *ControlPlaneConfig) Validate() error {
-	if c.Addr == "" {
+	if c.Addr == "" && c.Listener == nil {
 		return fmt.Errorf("a listen address is required (--addr)")
 	}
 	if c.Domain == "" {
@@ -72,10 +75,12 @@ func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPla
 		store.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		store.Close()
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp := &ControlPlane{Service: svc, Store: store, cfg: cfg, ln: ln, cancel: cancel, done: make(chan struct{})}

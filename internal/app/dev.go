@@ -5,27 +5,34 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/openpubsub/pubsub/broker/certs"
+	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/controlplane"
 )
 
-// DevConfig configures `pubsub dev`: the control plane on loopback with the
-// embedded store, all state in DataDir.
+// DevConfig configures `pubsub dev`: the control plane and one broker node
+// on loopback, with the embedded store and a local CA, all state in DataDir.
 type DevConfig struct {
-	DataDir  string // default .pubsub
-	Addr     string // default 127.0.0.1:8080
-	Domain   string
-	MQTTPort int
-	Email    string // the dev account's email
-	Log      *slog.Logger
+	DataDir   string   // default .pubsub
+	Addr      string   // REST API; default 127.0.0.1:8080
+	MQTTAddrs []string // MQTT over TLS; default 127.0.0.1:8883 and 127.0.0.1:8443
+	OpsAddr   string   // the node's /metrics, /healthz, /readyz; default 127.0.0.1:9090
+	Domain    string
+	Email     string // the dev account's email
+	Limits    node.Limits
+	Log       *slog.Logger
 }
 
 // Dev is a running dev stack.
 type Dev struct {
 	ControlPlane *ControlPlane
+	Node         *Node
+	CA           *certs.DevCA
 	// EnvFile is the path of the shell file with the dev credentials.
 	EnvFile string
 	// Env holds the variables written to EnvFile.
@@ -50,6 +57,12 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if cfg.Email == "" {
 		cfg.Email = "dev@example.com"
 	}
+	if len(cfg.MQTTAddrs) == 0 {
+		cfg.MQTTAddrs = []string{"127.0.0.1:8883", "127.0.0.1:8443"}
+	}
+	if cfg.OpsAddr == "" {
+		cfg.OpsAddr = "127.0.0.1:9090"
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -57,18 +70,67 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
-		Addr: cfg.Addr, Store: StoreConfig{DataDir: cfg.DataDir}, Domain: cfg.Domain, MQTTPort: cfg.MQTTPort, KEK: kek, Log: cfg.Log,
-	})
+	storeCfg := StoreConfig{DataDir: cfg.DataDir}
+	nodeToken, err := ensureNodeToken(ctx, storeCfg, filepath.Join(cfg.DataDir, nodeTokenFile))
 	if err != nil {
 		return nil, err
 	}
-	d := &Dev{ControlPlane: cp, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile)}
+	ca, err := certs.OpenDevCA(filepath.Join(cfg.DataDir, "ca"))
+	if err != nil {
+		return nil, err
+	}
+	// Bind the API first: the node needs its URL, and the API shows the
+	// node's MQTT port in broker endpoints.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	nd, err := StartNode(ctx, NodeConfig{
+		ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
+		MQTTAddrs: cfg.MQTTAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Log: cfg.Log,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
+		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, Log: cfg.Log,
+	})
+	if err != nil {
+		ln.Close()
+		nd.Close()
+		return nil, err
+	}
+	d := &Dev{ControlPlane: cp, Node: nd, CA: ca, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile)}
 	if d.Env, err = d.ensureAccount(ctx, cfg.Email); err != nil {
-		cp.Close()
+		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// nodeTokenFile holds the dev node's token, so restarts reuse it.
+const nodeTokenFile = "node-token"
+
+// ensureNodeToken returns the dev node's token, creating it in the store
+// (opened briefly, before the control plane holds it) on the first start.
+func ensureNodeToken(ctx context.Context, cfg StoreConfig, path string) (string, error) {
+	svc, closeStore, err := OpenAdmin(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer closeStore()
+	if raw, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(raw))
+		if _, err := svc.AuthenticateNode(ctx, tok); err == nil {
+			return tok, nil
+		}
+	}
+	tok, err := svc.CreateNodeToken(ctx, "dev-node-"+controlplane.NewSecret(3))
+	if err != nil {
+		return "", fmt.Errorf("create the dev node's token: %w", err)
+	}
+	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
 // ensureAccount reuses the account of an existing env file, or creates the
@@ -79,6 +141,7 @@ func (d *Dev) ensureAccount(ctx context.Context, email string) (map[string]strin
 	if id := env["CF_ACCOUNT_ID"]; id != "" {
 		if _, err := d.ControlPlane.Service.AuthenticateKey(ctx, env["CF_API_EMAIL"], env["CF_API_KEY"]); err == nil {
 			env["PUBSUB_API_URL"] = d.ControlPlane.URL()
+			env["PUBSUB_CA_FILE"] = d.CA.CAFile()
 			return env, writeEnvFile(d.EnvFile, env)
 		}
 	}
@@ -97,11 +160,15 @@ func (d *Dev) ensureAccount(ctx context.Context, email string) (map[string]strin
 		"CF_ACCOUNT_ID":  na.Account.ID,
 		"PUBSUB_API_URL": d.ControlPlane.URL(),
 	}
+	env["PUBSUB_CA_FILE"] = d.CA.CAFile()
 	return env, writeEnvFile(d.EnvFile, env)
 }
 
-// Close stops the dev stack.
-func (d *Dev) Close() error { return d.ControlPlane.Close() }
+// Close stops the dev stack: the node first, so clients get DISCONNECT 0x8B.
+func (d *Dev) Close() error {
+	d.Node.Close()
+	return d.ControlPlane.Close()
+}
 
 // envOrder is the order of variables in the env file.
 var envOrder = []string{"CF_API_EMAIL", "CF_API_KEY", "CF_API_TOKEN", "CF_ACCOUNT_ID", "PUBSUB_API_URL", "PUBSUB_CA_FILE"}

@@ -42,3 +42,20 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (controlplane.Store, error)
 	}
 	return s, nil
 }
+
+// OpenAdmin opens the store for an admin task (creating accounts or node
+// tokens) and a service over it; close releases the store. Admin tasks
+// create no signing keys, so a throwaway key-encryption key is enough.
+func OpenAdmin(ctx context.Context, cfg StoreConfig) (svc *controlplane.Service, close func(), err error) {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	kek, _ := controlplane.ParseKEK(controlplane.NewKEK())
+	svc, err = controlplane.NewService(st, controlplane.Config{Domain: "unused.invalid", KEK: kek}, nil)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return svc, func() { st.Close() }, nil
+}

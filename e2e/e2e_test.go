@@ -6,12 +6,14 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/app"
 )
 
@@ -79,4 +81,21 @@ func node(t *testing.T, stdin string, env []string, args ...string) string {
 		t.Fatalf("node %v: %v\nstdout: %s\nstderr: %s", args, err, out.String(), errb.String())
 	}
 	return out.String()
+}
+
+// decodeSegment decodes one base64url segment of a JWT.
+func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// mustKEK reads the dev stack's key-encryption key from its data dir.
+func mustKEK(t *testing.T, dir string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := controlplane.ParseKEK(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kek
 }

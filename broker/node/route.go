@@ -18,11 +18,23 @@ var errUnknownHost = errors.New("no broker has this hostname")
 // broker's hostname, so that no connection reaches a broker it did not
 // name, and leaves the choice of certificate to the CertSource.
 func (n *Node) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if name := hello.ServerName; name != "" && n.state.Load().BrokerByHostname(strings.TrimSuffix(name, ".")) == nil {
+	if name := sniHost(hello.ServerName); name != "" && n.state.Load().BrokerByHostname(name) == nil {
 		n.m.count("unknown_host")
 		return nil, errUnknownHost
 	}
 	return n.cfg.Certs.GetCertificate(hello)
+}
+
+// sniHost returns the hostname a client asked for in its TLS SNI, or ""
+// when it sent none. Some clients (mosquitto's, through OpenSSL) send the
+// IP address they dialed, which RFC 6066 forbids; that counts as no SNI,
+// so those connections are routed by their token's audience.
+func sniHost(name string) string {
+	name = strings.TrimSuffix(name, ".")
+	if net.ParseIP(name) != nil {
+		return ""
+	}
+	return name
 }
 
 // accept serves one MQTT listener until it is closed.
@@ -83,8 +95,8 @@ func (n *Node) handle(raw net.Conn) {
 
 	c := &conn{Conn: tc, max: l.MaxPacketSize}
 	var b *broker.Broker
-	if host := tc.ConnectionState().ServerName; host != "" {
-		b = n.state.Load().BrokerByHostname(strings.TrimSuffix(host, "."))
+	if host := sniHost(tc.ConnectionState().ServerName); host != "" {
+		b = n.state.Load().BrokerByHostname(host)
 	} else {
 		var pkt []byte
 		if b, pkt = n.routeByAudience(tc); b == nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,10 +56,24 @@ func newAPI(t *testing.T, st controlplane.Store) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cphttp.NewServer(svc, nil))
-	t.Cleanup(srv.Close)
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(cphttp.NewServer(svc, log))
 	a := &api{t: t, srv: srv, svc: svc, clock: c}
 	a.acct = a.newAccount("owner@example.com")
+	t.Cleanup(func() {
+		srv.Close()
+		// Secrets never reach the logs: not the API key or token, not a JWT.
+		out := logs.String()
+		for _, secret := range []string{a.acct.APIKey, a.acct.APIToken, "eyJ"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("the server log contains a secret (%.6s...)", secret)
+			}
+		}
+		if !strings.Contains(out, "path=") {
+			t.Error("the server logged no request: the secret check above saw nothing")
+		}
+	})
 	return a
 }
 
@@ -149,6 +165,24 @@ func (r response) fails(t *testing.T, status, code int, msg string) {
 	if string(r.Result) != "null" {
 		t.Fatalf("error result: got %s, want null", r.Result)
 	}
+}
+
+// logBuffer collects the server's logs; requests log concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // clock is the service's time: real time plus an offset tests can advance.

@@ -22,6 +22,19 @@ func (s *Service) StreamFeed(ctx context.Context, after int64, emit func(*feed.E
 	if err != nil {
 		return err
 	}
+	if after > 0 && (oldest == 0 || after >= oldest) {
+		// The node's revision must be one this feed wrote; if it is not
+		// (the database was restored from an older backup, or the node
+		// followed another control plane), its state cannot be patched.
+		cs, err := s.store.ListChanges(ctx, after-1, 1)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 || cs[0].Revision != after {
+			s.log.Warn("a node asked for changes after a revision this feed never wrote; sending a snapshot", "after", after)
+			after = 0
+		}
+	}
 	if after <= 0 || (oldest > 0 && after < oldest-1) {
 		snap, err := s.store.Snapshot(ctx, s.now())
 		if err != nil {

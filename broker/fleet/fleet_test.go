@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -192,4 +193,35 @@ func TestBadNodeToken(t *testing.T) {
 	if _, err := fleet.New(fleet.Config{URL: "ftp://x", Token: "t"}); err == nil {
 		t.Fatal("a non-HTTP URL must be refused")
 	}
+}
+
+// TestNodeAheadOfControlPlane gives the node a cache from another history
+// (a revision the control plane never wrote): the feed answers with a full
+// snapshot instead of waiting for that revision to come round.
+func TestNodeAheadOfControlPlane(t *testing.T) {
+	ctx := context.Background()
+	cp := controlPlane(t, t.TempDir(), "127.0.0.1:0")
+	na, err := cp.Service.CreateAccount(ctx, "ops@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Service.CreateNamespace(ctx, na.Account.ID, "ns", ""); err != nil {
+		t.Fatal(err)
+	}
+	b, err := cp.Service.CreateBroker(ctx, na.Account.ID, "ns", controlplane.BrokerInput{Name: "real"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeToken, err := cp.Service.CreateNodeToken(ctx, "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(cache, []byte(`{"type":"snapshot","revision":999,"brokers":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := runClient(t, fleet.Config{URL: "http://" + cp.Addr(), Token: nodeToken, CacheFile: cache})
+	l.waitFor(t, "the snapshot replacing the foreign cache", func(st *broker.State) bool {
+		return st.Broker(b.ID) != nil && st.Revision() < 999
+	})
 }

@@ -48,6 +48,9 @@ type ChangeStore interface {
 	// OldestRevision returns the smallest revision still in the feed (0 if
 	// the feed is empty): a reader behind it must start from a snapshot.
 	OldestRevision(ctx context.Context) (int64, error)
+	// LatestRevision returns the revision of the last committed change (0
+	// before the first); pruning never lowers it.
+	LatestRevision(ctx context.Context) (int64, error)
 	// Snapshot returns the state of every broker and the revision it is at,
 	// read in one consistent transaction; revocations exclude those expired at now.
 	Snapshot(ctx context.Context, now time.Time) (*Snapshot, error)

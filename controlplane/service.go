@@ -108,8 +108,13 @@ func (n *Notifier) Notify() {
 	n.ch = make(chan struct{})
 }
 
-// PurgeLoop deletes revocations of expired tokens every interval until ctx
-// ends. ListRevocations already hides them; this only reclaims space.
+// FeedRetention is how many revisions of the change feed are kept. A node
+// further behind than this gets a full snapshot instead of the changes.
+const FeedRetention = 100_000
+
+// PurgeLoop deletes revocations of expired tokens, and changes older than
+// FeedRetention revisions, every interval until ctx ends. ListRevocations
+// already hides expired revocations; this only reclaims space.
 func (s *Service) PurgeLoop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -122,6 +127,13 @@ func (s *Service) PurgeLoop(ctx context.Context, interval time.Duration) {
 				s.log.Warn("purge expired revocations", "err", err)
 			} else if n > 0 {
 				s.log.Info("purged expired revocations", "count", n)
+			}
+			if latest, err := s.store.LatestRevision(ctx); err != nil {
+				s.log.Warn("read the latest revision", "err", err)
+			} else if latest > FeedRetention {
+				if _, err := s.store.PruneChanges(ctx, latest-FeedRetention); err != nil {
+					s.log.Warn("prune the change feed", "err", err)
+				}
 			}
 		}
 	}

@@ -74,6 +74,13 @@ func (s *Store) OldestRevision(ctx context.Context) (int64, error) {
 	return rev, interpretError(err)
 }
 
+// LatestRevision implements controlplane.ChangeStore.
+func (s *Store) LatestRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	err := s.pool.QueryRow(ctx, `SELECT value FROM revision`).Scan(&rev)
+	return rev, interpretError(err)
+}
+
 // PruneChanges deletes changes with Revision <= before and returns how
 // many, except that it always keeps the newest change: an empty feed would
 // make OldestRevision return 0 and hide from a reader that it missed the

@@ -121,6 +121,21 @@ var changeTests = []test{
 		ok(t, err)
 		equal(t, "OldestRevision", rev, all[0].Revision)
 	}},
+	{"LatestRevision/OK", func(t *testing.T, f *fixture) {
+		rev, err := f.s.LatestRevision(f.ctx)
+		ok(t, err)
+		equal(t, "LatestRevision of an empty feed", rev, int64(0))
+		a := f.account("a@example.com")
+		f.namespace(a, "a")
+		f.namespace(a, "b")
+		all, err := f.s.ListChanges(f.ctx, 0, 0)
+		ok(t, err)
+		_, err = f.s.PruneChanges(f.ctx, all[len(all)-1].Revision)
+		ok(t, err)
+		rev, err = f.s.LatestRevision(f.ctx)
+		ok(t, err)
+		equal(t, "LatestRevision after pruning", rev, all[len(all)-1].Revision)
+	}},
 	{"PruneChanges/OK", func(t *testing.T, f *fixture) {
 		a := f.account("a@example.com")
 		for _, name := range []string{"a", "b", "c", "d", "e", "f"} {

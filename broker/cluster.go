@@ -20,9 +20,11 @@ import (
 //     injected into that broker's local server as if published by the
 //     server itself, so local subscribers get it through the same path,
 //     including the per-delivery ACL check.
-//   - Retained messages: mochi keeps them in memory per broker (mochi
-//     OnRetainMessage); a RetainedStore would persist them and answer the
-//     lookup a new subscription makes.
+//   - Retained messages: mochi keeps them in memory per broker, and the
+//     node mirrors every change (mochi OnRetainMessage) into a
+//     RetainedStore, from which a broker's server is reloaded when it
+//     starts. broker/retainlog implements it in a file of the node's data
+//     dir; a store shared by the nodes (JetStream, say) would replace it.
 
 // Message is an application message as it would cross node boundaries.
 type Message struct {
@@ -58,6 +60,10 @@ type RetainedStore interface {
 	// Retain stores m as its topic's retained message; an empty payload
 	// deletes it, as MQTT specifies.
 	Retain(ctx context.Context, m *Message) error
-	// Retained returns the retained messages whose topics match filter.
+	// Retained returns the unexpired retained messages whose topics match
+	// filter, in no particular order.
 	Retained(ctx context.Context, brokerID, filter string) ([]*Message, error)
+	// DeleteRetained deletes every retained message of a broker, once the
+	// broker is deleted.
+	DeleteRetained(ctx context.Context, brokerID string) error
 }

@@ -60,7 +60,7 @@ type entry struct {
 // Store is a broker.RetainedStore backed by an append-only log. It is safe
 // for concurrent use.
 type Store struct {
-	path string
+	path    string
 	reqs    chan *request
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed once the writer has exited

@@ -1,0 +1,195 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/openpubsub/pubsub/bench/load"
+)
+
+// anonymousClients returns n client ids and no credentials: the
+// baselines let anyone in, as their configuration for this suite says.
+func anonymousClients(prefix string, n int) []load.ClientSpec {
+	out := make([]load.ClientSpec, n)
+	for i := range out {
+		out[i] = load.ClientSpec{ID: fmt.Sprintf("%s-%06d", prefix, i)}
+	}
+	return out
+}
+
+// Mosquitto is Debian's mosquitto with a TLS listener on the suite's
+// certificate, anonymous access and no connection limit.
+type Mosquitto struct {
+	Bin    string // default: mosquitto on PATH, else /usr/sbin/mosquitto
+	Dir    string
+	Certs  *Certs
+	LogDir string
+	// MaxQueued is max_queued_messages: deliveries held per client before
+	// QoS 0 ones are dropped, set to the node's MaxWritesPending so the
+	// two drop at the same depth.
+	MaxQueued int
+
+	proc *process
+	port int
+}
+
+// Name implements Broker.
+func (m *Mosquitto) Name() string { return "mosquitto" }
+
+// FindMosquitto returns the mosquitto binary's path.
+func FindMosquitto() (string, error) {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/mosquitto"); err == nil {
+		return "/usr/sbin/mosquitto", nil
+	}
+	return "", fmt.Errorf("mosquitto is not installed (apt-get install -y mosquitto)")
+}
+
+// Start implements Broker.
+func (m *Mosquitto) Start(ctx context.Context) error {
+	if m.Bin == "" {
+		bin, err := FindMosquitto()
+		if err != nil {
+			return err
+		}
+		m.Bin = bin
+	}
+	port, err := FreePort()
+	if err != nil {
+		return err
+	}
+	m.port = port
+	if m.MaxQueued == 0 {
+		m.MaxQueued = 1024
+	}
+	conf := fmt.Sprintf(`# Written by the Pub/Sub benchmark suite.
+per_listener_settings false
+allow_anonymous true
+persistence false
+# Go sets TCP_NODELAY on every connection; without it here Nagle's
+# algorithm would add up to 40 ms to mosquitto's deliveries.
+set_tcp_nodelay true
+max_connections -1
+max_keepalive 65535
+max_queued_messages %d
+max_inflight_messages 256
+memory_limit 0
+sys_interval 0
+log_dest stderr
+log_type error
+log_type warning
+listener %d 127.0.0.1
+certfile %s
+keyfile %s
+tls_version tlsv1.3
+`, m.MaxQueued, port, m.Certs.CertFile, m.Certs.KeyFile)
+	confPath := filepath.Join(m.Dir, "mosquitto.conf")
+	if err := os.MkdirAll(m.Dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	m.proc, err = startProcess(filepath.Join(m.LogDir, "mosquitto.log"), nil, m.Bin, "-c", confPath)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := waitTCP(wctx, m.proc, m.addr()); err != nil {
+		m.Stop()
+		return err
+	}
+	return nil
+}
+
+func (m *Mosquitto) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
+
+// Stop implements Broker.
+func (m *Mosquitto) Stop() { m.proc.stop(); m.proc = nil }
+
+// Target implements Broker.
+func (m *Mosquitto) Target() load.Target {
+	return load.Target{Addr: m.addr(), ServerName: "localhost", CertDER: m.Certs.LeafDER}
+}
+
+// PID implements Broker.
+func (m *Mosquitto) PID() int { return m.proc.pid() }
+
+// Clients implements Broker.
+func (m *Mosquitto) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {
+	return anonymousClients("mosq", n), nil
+}
+
+// HeapBytes implements Broker: mosquitto is not a Go program.
+func (m *Mosquitto) HeapBytes() (int64, bool) { return 0, false }
+
+// Mochi is bench/cmd/mochi-server: mochi-mqtt with an allow-all hook.
+type Mochi struct {
+	Bin    string
+	Certs  *Certs
+	LogDir string
+	Env    []string
+	// The limits the node runs with, passed on so the two match.
+	WritesPending, ReadBuffer, WriteBuffer int
+
+	proc      *process
+	port, ops int
+}
+
+// Name implements Broker.
+func (m *Mochi) Name() string { return "mochi" }
+
+// Start implements Broker.
+func (m *Mochi) Start(ctx context.Context) error {
+	var err error
+	if m.port, err = FreePort(); err != nil {
+		return err
+	}
+	if m.ops, err = FreePort(); err != nil {
+		return err
+	}
+	m.proc, err = startProcess(filepath.Join(m.LogDir, "mochi.log"), m.Env, m.Bin,
+		"-addr", m.addr(), "-ops-addr", "127.0.0.1:"+strconv.Itoa(m.ops), "-cert", m.Certs.CertFile, "-key", m.Certs.KeyFile,
+		"-writes-pending", strconv.Itoa(m.WritesPending), "-read-buffer", strconv.Itoa(m.ReadBuffer), "-write-buffer", strconv.Itoa(m.WriteBuffer))
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := waitTCP(wctx, m.proc, m.addr()); err != nil {
+		m.Stop()
+		return err
+	}
+	return nil
+}
+
+func (m *Mochi) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
+
+// Stop implements Broker.
+func (m *Mochi) Stop() { m.proc.stop(); m.proc = nil }
+
+// Target implements Broker.
+func (m *Mochi) Target() load.Target {
+	return load.Target{Addr: m.addr(), ServerName: "localhost", CertDER: m.Certs.LeafDER}
+}
+
+// PID implements Broker.
+func (m *Mochi) PID() int { return m.proc.pid() }
+
+// Clients implements Broker.
+func (m *Mochi) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {
+	return anonymousClients("mochi", n), nil
+}
+
+// HeapBytes implements Broker.
+func (m *Mochi) HeapBytes() (int64, bool) {
+	return scrapeGauge(fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ops), "go_memstats_heap_inuse_bytes")
+}

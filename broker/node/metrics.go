@@ -146,6 +146,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 			}
 		}
 	}
+	writeRuntimeMetrics(w)
 	return w.Flush()
 }
 

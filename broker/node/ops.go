@@ -27,5 +27,6 @@ func (n *Node) opsHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	handlePprof(mux)
 	return mux
 }

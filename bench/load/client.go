@@ -140,6 +140,12 @@ func Dial(ctx context.Context, t *Target, cfg *tls.Config, src net.IP, spec Clie
 	if err != nil {
 		return nil, err
 	}
+	if spec.Pub != "" {
+		// A small send buffer bounds what a saturating publisher queues in
+		// the kernel, so the backlog of a saturated run drains in
+		// milliseconds rather than seconds.
+		_ = raw.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	}
 	tc := tls.Client(raw, cfg)
 	deadline := time.Now().Add(15 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {

@@ -34,8 +34,14 @@ type Certs struct {
 // 127.0.0.1 into dir, as <dir>/bench.crt and <dir>/bench.key (a layout
 // broker/certs reads) and <dir>/ca.pem, outside the node's cert dir.
 func GenerateCerts(dir string, dnsNames []string) (*Certs, error) {
+	// Mosquitto started as root drops to its own user, which must be able
+	// to read the files: the directories are world-readable, and so is the
+	// throwaway key.
 	certDir := filepath.Join(dir, "certs")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
+	if err := os.MkdirAll(certDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -90,9 +96,7 @@ func GenerateCerts(dir string, dnsNames []string) (*Certs, error) {
 	if err := os.WriteFile(c.CertFile, chain, 0o644); err != nil {
 		return nil, err
 	}
-	// Mosquitto may drop privileges, so the key is readable by the owner's
-	// group too; it is a throwaway key in a temp dir.
-	if err := os.WriteFile(c.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o640); err != nil {
+	if err := os.WriteFile(c.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o644); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(c.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {

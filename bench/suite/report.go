@@ -1,0 +1,468 @@
+package suite
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openpubsub/pubsub/bench/chart"
+	"github.com/openpubsub/pubsub/bench/hist"
+)
+
+// Targets are the issue's goals, checked in the ratio table.
+const (
+	targetVsMosquitto = 1.25 // deliveries/s, fan-out 1→1,000 and 100 pairs
+	targetVsMochi     = 0.90
+	targetP99         = 5 * time.Millisecond
+	targetStorm       = 3000 // connects/s
+	targetPerConn     = 24 << 10
+	targetRevocation  = 100 * time.Millisecond
+)
+
+// agg is one scenario on one broker over its rounds: medians of the
+// scalar figures, and the latency histograms merged.
+type agg struct {
+	n                                int
+	maxRate, maxDrops, halfRate, cpu float64
+	halfDrops, connectRate, perConn  float64
+	heapPerConn                      float64
+	rss, heap                        int64
+	heapKnown                        bool
+	connected, failed                int
+	latency, connectLat              hist.Snapshot
+	errors                           []string
+	skipped                          string
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// aggregate groups results by scenario and broker.
+func aggregate(results []Result) map[[2]string]*agg {
+	type acc struct {
+		maxRate, maxDrops, halfRate, cpu, halfDrops, connectRate, perConn, heapPerConn, rss, heap, connected, failed []float64
+	}
+	accs := map[[2]string]*acc{}
+	out := map[[2]string]*agg{}
+	for _, r := range results {
+		k := [2]string{r.Scenario, r.Broker}
+		a := out[k]
+		if a == nil {
+			a = &agg{}
+			out[k], accs[k] = a, &acc{}
+		}
+		if r.Skipped != "" {
+			a.skipped = r.Skipped
+			continue
+		}
+		if r.Error != "" {
+			a.errors = append(a.errors, fmt.Sprintf("round %d: %s", r.Round, r.Error))
+			continue
+		}
+		c := accs[k]
+		a.n++
+		c.maxRate = append(c.maxRate, r.MaxRate)
+		c.maxDrops = append(c.maxDrops, r.MaxDrops)
+		c.halfRate = append(c.halfRate, r.HalfRate)
+		c.halfDrops = append(c.halfDrops, r.HalfDrops)
+		c.cpu = append(c.cpu, r.ServerCPU)
+		c.connectRate = append(c.connectRate, r.ConnectRate)
+		c.perConn = append(c.perConn, r.PerConn)
+		c.heapPerConn = append(c.heapPerConn, r.HeapPerConn)
+		c.rss = append(c.rss, float64(r.RSS))
+		c.heap = append(c.heap, float64(r.Heap))
+		c.connected = append(c.connected, float64(r.Connected))
+		c.failed = append(c.failed, float64(r.Failed))
+		a.heapKnown = r.HeapKnown
+		a.latency.Merge(r.Latency)
+		a.connectLat.Merge(r.ConnectLat)
+		if len(r.Errors) > 0 {
+			a.errors = append(a.errors, r.Errors...)
+		}
+	}
+	for k, a := range out {
+		c := accs[k]
+		a.maxRate, a.maxDrops, a.halfRate, a.halfDrops = median(c.maxRate), median(c.maxDrops), median(c.halfRate), median(c.halfDrops)
+		a.cpu, a.connectRate, a.perConn, a.heapPerConn = median(c.cpu), median(c.connectRate), median(c.perConn), median(c.heapPerConn)
+		a.rss, a.heap = int64(median(c.rss)), int64(median(c.heap))
+		a.connected, a.failed = int(median(c.connected)), int(median(c.failed))
+	}
+	return out
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func num(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func pct(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	if v < 0.0001 {
+		return "<0.01%"
+	}
+	return fmt.Sprintf("%.2f%%", 100*v)
+}
+
+// Machine describes the machine for the report.
+func Machine() string {
+	cpu := "unknown CPU"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel, _ := exec.Command("uname", "-r").Output()
+	mem := ""
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(strings.Split(string(raw), "\n")[0], "MemTotal:")), "%d", &kb)
+		mem = fmt.Sprintf(", %.0f GiB RAM", float64(kb)/(1<<20))
+	}
+	mosq := "mosquitto not found"
+	if out, err := exec.Command("mosquitto", "-h").CombinedOutput(); len(out) > 0 || err == nil {
+		mosq = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	return fmt.Sprintf("%d × %s%s, Linux %s, %s, %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel)), runtime.Version(), mosq)
+}
+
+// Commit returns the working tree's commit, marked when it has changes.
+func Commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	return c
+}
+
+// LoadAvg returns the 1, 5 and 15 minute load averages.
+func LoadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	return strings.Join(f[:3], " ")
+}
+
+// WriteMarkdown writes the report: the run's header, a table per kind,
+// and the ratio table last. Charts are referenced from imgRel.
+func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string) {
+	ag := aggregate(r.Results)
+	names := []string{}
+	for _, b := range r.brokers {
+		names = append(names, b.Name())
+	}
+	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker, alternating %s; each figure is the median of its rounds, latencies are merged over rounds).  \n",
+		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.cfg.Profile, r.cfg.Rounds, strings.Join(names, ", "))
+	fmt.Fprintf(w, "Machine: %s.  \n", Machine())
+	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", Commit(), loadBefore, loadAfter)
+	fmt.Fprintf(w, "Command: `%s`\n\n", r.cfg.Command)
+	fmt.Fprintf(w, "Every broker serves TLS 1.3 with the same ECDSA P-256 certificate on 127.0.0.1; clients spread over %d source addresses (%s–%s). "+
+		"Pub/Sub checks an Ed25519 token per CONNECT and the ACL `%s` on every publish and delivery; mosquitto and mochi allow anonymous clients. "+
+		"Payloads are %d B, runs are %v of warm-up then a %v window.\n\n",
+		len(r.cfg.SourceIPs), first(r.cfg.SourceIPs), last(r.cfg.SourceIPs), "bench/#", r.cfg.PayloadSize, r.cfg.Warmup, r.cfg.Duration)
+
+	scen := r.Scenarios()
+	var tp, st, id, rv, ss []Scenario
+	for _, s := range scen {
+		switch s.Kind {
+		case Throughput:
+			tp = append(tp, s)
+		case Storm:
+			st = append(st, s)
+		case Idle:
+			id = append(id, s)
+		case Revocation:
+			rv = append(rv, s)
+		case SSE:
+			ss = append(ss, s)
+		}
+	}
+	if len(tp) > 0 {
+		fmt.Fprintln(w, "#### Throughput and latency")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Max is a run with every publisher as fast as its connection takes (deliveries/s counted at the subscribers in the window); the latency run then paces the publishers at half that rate. Drops are deliveries that never arrived (QoS 0 queues full).")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| Scenario | Parameters | Broker | max deliveries/s | drops at max | broker CPU (cores) | p50 | p99 | p99.9 at half rate | drops at half | RSS | Go heap |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, s := range tp {
+			for _, b := range names {
+				a := ag[[2]string{s.Name, b}]
+				if a == nil {
+					continue
+				}
+				if a.n == 0 {
+					fmt.Fprintf(w, "| %s | %s | %s | error: %s |||||||||\n", s.Name, s.Params(), b, esc(strings.Join(a.errors, "; ")))
+					continue
+				}
+				heap := "–"
+				if a.heapKnown {
+					heap = mib(a.heap)
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n", s.Name, s.Params(), b, num(a.maxRate), pct(a.maxDrops), a.cpu,
+					ms(a.latency.Quantile(0.5)), ms(a.latency.Quantile(0.99)), ms(a.latency.Quantile(0.999)), pct(a.halfDrops), mib(a.rss), heap)
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "![deliveries/s against fan-out](%s/bench-fanout.png)\n![latency CDF](%s/bench-latency-cdf.png)\n\n", imgRel, imgRel)
+	}
+	if len(st) > 0 {
+		fmt.Fprintln(w, "#### Connection storm")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "All clients connect at once, %d in flight per worker process, each a full TLS 1.3 handshake (no resumption) then CONNECT/CONNACK; the connections stay open until the storm ends.\n\n", r.cfg.StormConcurrency)
+		fmt.Fprintln(w, "| Scenario | Broker | connected | failed | connects/s | p50 connect | p99 connect | RSS after |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, s := range st {
+			for _, b := range names {
+				if a := ag[[2]string{s.Name, b}]; a != nil {
+					if a.n == 0 {
+						fmt.Fprintf(w, "| %s | %s | error: %s ||||||\n", s.Name, b, esc(strings.Join(a.errors, "; ")))
+						continue
+					}
+					fmt.Fprintf(w, "| %s | %s | %d | %d | %s | %s | %s | %s |\n", s.Name, b, a.connected, a.failed, num(a.connectRate),
+						ms(a.connectLat.Quantile(0.5)), ms(a.connectLat.Quantile(0.99)), mib(a.rss))
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(id) > 0 {
+		fmt.Fprintln(w, "#### Idle capacity")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "One broker process (20,000 file descriptors) takes idle TLS connections, 16 in flight per worker; RSS per connection is the growth of the broker's RSS from before the first connection to 5 s after the last, divided by the connections held.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| Scenario | Broker | connections held | failed | RSS before | RSS after | RSS per connection | Go heap per connection |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, s := range id {
+			for _, b := range names {
+				if a := ag[[2]string{s.Name, b}]; a != nil {
+					if a.n == 0 {
+						fmt.Fprintf(w, "| %s | %s | error: %s ||||||\n", s.Name, b, esc(strings.Join(a.errors, "; ")))
+						continue
+					}
+					hp := "–"
+					if a.heapKnown {
+						hp = fmt.Sprintf("%.1f KiB", a.heapPerConn/1024)
+					}
+					base := a.rss - int64(a.perConn*float64(a.connected))
+					fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %.1f KiB | %s |\n", s.Name, b, num(float64(a.connected)), a.failed, mib(base), mib(a.rss), a.perConn/1024, hp)
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	if len(rv) > 0 {
+		fmt.Fprintln(w, "#### Revocation propagation (Pub/Sub only)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Each client holds a fresh token; the suite revokes them one at a time with `POST …/revocations?jti=` and times each from the API's answer to the client's DISCONNECT 0x87. With two nodes the clients alternate between them; both follow the control plane's feed.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| Scenario | revoked | missed | p50 | p99 | max |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|")
+		for _, s := range rv {
+			if a := ag[[2]string{s.Name, "pubsub"}]; a != nil {
+				if a.n == 0 {
+					fmt.Fprintf(w, "| %s | error: %s |||||\n", s.Name, esc(strings.Join(append(a.errors, a.skipped), "; ")))
+					continue
+				}
+				fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %s |\n", s.Name, int(a.latency.Count), a.failed, ms(a.latency.Quantile(0.5)), ms(a.latency.Quantile(0.99)), ms(a.latency.Quantile(1)))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	for _, s := range ss {
+		if a := ag[[2]string{s.Name, "pubsub"}]; a != nil && a.skipped != "" {
+			fmt.Fprintf(w, "#### SSE fan-out\n\nSkipped: %s.\n\n", a.skipped)
+		}
+	}
+	r.writeRatios(w, ag, tp, st, id, rv)
+}
+
+// writeRatios writes the one table of ratios that ends every report.
+func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv []Scenario) {
+	fmt.Fprintln(w, "#### Ratios")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Ours ÷ theirs: above 1 is better for throughput and connects/s, below 1 is better for latency and memory.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| Scenario | Metric | pubsub | mosquitto | mochi | ÷ mosquitto | ÷ mochi | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	get := func(s, b string) *agg {
+		if a := ag[[2]string{s, b}]; a != nil && a.n > 0 {
+			return a
+		}
+		return nil
+	}
+	ratio := func(a, b float64) string {
+		if a == 0 || b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	row := func(s, metric string, val func(*agg) float64, f func(float64) string, target string, met func(o, mq, mc float64) string) {
+		o, mq, mc := get(s, "pubsub"), get(s, "mosquitto"), get(s, "mochi")
+		var vo, vq, vc float64
+		cell := func(a *agg, v *float64) string {
+			if a == nil {
+				return "–"
+			}
+			*v = val(a)
+			return f(*v)
+		}
+		co, cq, cc := cell(o, &vo), cell(mq, &vq), cell(mc, &vc)
+		verdict := ""
+		if met != nil && o != nil {
+			verdict = met(vo, vq, vc)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, metric, co, cq, cc, ratio(vo, vq), ratio(vo, vc), target, verdict)
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	lat := func(a *agg) float64 { return float64(a.latency.Quantile(0.99)) }
+	fms := func(v float64) string { return ms(time.Duration(v)) }
+	for _, s := range tp {
+		tgt, met := "", (func(o, mq, mc float64) string)(nil)
+		if s.Name == "fan-out-1000" || s.Name == "pairs-100" {
+			tgt = "≥ 1.25× mosquitto, ≥ 0.9× mochi"
+			met = func(o, mq, mc float64) string {
+				return yes((mq == 0 || o >= targetVsMosquitto*mq) && (mc == 0 || o >= targetVsMochi*mc))
+			}
+		}
+		row(s.Name, "deliveries/s", func(a *agg) float64 { return a.maxRate }, num, tgt, met)
+		row(s.Name, "p99 at half rate", lat, fms, "≤ 5 ms", func(o, _, _ float64) string { return yes(time.Duration(o) <= targetP99) })
+	}
+	for _, s := range st {
+		row(s.Name, "connects/s", func(a *agg) float64 { return a.connectRate }, num, "≥ 3,000/s", func(o, _, _ float64) string { return yes(o >= targetStorm) })
+	}
+	for _, s := range id {
+		row(s.Name, "connections held", func(a *agg) float64 { return float64(a.connected) }, num, "~19,000", func(o, _, _ float64) string { return yes(o >= 0.95*19000 || s.Conns < 19000) })
+		row(s.Name, "RSS per connection", func(a *agg) float64 { return a.perConn }, func(v float64) string { return fmt.Sprintf("%.1f KiB", v/1024) },
+			"≤ 24 KiB", func(o, _, _ float64) string { return yes(o <= targetPerConn) })
+	}
+	for _, s := range rv {
+		row(s.Name, "p99 API → DISCONNECT", lat, fms, "≤ 100 ms", func(o, _, _ float64) string { return yes(time.Duration(o) <= targetRevocation) })
+	}
+	fmt.Fprintln(w)
+}
+
+func esc(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "|", "/"), "\n", " ") }
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+var brokerColors = map[string]color.RGBA{"pubsub": chart.Palette[0], "mosquitto": chart.Palette[1], "mochi": chart.Palette[2]}
+
+// WriteCharts draws deliveries/s against fan-out N and the latency CDF
+// of the fan-out 1→1,000 half-rate run (or the largest fan-out run).
+func (r *Runner) WriteCharts(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	ag := aggregate(r.Results)
+	var fanouts []Scenario
+	for _, s := range r.Scenarios() {
+		if s.Kind == Throughput && strings.HasPrefix(s.Name, "fan-out-") {
+			fanouts = append(fanouts, s)
+		}
+	}
+	tp := chart.Chart{Title: "Fan-out: deliveries/s against subscribers (QoS 0, TLS, 256 B)", Width: 860, Height: 480,
+		X: chart.Axis{Label: "subscribers N (1 publisher)", Log: true}, Y: chart.Axis{Label: "deliveries/s"}}
+	cdf := chart.Chart{Title: "", Width: 860, Height: 480,
+		X: chart.Axis{Label: "publish-to-deliver latency (ms)", Log: true, Format: func(v float64) string { return chart.Compact(v) }},
+		Y: chart.Axis{Label: "fraction of deliveries", Min: 0, Max: 1, Format: func(v float64) string { return fmt.Sprintf("%.1f", v) }}}
+	cdfScenario := "fan-out-1000"
+	if _, ok := ag[[2]string{cdfScenario, "pubsub"}]; !ok && len(fanouts) > 0 {
+		cdfScenario = fanouts[len(fanouts)-1].Name
+	}
+	cdf.Title = "Latency CDF at half the max rate: " + cdfScenario
+	for _, b := range r.brokers {
+		s := chart.Series{Name: b.Name(), Color: brokerColors[b.Name()], Points: true}
+		for _, f := range fanouts {
+			if a := ag[[2]string{f.Name, b.Name()}]; a != nil && a.n > 0 {
+				s.X = append(s.X, float64(f.Subscribers))
+				s.Y = append(s.Y, a.maxRate)
+			}
+		}
+		tp.Series = append(tp.Series, s)
+		if a := ag[[2]string{cdfScenario, b.Name()}]; a != nil && a.n > 0 {
+			vals, fracs := a.latency.CDF()
+			c := chart.Series{Name: b.Name(), Color: brokerColors[b.Name()]}
+			for i := range vals {
+				c.X = append(c.X, float64(vals[i])/1e6)
+				c.Y = append(c.Y, fracs[i])
+			}
+			cdf.Series = append(cdf.Series, c)
+		}
+	}
+	for name, c := range map[string]*chart.Chart{"bench-fanout.png": &tp, "bench-latency-cdf.png": &cdf} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if err := c.Encode(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/openpubsub/pubsub/bench/hist"
+	"github.com/openpubsub/pubsub/bench/load"
+	"github.com/openpubsub/pubsub/bench/target"
+)
+
+// Kind is what a scenario measures.
+type Kind string
+
+// The kinds of scenario.
+const (
+	Throughput Kind = "throughput" // deliveries/s at saturation, latency at half of it
+	Storm      Kind = "storm"      // TLS connects/s
+	Idle       Kind = "idle"       // idle connections held, RSS per connection
+	Revocation Kind = "revocation" // API answer to DISCONNECT
+	SSE        Kind = "sse"        // fan-out over the HTTP edge
+)
+
+// Scenario is one named measurement with its parameters.
+type Scenario struct {
+	Name string
+	Kind Kind
+	// Publishers and Subscribers of a throughput scenario, and how many
+	// subscribers each message reaches.
+	Publishers, Subscribers, Fanout int
+	QoS                             byte
+	// Conns is the number of connections of a storm or idle scenario, or
+	// of revoked clients.
+	Conns int
+	// Nodes is the number of Pub/Sub nodes (revocation).
+	Nodes int
+	// topology returns the roles of client i.
+	topology func(i int) (sub, pub string)
+}
+
+// Params describes the scenario's parameters for the tables.
+func (s Scenario) Params() string {
+	switch s.Kind {
+	case Throughput:
+		return fmt.Sprintf("%d pub → %d sub, QoS %d", s.Publishers, s.Subscribers, s.QoS)
+	case Storm:
+		return fmt.Sprintf("%d TLS 1.3 connects", s.Conns)
+	case Idle:
+		return fmt.Sprintf("up to %d idle TLS connections", s.Conns)
+	case Revocation:
+		return fmt.Sprintf("%d revocations, %d node(s)", s.Conns, s.Nodes)
+	}
+	return ""
+}
+
+// Clients returns the number of clients a throughput scenario connects.
+func (s Scenario) Clients() int { return s.Publishers + s.Subscribers }
+
+// FanIn is n publishers to one subscriber on one topic.
+func FanIn(n int) Scenario {
+	return Scenario{Name: fmt.Sprintf("fan-in-%d", n), Kind: Throughput, Publishers: n, Subscribers: 1, Fanout: 1,
+		topology: func(i int) (string, string) {
+			if i == 0 {
+				return "bench/in", ""
+			}
+			return "", "bench/in"
+		}}
+}
+
+// FanOut is one publisher to n subscribers of its topic.
+func FanOut(n int) Scenario {
+	return Scenario{Name: fmt.Sprintf("fan-out-%d", n), Kind: Throughput, Publishers: 1, Subscribers: n, Fanout: n,
+		topology: func(i int) (string, string) {
+			if i == n {
+				return "", "bench/out"
+			}
+			return "bench/out", ""
+		}}
+}
+
+// Pairs is n publisher/subscriber pairs, each on its own topic.
+func Pairs(n int, qos byte) Scenario {
+	name := fmt.Sprintf("pairs-%d", n)
+	if qos > 0 {
+		name = fmt.Sprintf("qos1-pairs-%d", n)
+	}
+	return Scenario{Name: name, Kind: Throughput, Publishers: n, Subscribers: n, Fanout: 1, QoS: qos,
+		topology: func(i int) (string, string) {
+			t := fmt.Sprintf("bench/pair/%d", i/2)
+			if i%2 == 0 {
+				return t, ""
+			}
+			return "", t
+		}}
+}
+
+// clientsFor gives a throughput scenario's roles to creds.
+func (s Scenario) clientsFor(creds []load.ClientSpec) []load.ClientSpec {
+	for i := range creds {
+		sub, pub := s.topology(i)
+		creds[i].Sub, creds[i].Pub = sub, pub
+		creds[i].SubQoS, creds[i].PubQoS = s.QoS, s.QoS
+	}
+	return creds
+}
+
+// Result is one scenario's measurement on one broker in one round.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Broker   string `json:"broker"`
+	Round    int    `json:"round"`
+	Skipped  string `json:"skipped,omitempty"`
+	Error    string `json:"error,omitempty"`
+
+	// Throughput.
+	MaxRate      float64       `json:"max_rate,omitempty"` // deliveries/s at saturation
+	MaxDrops     float64       `json:"max_drops,omitempty"`
+	HalfRate     float64       `json:"half_rate,omitempty"` // deliveries/s achieved at the half-rate run
+	HalfDrops    float64       `json:"half_drops,omitempty"`
+	Latency      hist.Snapshot `json:"latency"`              // at half rate
+	ServerCPU    float64       `json:"server_cpu,omitempty"` // cores used during the saturated run
+	RSS          int64         `json:"rss,omitempty"`
+	Heap         int64         `json:"heap,omitempty"`
+	HeapKnown    bool          `json:"heap_known,omitempty"`
+	Disconnected int           `json:"disconnected,omitempty"`
+
+	// Storm and idle.
+	Connected   int           `json:"connected,omitempty"`
+	Failed      int           `json:"failed,omitempty"`
+	ConnectRate float64       `json:"connect_rate,omitempty"`
+	ConnectLat  hist.Snapshot `json:"connect_latency"`
+	RSSBase     int64         `json:"rss_base,omitempty"`
+	PerConn     float64       `json:"per_conn,omitempty"` // RSS bytes per idle connection
+	HeapPerConn float64       `json:"heap_per_conn,omitempty"`
+	Errors      []string      `json:"errors,omitempty"`
+}
+
+// runThroughput runs a throughput scenario on a started broker.
+func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker, res *Result) error {
+	creds, err := b.Clients(ctx, s.Clients())
+	if err != nil {
+		return err
+	}
+	pool, err := r.pool(2)
+	if err != nil {
+		return err
+	}
+	defer pool.Stop()
+	tg := b.Target()
+	tg.SourceIPs = r.cfg.SourceIPs
+	cs, err := pool.Connect(ctx, tg, s.clientsFor(creds), 32)
+	if err != nil {
+		return err
+	}
+	if cs.Failed > 0 {
+		res.Errors = errorList(cs.Errors)
+		return fmt.Errorf("%d of %d clients failed to connect", cs.Failed, s.Clients())
+	}
+	defer pool.CloseClients(context.Background())
+
+	spec := load.RunSpec{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Drain: 3 * time.Second, PayloadSize: r.cfg.PayloadSize}
+	cpu0, _ := target.CPUTime(b.PID())
+	t0 := time.Now()
+	sat, err := pool.Run(ctx, spec)
+	if err != nil {
+		return err
+	}
+	cpu1, _ := target.CPUTime(b.PID())
+	res.ServerCPU = float64(cpu1-cpu0) / float64(time.Since(t0))
+	res.MaxRate = float64(sat.ReceivedWindow) / r.cfg.Duration.Seconds()
+	res.MaxDrops = drops(sat, s.Fanout)
+	res.RSS, _ = target.RSS(b.PID())
+	res.Heap, res.HeapKnown = b.HeapBytes()
+
+	if res.MaxRate > 0 {
+		// Fresh connections, so that nothing the saturated run left queued
+		// (in the broker or in socket buffers) reaches the latency run.
+		if err := pool.CloseClients(ctx); err != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond)
+		if cs, err := pool.Connect(ctx, tg, s.clientsFor(creds), 32); err != nil || cs.Failed > 0 {
+			res.Errors = errorList(cs.Errors)
+			return fmt.Errorf("reconnecting: %d of %d clients failed (%v)", cs.Failed, s.Clients(), err)
+		}
+		spec.Rate = res.MaxRate / 2 / float64(s.Fanout) / float64(s.Publishers)
+		half, err := pool.Run(ctx, spec)
+		if err != nil {
+			return err
+		}
+		res.HalfRate = float64(half.ReceivedWindow) / r.cfg.Duration.Seconds()
+		res.HalfDrops = drops(half, s.Fanout)
+		res.Latency = half.Latency
+		res.Disconnected = half.Disconnected
+	}
+	if rss, err := target.RSS(b.PID()); err == nil {
+		res.RSS = max64(res.RSS, rss)
+	}
+	return nil
+}
+
+// drops is the fraction of expected deliveries that never arrived.
+func drops(r load.RunResult, fanout int) float64 {
+	want := float64(r.Sent) * float64(fanout)
+	if want == 0 {
+		return 0
+	}
+	return max(0, want-float64(r.Received)) / want
+}
+
+// runStorm connects s.Conns clients as fast as the broker takes them.
+func (r *Runner) runStorm(ctx context.Context, s Scenario, b target.Broker, res *Result) error {
+	creds, err := b.Clients(ctx, s.Conns)
+	if err != nil {
+		return err
+	}
+	pool, err := r.pool(r.workersFor(s.Conns))
+	if err != nil {
+		return err
+	}
+	defer pool.Stop()
+	tg := b.Target()
+	tg.SourceIPs = r.cfg.SourceIPs
+	cs, err := pool.Connect(ctx, tg, creds, r.cfg.StormConcurrency)
+	defer pool.CloseClients(context.Background())
+	if err != nil {
+		return err
+	}
+	res.Connected, res.Failed = cs.Connected, cs.Failed
+	res.ConnectRate = float64(cs.Connected) / cs.Elapsed.Seconds()
+	res.ConnectLat = cs.Latency
+	res.Errors = errorList(cs.Errors)
+	res.RSS, _ = target.RSS(b.PID())
+	return nil
+}
+
+// runIdle holds as many idle connections as the broker takes, up to
+// s.Conns, and measures what each costs.
+func (r *Runner) runIdle(ctx context.Context, s Scenario, b target.Broker, res *Result) error {
+	creds, err := b.Clients(ctx, s.Conns)
+	if err != nil {
+		return err
+	}
+	pool, err := r.pool(r.workersFor(s.Conns))
+	if err != nil {
+		return err
+	}
+	defer pool.Stop()
+	time.Sleep(time.Second)
+	res.RSSBase, _ = target.RSS(b.PID())
+	heap0, _ := b.HeapBytes()
+	tg := b.Target()
+	tg.SourceIPs = r.cfg.SourceIPs
+	cs, err := pool.Connect(ctx, tg, creds, 16)
+	defer pool.CloseClients(context.Background())
+	if err != nil {
+		return err
+	}
+	res.Connected, res.Failed = cs.Connected, cs.Failed
+	res.ConnectRate = float64(cs.Connected) / cs.Elapsed.Seconds()
+	res.ConnectLat = cs.Latency
+	res.Errors = errorList(cs.Errors)
+	// Let handshake garbage be collected and idle buffers settle, as
+	// they would on a broker that has been up a while.
+	time.Sleep(5 * time.Second)
+	res.RSS, _ = target.RSS(b.PID())
+	res.Heap, res.HeapKnown = b.HeapBytes()
+	if cs.Connected > 0 {
+		res.PerConn = float64(res.RSS-res.RSSBase) / float64(cs.Connected)
+		if res.HeapKnown {
+			res.HeapPerConn = float64(res.Heap-heap0) / float64(cs.Connected)
+		}
+	}
+	return nil
+}
+
+// runRevocation connects s.Conns clients with fresh tokens, spread over
+// the nodes, then revokes them one at a time over the API and times each
+// from the API's answer to the client's DISCONNECT.
+func (r *Runner) runRevocation(ctx context.Context, s Scenario, p *target.PubSub, res *Result) error {
+	creds, err := p.FreshClients(ctx, s.Conns)
+	if err != nil {
+		return err
+	}
+	var lat hist.Histogram
+	clients := make([]*load.Client, len(creds))
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i, cr := range creds {
+		tg := p.NodeTarget(i % s.Nodes)
+		c, err := load.Dial(ctx, &tg, load.NewTLSConfig(&tg), nil, cr, nil, nil)
+		if err != nil {
+			return fmt.Errorf("client %d: %w", i, err)
+		}
+		clients[i] = c
+	}
+	for i, c := range clients {
+		answered, err := p.Revoke(ctx, jtiOf(creds[i].Password))
+		if err != nil {
+			return err
+		}
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			res.Failed++
+			continue
+		}
+		at, code, ok := c.ServerDisconnect()
+		if !ok || code != 0x87 {
+			res.Failed++
+			continue
+		}
+		res.Connected++
+		lat.Record(at.Sub(answered))
+	}
+	res.Latency = lat.Snapshot(false)
+	return nil
+}
+
+func errorList(m map[string]int) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%d× %s", v, k))
+	}
+	return out
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,284 @@
+// Package suite runs the benchmark scenarios against the Pub/Sub node,
+// Mosquitto and raw mochi in alternating rounds (pubsub, mosquitto,
+// mochi, pubsub, ...), so that the load of a shared machine falls on all
+// three alike, and reports each result with our ratio to each baseline.
+package suite
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openpubsub/pubsub/bench/load"
+	"github.com/openpubsub/pubsub/bench/target"
+	"github.com/openpubsub/pubsub/broker/node"
+)
+
+// Config configures a suite run.
+type Config struct {
+	// Profile is "short" (make bench, a few minutes) or "full".
+	Profile string
+	// Scenarios, when not empty, keeps only the scenarios named.
+	Scenarios []string
+	// Brokers, when not empty, keeps only the brokers named.
+	Brokers []string
+	// Rounds of each scenario on each broker.
+	Rounds int
+	// Warmup and Duration of each measured run; Duration is the window.
+	Warmup, Duration time.Duration
+	PayloadSize      int
+	// StormConcurrency is the connects in flight per worker in a storm.
+	StormConcurrency int
+	// SourceIPs spread client connections over loopback addresses.
+	SourceIPs []string
+
+	PubSubBin, MochiBin, MosquittoBin string
+	// WorkerExe and WorkerArgs start a load worker process.
+	WorkerExe  string
+	WorkerArgs []string
+	// WorkDir holds certificates, data dirs and server logs.
+	WorkDir string
+	// NodeEnv is extra environment for the node (and mochi) processes.
+	NodeEnv []string
+	// Command is the command line that reproduces the run, for the report.
+	Command string
+	Log     io.Writer
+}
+
+// Profiles returns the scenarios of a profile.
+func Profiles(profile string) []Scenario {
+	if profile == "full" {
+		return []Scenario{
+			FanIn(100),
+			FanOut(10), FanOut(100), FanOut(1000), FanOut(10000),
+			Pairs(100, 0), Pairs(100, 1),
+			{Name: "storm-10000", Kind: Storm, Conns: 10000},
+			{Name: "idle-19000", Kind: Idle, Conns: 19000},
+			{Name: "revocation-1-node", Kind: Revocation, Conns: 200, Nodes: 1},
+			{Name: "revocation-2-nodes", Kind: Revocation, Conns: 200, Nodes: 2},
+			{Name: "sse-fan-out-1000", Kind: SSE},
+		}
+	}
+	return []Scenario{
+		FanIn(100),
+		FanOut(10), FanOut(100), FanOut(1000),
+		Pairs(100, 0), Pairs(100, 1),
+		{Name: "storm-5000", Kind: Storm, Conns: 5000},
+		{Name: "idle-5000", Kind: Idle, Conns: 5000},
+		{Name: "revocation-1-node", Kind: Revocation, Conns: 50, Nodes: 1},
+		{Name: "revocation-2-nodes", Kind: Revocation, Conns: 50, Nodes: 2},
+		{Name: "sse-fan-out-1000", Kind: SSE},
+	}
+}
+
+// Runner runs a suite.
+type Runner struct {
+	cfg     Config
+	certs   *target.Certs
+	brokers []target.Broker
+	pubsub  *target.PubSub
+	pubsub2 *target.PubSub // two nodes, for revocation
+	Results []Result
+	Started time.Time
+}
+
+// New prepares a suite: certificates and the three brokers, not started.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	certs, err := target.GenerateCerts(cfg.WorkDir, []string{"*." + target.Namespace + "." + target.Domain, "localhost"})
+	if err != nil {
+		return nil, err
+	}
+	logDir := filepath.Join(cfg.WorkDir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	d := node.DefaultLimits()
+	r := &Runner{cfg: cfg, certs: certs}
+	r.pubsub = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub"), Certs: certs, Nodes: 1, Env: cfg.NodeEnv, LogDir: logDir}
+	r.pubsub2 = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub2"), Certs: certs, Nodes: 2, Env: cfg.NodeEnv, LogDir: logDir}
+	all := []target.Broker{
+		r.pubsub,
+		&target.Mosquitto{Bin: cfg.MosquittoBin, Dir: filepath.Join(cfg.WorkDir, "mosquitto"), Certs: certs, LogDir: logDir, MaxQueued: int(d.MaxWritesPending)},
+		&target.Mochi{Bin: cfg.MochiBin, Certs: certs, LogDir: logDir, Env: cfg.NodeEnv,
+			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize},
+	}
+	for _, b := range all {
+		if len(cfg.Brokers) == 0 || slices.Contains(cfg.Brokers, b.Name()) {
+			r.brokers = append(r.brokers, b)
+		}
+	}
+	return r, nil
+}
+
+// Close stops everything the suite started.
+func (r *Runner) Close() {
+	for _, b := range r.brokers {
+		b.Stop()
+	}
+	r.pubsub.Close()
+	r.pubsub2.Close()
+}
+
+func (r *Runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (r *Runner) pool(n int) (*load.Pool, error) {
+	return load.StartPool(n, r.cfg.WorkerExe, r.cfg.WorkerArgs, r.cfg.Log)
+}
+
+// workersFor returns how many workers hold n connections: at least 4, so
+// that both cores run clients while the broker runs too.
+func (r *Runner) workersFor(n int) int {
+	return max(4, (n+load.MaxClientsPerWorker-1)/load.MaxClientsPerWorker)
+}
+
+// Scenarios returns the scenarios this run will do.
+func (r *Runner) Scenarios() []Scenario {
+	var out []Scenario
+	for _, s := range Profiles(r.cfg.Profile) {
+		if len(r.cfg.Scenarios) == 0 || slices.Contains(r.cfg.Scenarios, s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Run runs every scenario, round by round, alternating the brokers.
+func (r *Runner) Run(ctx context.Context) error {
+	r.Started = time.Now()
+	for _, s := range r.Scenarios() {
+		switch s.Kind {
+		case Revocation:
+			for round := 1; round <= r.cfg.Rounds; round++ {
+				r.record(r.runPubSubOnly(ctx, s, round))
+			}
+			continue
+		case SSE:
+			r.record(Result{Scenario: s.Name, Broker: "pubsub", Round: 1,
+				Skipped: "the node has no HTTP edge (/events) yet; this scenario is the hook for it"})
+			continue
+		}
+		for round := 1; round <= r.cfg.Rounds; round++ {
+			for _, b := range r.brokers {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				r.record(r.runOne(ctx, s, b, round))
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) record(res Result) {
+	r.Results = append(r.Results, res)
+	r.logf("%s", summary(res))
+}
+
+// runOne runs one scenario on a freshly started broker.
+func (r *Runner) runOne(ctx context.Context, s Scenario, b target.Broker, round int) Result {
+	res := Result{Scenario: s.Name, Broker: b.Name(), Round: round}
+	r.logf("%s on %s, round %d: %s", s.Name, b.Name(), round, s.Params())
+	if err := b.Start(ctx); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer b.Stop()
+	var err error
+	switch s.Kind {
+	case Throughput:
+		err = r.runThroughput(ctx, s, b, &res)
+	case Storm:
+		err = r.runStorm(ctx, s, b, &res)
+	case Idle:
+		err = r.runIdle(ctx, s, b, &res)
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// runPubSubOnly runs a scenario only Pub/Sub has (revocation).
+func (r *Runner) runPubSubOnly(ctx context.Context, s Scenario, round int) Result {
+	res := Result{Scenario: s.Name, Broker: "pubsub", Round: round}
+	if len(r.cfg.Brokers) > 0 && !slices.Contains(r.cfg.Brokers, "pubsub") {
+		res.Skipped = "pubsub not selected"
+		return res
+	}
+	p := r.pubsub
+	if s.Nodes == 2 {
+		p = r.pubsub2
+	}
+	r.logf("%s on pubsub, round %d: %s", s.Name, round, s.Params())
+	if err := p.Start(ctx); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer p.Stop()
+	if err := r.runRevocation(ctx, s, p, &res); err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// SaveJSON writes the raw results.
+func (r *Runner) SaveJSON(path string) error {
+	raw, err := json.MarshalIndent(r.Results, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
+}
+
+// jtiOf returns the jti claim of a token, unverified.
+func jtiOf(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		JTI string `json:"jti"`
+	}
+	_ = json.Unmarshal(raw, &c)
+	return c.JTI
+}
+
+// summary is a one-line log of a result.
+func summary(res Result) string {
+	head := fmt.Sprintf("  → %s %s #%d:", res.Scenario, res.Broker, res.Round)
+	switch {
+	case res.Skipped != "":
+		return head + " skipped: " + res.Skipped
+	case res.Error != "":
+		return head + " ERROR: " + res.Error + " " + strings.Join(res.Errors, "; ")
+	case res.MaxRate > 0:
+		return fmt.Sprintf("%s %.0f deliveries/s (drops %.2f%%, server %.2f cores); half rate %.0f/s p50 %v p99 %v p99.9 %v; RSS %s",
+			head, res.MaxRate, 100*res.MaxDrops, res.ServerCPU, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), mib(res.RSS))
+	case res.PerConn > 0:
+		return fmt.Sprintf("%s %d connected (%d failed), %.0f B RSS per connection, RSS %s", head, res.Connected, res.Failed, res.PerConn, mib(res.RSS))
+	case res.ConnectRate > 0:
+		return fmt.Sprintf("%s %d connected (%d failed) at %.0f/s, p50 %v p99 %v", head, res.Connected, res.Failed, res.ConnectRate, ms(res.ConnectLat.Quantile(0.5)), ms(res.ConnectLat.Quantile(0.99)))
+	case res.Latency.Count > 0:
+		return fmt.Sprintf("%s %d disconnected (%d missed), p50 %v p99 %v max %v", head, res.Connected, res.Failed, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(1)))
+	}
+	return head + " no data " + strings.Join(res.Errors, "; ")
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -147,5 +148,31 @@ func TestRefused(t *testing.T) {
 	rep := w.call(t, load.Command{Op: "connect", Connect: &load.ConnectSpec{Target: tg, Clients: []load.ClientSpec{{ID: "a"}}, Concurrency: 1, Start: time.Now().UnixNano()}})
 	if rep.Connect.Failed != 1 || len(rep.Connect.Errors) != 1 {
 		t.Errorf("connect against the wrong certificate: %+v", rep.Connect)
+	}
+}
+
+// TestSplitWorkers puts the publishers in one worker and their
+// subscribers in another, as the pool deals pairs: the subscribers'
+// worker, which has no publisher to wait for, must still count every
+// delivery until the publishers' run ends.
+func TestSplitWorkers(t *testing.T) {
+	tg := startMochi(t)
+	subs, pubs := startWorker(t), startWorker(t)
+	var sc, pc []load.ClientSpec
+	for i := range 10 {
+		topic := fmt.Sprint("bench/pair/", i)
+		sc = append(sc, load.ClientSpec{ID: fmt.Sprint("s", i), Sub: topic})
+		pc = append(pc, load.ClientSpec{ID: fmt.Sprint("p", i), Pub: topic})
+	}
+	subs.call(t, load.Command{Op: "connect", Connect: &load.ConnectSpec{Target: tg, Clients: sc, Concurrency: 4, Start: time.Now().UnixNano()}})
+	pubs.call(t, load.Command{Op: "connect", Connect: &load.ConnectSpec{Target: tg, Clients: pc, Concurrency: 4, Start: time.Now().UnixNano()}})
+	spec := &load.RunSpec{Start: time.Now().Add(50 * time.Millisecond).UnixNano(), Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond,
+		Drain: time.Second, Rate: 200, PayloadSize: 64}
+	sent := make(chan load.Reply)
+	go func() { sent <- pubs.call(t, load.Command{Op: "run", Run: spec}) }()
+	got := subs.call(t, load.Command{Op: "run", Run: spec}).Run
+	want := (<-sent).Run
+	if want.Sent == 0 || got.Received != want.Sent {
+		t.Errorf("sent %d, received %d", want.Sent, got.Received)
 	}
 }

@@ -173,6 +173,7 @@ func (p *Pool) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 		s.Received += r.Run.Received
 		s.ReceivedWindow += r.Run.ReceivedWindow
 		s.Disconnected += r.Run.Disconnected
+		s.Silent += r.Run.Silent
 		s.Latency.Merge(r.Run.Latency)
 	}
 	return s, err

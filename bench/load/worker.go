@@ -85,6 +85,8 @@ type RunResult struct {
 	Latency        hist.Snapshot `json:"latency"`
 	// Disconnected counts clients whose connection ended during the run.
 	Disconnected int `json:"disconnected"`
+	// Silent counts subscribers that received nothing in the run.
+	Silent int `json:"silent"`
 }
 
 // ServeWorker runs a worker's command loop on r and w until "exit" or
@@ -208,9 +210,12 @@ func (wk *worker) run(spec *RunSpec) *RunResult {
 		}
 	}
 	wg.Wait()
+	// A worker without publishers gets here at once: wait for the others'
+	// to finish too.
+	time.Sleep(time.Until(end))
 	// Drain: wait until deliveries stop arriving.
 	quiet := max(spec.Drain/10, 100*time.Millisecond)
-	deadline := time.Now().Add(spec.Drain)
+	deadline := end.Add(spec.Drain)
 	for time.Now().Before(deadline) {
 		time.Sleep(quiet / 4)
 		var last int64
@@ -227,6 +232,9 @@ func (wk *worker) run(spec *RunSpec) *RunResult {
 		res.SentWindow += c.sentWin.Load() - base[i][1]
 		res.Received += c.recv.Load() - base[i][2]
 		res.ReceivedWindow += c.recvWin.Load() - base[i][3]
+		if c.spec.Sub != "" && c.recv.Load() == base[i][2] {
+			res.Silent++
+		}
 		select {
 		case <-c.done:
 			res.Disconnected++

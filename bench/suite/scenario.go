@@ -124,6 +124,7 @@ type Result struct {
 	Heap         int64         `json:"heap,omitempty"`
 	HeapKnown    bool          `json:"heap_known,omitempty"`
 	Disconnected int           `json:"disconnected,omitempty"`
+	Silent       int           `json:"silent,omitempty"` // subscribers that got nothing in the latency run
 
 	// Storm and idle.
 	Connected   int           `json:"connected,omitempty"`
@@ -184,7 +185,7 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 			res.Errors = errorList(cs.Errors)
 			return fmt.Errorf("reconnecting: %d of %d clients failed (%v)", cs.Failed, s.Clients(), err)
 		}
-		spec.Rate = res.MaxRate / 2 / float64(s.Fanout) / float64(s.Publishers)
+		spec.Rate = res.MaxRate * r.cfg.LatencyFraction / float64(s.Fanout) / float64(s.Publishers)
 		half, err := pool.Run(ctx, spec)
 		if err != nil {
 			return err
@@ -193,6 +194,7 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 		res.HalfDrops = drops(half, s.Fanout)
 		res.Latency = half.Latency
 		res.Disconnected = half.Disconnected
+		res.Silent = half.Silent
 	}
 	if rss, err := target.RSS(b.PID()); err == nil {
 		res.RSS = max64(res.RSS, rss)

@@ -34,6 +34,9 @@ type Config struct {
 	// Warmup and Duration of each measured run; Duration is the window.
 	Warmup, Duration time.Duration
 	PayloadSize      int
+	// LatencyFraction is the fraction of the max rate the latency run
+	// paces its publishers at; the target is set at one half.
+	LatencyFraction float64
 	// StormConcurrency is the connects in flight per worker in a storm.
 	StormConcurrency int
 	// SourceIPs spread client connections over loopback addresses.
@@ -271,8 +274,8 @@ func summary(res Result) string {
 	case res.Error != "":
 		return head + " ERROR: " + res.Error + " " + strings.Join(res.Errors, "; ")
 	case res.MaxRate > 0:
-		return fmt.Sprintf("%s %.0f deliveries/s (drops %.2f%%, server %.2f cores); half rate %.0f/s p50 %v p99 %v p99.9 %v; RSS %s",
-			head, res.MaxRate, 100*res.MaxDrops, res.ServerCPU, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), mib(res.RSS))
+		return fmt.Sprintf("%s %.0f deliveries/s (drops %.2f%%, server %.2f cores); half rate %.0f/s p50 %v p99 %v p99.9 %v (drops %.2f%%, %d silent, %d gone); RSS %s",
+			head, res.MaxRate, 100*res.MaxDrops, res.ServerCPU, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), 100*res.HalfDrops, res.Silent, res.Disconnected, mib(res.RSS))
 	case res.PerConn > 0:
 		return fmt.Sprintf("%s %d connected (%d failed), %.0f B RSS per connection, RSS %s", head, res.Connected, res.Failed, res.PerConn, mib(res.RSS))
 	case res.ConnectRate > 0:

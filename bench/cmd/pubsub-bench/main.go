@@ -70,6 +70,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	duration := fs.Duration("duration", 0, "measurement window of each run (default: 3s short, 8s full)")
 	warmup := fs.Duration("warmup", 0, "warm-up before each window (default: 1s short, 2s full)")
 	payload := fs.Int("payload", 256, "payload size in bytes")
+	latFrac := fs.Float64("latency-fraction", 0.5, "the latency run's rate, as a fraction of the max run's")
 	stormConc := fs.Int("storm-concurrency", 32, "connects in flight per worker in a storm")
 	nIPs := fs.Int("source-ips", 16, "spread connections over 127.0.0.2 … 127.0.0.(1+N)")
 	pubsubBin := fs.String("pubsub", "bin/pubsub", "the pubsub binary")
@@ -116,7 +117,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := suite.Config{
 		Profile: *profile, Scenarios: split(*scenarios), Brokers: split(*brokers), Rounds: *rounds,
 		Warmup: pick(*warmup, time.Second, 2*time.Second), Duration: pick(*duration, 3*time.Second, 8*time.Second),
-		PayloadSize: *payload, StormConcurrency: *stormConc, SourceIPs: ips,
+		PayloadSize: *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips,
 		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin,
 		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, NodeEnv: split(*nodeEnv),
 		Command: commandLine(args), Log: stderr,

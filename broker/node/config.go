@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/edge"
 )
 
 // CertSource provides the TLS certificate for a connection, as
@@ -22,6 +25,20 @@ type Config struct {
 	// MQTTAddrs are the TCP addresses of the MQTT over TLS listeners.
 	// Default: ":8883" and ":8443".
 	MQTTAddrs []string
+	// HTTPSAddrs are the TCP addresses of the HTTPS listeners of the edge
+	// (SSE, HTTP publish, MQTT over WebSocket). Default: ":8884". Every
+	// listener tells MQTT from HTTP after the TLS handshake, so each port
+	// answers both; these are the ones documented for HTTPS.
+	HTTPSAddrs []string
+	// DataDir holds the node's durable state: the retained messages of
+	// its brokers. Empty keeps them in memory only, lost on restart.
+	DataDir string
+	// RetainedStore, when set, replaces the store in DataDir (a store
+	// shared by several nodes, or a test's).
+	RetainedStore broker.RetainedStore
+	// Edge configures SSE, HTTP publish and WebSocket; its MaxPacketSize,
+	// TokenLeeway and Logger come from this Config.
+	Edge edge.Config
 	// OpsAddr is the plain-HTTP address of /metrics, /healthz and
 	// /readyz. Keep it private. Default: "127.0.0.1:9090".
 	OpsAddr string
@@ -112,6 +129,9 @@ func DefaultLimits() Limits {
 func (c Config) withDefaults() Config {
 	if len(c.MQTTAddrs) == 0 {
 		c.MQTTAddrs = []string{":8883", ":8443"}
+	}
+	if len(c.HTTPSAddrs) == 0 {
+		c.HTTPSAddrs = []string{":8884"}
 	}
 	if c.OpsAddr == "" {
 		c.OpsAddr = "127.0.0.1:9090"

@@ -229,11 +229,12 @@ func newEnvNotReady(t testing.TB, limits node.Limits, ids ...string) *env {
 		e.certs.bySNI[b.host] = e.ca.issue(t, b.host)
 	}
 	n, err := node.New(node.Config{
-		MQTTAddrs: []string{"127.0.0.1:0"},
-		OpsAddr:   "127.0.0.1:0",
-		Certs:     e.certs,
-		Logger:    slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Limits:    limits,
+		MQTTAddrs:  []string{"127.0.0.1:0"},
+		HTTPSAddrs: []string{"127.0.0.1:0"},
+		OpsAddr:    "127.0.0.1:0",
+		Certs:      e.certs,
+		Logger:     slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Limits:     limits,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,10 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		}
 	}
 	writeRuntimeMetrics(w)
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return n.edge.WriteMetrics(out)
 }
 
 func family(w *bufio.Writer, name, typ, help string) {

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/retainlog"
 )
 
 // closeTimeout bounds Close.
@@ -36,8 +39,14 @@ type Node struct {
 	servers   map[string]*server // by broker id
 	conns     map[net.Conn]struct{}
 	listeners []net.Listener
+	httpsLns  []net.Listener
 	opsLn     net.Listener
 	ops       *http.Server
+
+	edge     *edge.Server
+	httpLn   *connListener        // connections the accept loops found to speak HTTP
+	retained broker.RetainedStore // nil: retained messages live in memory only
+	closeRet func() error         // closes a store the node opened
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
@@ -60,6 +69,14 @@ func New(cfg Config) (*Node, error) {
 		GetCertificate: n.getCertificate,
 		MinVersion:     tls.VersionTLS12,
 	}
+	n.tls.GetConfigForClient = alpnConfig(n.tls.Clone())
+	ecfg := cfg.Edge
+	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
+	e, err := edge.New(ecfg, edgeBackend{n})
+	if err != nil {
+		return nil, err
+	}
+	n.edge = e
 	return n, nil
 }
 
@@ -86,13 +103,36 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 	}
+	var httpsLns []net.Listener
+	for _, addr := range n.cfg.HTTPSAddrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fail(fmt.Errorf("node: listen for HTTPS on %s: %w", addr, err))
+		}
+		lns, httpsLns = append(lns, ln), append(httpsLns, ln)
+	}
 	opsLn, err := net.Listen("tcp", n.cfg.OpsAddr)
 	if err != nil {
 		return fail(fmt.Errorf("node: listen for ops on %s: %w", n.cfg.OpsAddr, err))
 	}
+	switch {
+	case n.cfg.RetainedStore != nil:
+		n.retained = n.cfg.RetainedStore
+	case n.cfg.DataDir != "":
+		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName))
+		if err != nil {
+			_ = opsLn.Close()
+			return fail(fmt.Errorf("node: %w", err))
+		}
+		n.retained, n.closeRet = st, st.Close
+	}
 	n.started = true
-	n.listeners, n.opsLn = lns, opsLn
+	n.listeners, n.httpsLns, n.opsLn = lns[:len(n.cfg.MQTTAddrs)], httpsLns, opsLn
 	n.ops = &http.Server{Handler: n.opsHandler(), ReadHeaderTimeout: 5 * time.Second}
+	n.httpLn = newConnListener(lns[0].Addr())
+	if len(httpsLns) > 0 {
+		n.httpLn.addr = httpsLns[0].Addr()
+	}
 	for _, ln := range lns {
 		n.wg.Go(func() { n.accept(ln) })
 	}
@@ -101,13 +141,30 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("ops server failed", "error", err)
 		}
 	})
+	n.wg.Go(func() {
+		if err := n.edge.Serve(n.httpLn); err != nil {
+			n.log.Error("HTTPS server failed", "error", err)
+		}
+	})
 	context.AfterFunc(ctx, func() { _ = n.Close() })
 	addrs := make([]string, len(lns))
 	for i, ln := range lns {
 		addrs[i] = ln.Addr().String()
 	}
-	n.log.Info("broker node listening", "mqtt", addrs, "ops", opsLn.Addr().String())
+	n.log.Info("broker node listening", "mqtt", addrs[:len(n.cfg.MQTTAddrs)], "https", addrs[len(n.cfg.MQTTAddrs):], "ops", opsLn.Addr().String())
 	return nil
+}
+
+// HTTPSAddrs returns the bound addresses of the HTTPS listeners, in the
+// order of Config.HTTPSAddrs; nil before Start.
+func (n *Node) HTTPSAddrs() []net.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []net.Addr
+	for _, ln := range n.httpsLns {
+		out = append(out, ln.Addr())
+	}
+	return out
 }
 
 // MQTTAddrs returns the bound addresses of the MQTT listeners, in the
@@ -175,6 +232,17 @@ func (n *Node) Apply(st *broker.State) {
 			s.enforce(ob, nb, now)
 		}
 	}
+	n.edge.Apply(old, st, now)
+	if n.retained != nil && old != nil {
+		// A deleted broker's retained messages go with it.
+		for b := range old.Brokers() {
+			if st.Broker(b.ID) == nil {
+				if err := n.retained.DeleteRetained(context.Background(), b.ID); err != nil {
+					n.log.Error("deleting a deleted broker's retained messages", "broker", b.Hostname, "error", err)
+				}
+			}
+		}
+	}
 }
 
 // Run applies the States src produces until ctx ends or src fails, and
@@ -229,10 +297,14 @@ func (n *Node) Close() error {
 			servers = append(servers, s)
 		}
 		n.servers = map[string]*server{}
-		for _, ln := range n.listeners {
+		for _, ln := range append(n.listeners, n.httpsLns...) {
 			_ = ln.Close()
 		}
 		n.mu.Unlock()
+		if n.httpLn != nil {
+			_ = n.httpLn.Close()
+		}
+		_ = n.edge.Close()
 
 		if n.ops != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -253,6 +325,11 @@ func (n *Node) Close() error {
 		n.mu.Unlock()
 		if !waitTimeout(&n.wg, closeTimeout) {
 			n.log.Warn("broker node closed with connections still winding down")
+		}
+		if n.closeRet != nil {
+			if err := n.closeRet(); err != nil {
+				n.log.Error("closing the retained message store", "error", err)
+			}
 		}
 	})
 	return nil

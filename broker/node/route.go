@@ -37,7 +37,7 @@ func sniHost(name string) string {
 	return name
 }
 
-// accept serves one MQTT listener until it is closed.
+// accept serves one listener until it is closed.
 func (n *Node) accept(ln net.Listener) {
 	var backoff time.Duration
 	for {
@@ -48,7 +48,7 @@ func (n *Node) accept(ln net.Listener) {
 			}
 			// Out of file descriptors and the like: wait, as net/http does.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			n.log.Warn("accepting MQTT connection", "error", err, "retry_in", backoff)
+			n.log.Warn("accepting a connection", "error", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -64,20 +64,25 @@ func (n *Node) accept(ln net.Listener) {
 		n.mu.Unlock()
 		go func() {
 			defer n.wg.Done()
+			handedOff := false
 			defer func() {
 				n.mu.Lock()
 				delete(n.conns, raw)
 				n.mu.Unlock()
-				_ = raw.Close()
+				if !handedOff {
+					_ = raw.Close()
+				}
 			}()
-			n.handle(raw)
+			handedOff = n.handle(raw)
 		}()
 	}
 }
 
-// handle does the TLS handshake, routes the connection to its broker and
-// runs it there until it ends.
-func (n *Node) handle(raw net.Conn) {
+// handle does the TLS handshake and tells MQTT from HTTP. An MQTT
+// connection is routed to its broker and run there until it ends; an
+// HTTP one is handed to the edge, and handle reports that it no longer
+// owns it.
+func (n *Node) handle(raw net.Conn) (handedOff bool) {
 	l := n.cfg.Limits
 	deadline := time.Now().Add(l.ConnectTimeout)
 	_ = raw.SetDeadline(deadline)
@@ -90,35 +95,61 @@ func (n *Node) handle(raw net.Conn) {
 			n.m.count("handshake")
 		}
 		n.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
-		return
+		return false
+	}
+	proto, first, peeked, err := sniff(tc)
+	switch {
+	case err != nil:
+		n.m.count("read")
+		return false
+	case proto == protoHTTP:
+		// net/http sets its own deadlines.
+		_ = raw.SetDeadline(time.Time{})
+		if peeked {
+			n.httpLn.push(&prefixConn{Conn: tc, prefix: []byte{first}})
+		} else {
+			n.httpLn.push(tc)
+		}
+		return true
+	case proto != protoMQTT:
+		n.m.count("not_connect")
+		return false
 	}
 
 	c := &conn{Conn: tc, max: l.MaxPacketSize}
 	var b *broker.Broker
 	if host := sniHost(tc.ConnectionState().ServerName); host != "" {
 		b = n.state.Load().BrokerByHostname(host)
+		if peeked {
+			c.replay = []byte{first}
+		}
 	} else {
 		var pkt []byte
-		if b, pkt = n.routeByAudience(tc); b == nil {
-			return
+		var r net.Conn = tc
+		if peeked {
+			r = &prefixConn{Conn: tc, prefix: []byte{first}}
+		}
+		if b, pkt = n.routeByAudience(r); b == nil {
+			return false
 		}
 		c.replay = pkt
 	}
 	if b == nil {
-		return
+		return false
 	}
 	s := n.serverFor(b)
 	if s == nil {
-		return
+		return false
 	}
 	s.establish(c)
+	return false
 }
 
 // routeByAudience routes a connection that sent no SNI by the aud claim
 // of the token in its CONNECT, and returns the packet for replay. When it
 // cannot route, it answers a CONNECT it could parse with a refusing
 // CONNACK and returns nil.
-func (n *Node) routeByAudience(tc *tls.Conn) (*broker.Broker, []byte) {
+func (n *Node) routeByAudience(tc net.Conn) (*broker.Broker, []byte) {
 	pkt, err := readConnect(tc, n.cfg.Limits.MaxPacketSize)
 	switch {
 	case errors.Is(err, errNotConnect):

@@ -43,6 +43,9 @@ type server struct {
 
 	active sync.WaitGroup // EstablishConnection calls in progress
 	bg     sync.WaitGroup // DISCONNECTs being sent
+
+	bus      *bus // the edge's access (edge.go)
+	retainMu [retainStripes]sync.Mutex
 }
 
 // newServer starts the mochi server of broker b.
@@ -75,8 +78,17 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		ClientNetWriteBufferSize: l.WriteBufferSize,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
+		// The edge subscribes and publishes on behalf of HTTP clients.
+		InlineClient: true,
 	})
 	if err := s.mochi.AddHook(&hook{srv: s, limits: l}, nil); err != nil {
+		return nil, err
+	}
+	if err := s.mochi.AddHook(&retainHook{srv: s}, nil); err != nil {
+		return nil, err
+	}
+	s.bus = newBus(s)
+	if err := s.loadRetained(); err != nil {
 		return nil, err
 	}
 	if err := s.mochi.AddListener(s.ln); err != nil {

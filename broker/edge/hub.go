@@ -1,0 +1,337 @@
+package edge
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openpubsub/pubsub/broker"
+)
+
+// hub fans one broker's messages out to its SSE streams. It holds one
+// subscription on the broker's bus per topic filter that any stream
+// names, however many streams name it: a message costs one delivery from
+// the MQTT server, one rendering, then one queue push per stream. Each
+// subscription keeps its recent events for reconnecting clients.
+//
+// Locking: hub.mu, then subscription.mu, then client.mu. Deliveries take
+// only the subscription's lock, so different filters never contend.
+type hub struct {
+	srv   *Server
+	id    string // broker id
+	bus   Bus
+	epoch uint64
+	seq   atomic.Uint64 // the last sequence number handed out
+
+	mu      sync.Mutex
+	closed  bool
+	subs    map[string]*subscription // by filter
+	clients map[*client]struct{}
+	byJTI   map[string]map[*client]struct{}
+	byKID   map[string]map[*client]struct{}
+
+	// Counters for /metrics.
+	streams   atomic.Int64 // streams opened
+	evicted   atomic.Int64 // streams ended for being too slow
+	publishes atomic.Int64 // HTTP publishes accepted
+	wsConns   atomic.Int64 // WebSocket connections open
+	wsTotal   atomic.Int64 // WebSocket connections accepted
+}
+
+func newHub(srv *Server, id string, bus Bus) *hub {
+	var e [8]byte
+	_, _ = rand.Read(e[:])
+	return &hub{
+		srv: srv, id: id, bus: bus, epoch: binary.BigEndian.Uint64(e[:]),
+		subs: map[string]*subscription{}, clients: map[*client]struct{}{},
+		byJTI: map[string]map[*client]struct{}{}, byKID: map[string]map[*client]struct{}{},
+	}
+}
+
+// event is one message as SSE clients get it, rendered once.
+type event struct {
+	seq  uint64
+	at   int64  // Unix nanoseconds, for the replay buffer's age bound
+	body []byte // from the event line to the blank line; the id goes before
+}
+
+// subscription is one filter's subscription on the bus, its replay
+// buffer and the streams that receive it.
+type subscription struct {
+	hub    *hub
+	filter string
+	cancel func() // ends the bus subscription
+	refs   int    // streams attached or attaching; guarded by hub.mu
+	linger *time.Timer
+
+	mu      sync.Mutex
+	clients map[*client]int // the stream, and the filter's index in its cursor
+	ring    []*event        // oldest first, at most ReplayCount
+	bytes   int             // sum of the ring's bodies
+	floor   uint64          // no event after floor has left the ring
+	last    uint64          // the newest event's seq, or floor
+}
+
+// acquire returns the subscription of filter, making it on first use,
+// and counts one more stream on it.
+func (h *hub) acquire(filter string) (*subscription, *Error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errorf(EUNAVAILABLE, "the broker is not available on this node")
+	}
+	if s := h.subs[filter]; s != nil {
+		s.refs++
+		if s.linger != nil {
+			s.linger.Stop()
+			s.linger = nil
+		}
+		return s, nil
+	}
+	s := &subscription{hub: h, filter: filter, clients: map[*client]int{}, refs: 1}
+	s.floor = h.seq.Load()
+	s.last = s.floor
+	cancel, err := h.bus.Subscribe(filter, s.deliver)
+	if err != nil {
+		h.srv.log.Error("subscribing the SSE hub", "filter", filter, "error", err)
+		return nil, errorf(EINTERNAL, "internal error")
+	}
+	s.cancel = cancel
+	h.subs[filter] = s
+	return s, nil
+}
+
+// release undoes acquire. A subscription nobody streams stays for
+// ReplayAge, so that clients reconnecting meanwhile miss nothing.
+func (h *hub) release(s *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s.refs--
+	if s.refs > 0 || h.closed || h.subs[s.filter] != s {
+		return
+	}
+	if age := h.srv.cfg.ReplayAge; age > 0 && h.srv.cfg.ReplayCount > 0 {
+		s.linger = time.AfterFunc(age, func() { h.drop(s) })
+		return
+	}
+	h.dropLocked(s)
+}
+
+func (h *hub) drop(s *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.refs == 0 && h.subs[s.filter] == s {
+		h.dropLocked(s)
+	}
+}
+
+func (h *hub) dropLocked(s *subscription) {
+	delete(h.subs, s.filter)
+	if s.linger != nil {
+		s.linger.Stop()
+	}
+	s.cancel()
+}
+
+// deliver is the bus callback: it runs on the publisher's goroutine, so
+// it renders the event once and only pushes it to each stream's queue.
+func (s *subscription) deliver(m *broker.Message) {
+	h := s.hub
+	cfg := &h.srv.cfg
+	now := time.Now()
+	if !m.Expiry.IsZero() && !m.Expiry.After(now) {
+		return
+	}
+	ev := &event{at: now.UnixNano(), body: appendEventBody(make([]byte, 0, len(m.Payload)+32), m.Payload)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev.seq = h.seq.Add(1)
+	s.last = ev.seq
+	if cfg.ReplayCount > 0 {
+		s.ring = append(s.ring, ev)
+		s.bytes += len(ev.body)
+		s.trim(now)
+	} else {
+		s.floor = ev.seq
+	}
+	for c, i := range s.clients {
+		c.push(item{idx: i, ev: ev})
+	}
+}
+
+// trim drops the events the replay bounds no longer allow.
+func (s *subscription) trim(now time.Time) {
+	cfg := &s.hub.srv.cfg
+	old := now.Add(-cfg.ReplayAge).UnixNano()
+	n := 0
+	for n < len(s.ring) && (len(s.ring)-n > cfg.ReplayCount || s.bytes > cfg.ReplayBytes || s.ring[n].at < old) {
+		s.bytes -= len(s.ring[n].body)
+		s.floor = s.ring[n].seq
+		s.ring[n] = nil
+		n++
+	}
+	if n > 0 {
+		// Shift rather than reslice, so the backing array does not grow
+		// without bound.
+		s.ring = s.ring[:copy(s.ring, s.ring[n:])]
+	}
+}
+
+// attach adds stream c as the idx-th filter of its cursor and returns
+// the events it missed: those after from when from is a position of this
+// hub the buffer still covers (known), or every event held when the
+// client was subscribed before at a position the buffer cannot tell
+// (resume). start is the cursor value before the missed events, gap
+// reports that messages may have been lost, and live is the cursor value
+// from which the stream's queue takes over.
+func (s *subscription) attach(c *client, idx int, from uint64, known, resume bool) (missed []*event, start uint64, gap bool, live uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.trim(time.Now())
+	start = s.last
+	switch {
+	case known && from >= s.floor:
+		start = from
+		for _, ev := range s.ring {
+			if ev.seq > from {
+				missed = append(missed, ev)
+			}
+		}
+	case known || resume:
+		start, gap = s.floor, true
+		missed = append(missed, s.ring...)
+	}
+	s.clients[c] = idx
+	return missed, start, gap, s.last
+}
+
+func (s *subscription) detach(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+// register indexes a stream for enforcement, unless the broker's current
+// configuration refuses its token already: checking under the lock that
+// enforce takes closes the race with a configuration change.
+func (h *hub) register(c *client) *Error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.srv.backend.State().Broker(h.id)
+	switch {
+	case h.closed || b == nil:
+		return errorf(EUNAVAILABLE, "the broker is not available on this node")
+	case b.Revoked(c.g.jti):
+		return errorf(EBADTOKEN, "token has been revoked")
+	case b.Keys[c.g.kid] == nil:
+		return errorf(EBADTOKEN, "token key id is not a key of this broker")
+	case b.TooOld(c.g.iat, time.Now()):
+		return errorf(EBADTOKEN, "token is older than the broker's expiration allows")
+	}
+	h.clients[c] = struct{}{}
+	addTo(h.byJTI, c.g.jti, c)
+	addTo(h.byKID, c.g.kid, c)
+	c.schedule(c.g.deadline(b, h.srv.cfg.TokenLeeway))
+	return nil
+}
+
+func (h *hub) unregister(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, c)
+	removeFrom(h.byJTI, c.g.jti, c)
+	removeFrom(h.byKID, c.g.kid, c)
+}
+
+func addTo(idx map[string]map[*client]struct{}, key string, c *client) {
+	set := idx[key]
+	if set == nil {
+		set = map[*client]struct{}{}
+		idx[key] = set
+	}
+	set[c] = struct{}{}
+}
+
+func removeFrom(idx map[string]map[*client]struct{}, key string, c *client) {
+	if set := idx[key]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(idx, key)
+		}
+	}
+}
+
+// Errors that end streams after they started.
+var (
+	errRevoked    = &Error{EREVOKED, "token has been revoked"}
+	errKeyRemoved = &Error{EREVOKED, "the key that signed the token has been removed"}
+	errTooOld     = &Error{EEXPIRED, "token is older than the broker's expiration now allows"}
+	errExpired    = &Error{EEXPIRED, "token has expired"}
+	errDeleted    = &Error{EUNAVAILABLE, "broker has been deleted"}
+	errShutdown   = &Error{EUNAVAILABLE, "server shutting down"}
+	errSlow       = &Error{ESLOW, "the stream fell too far behind; reconnect with Last-Event-ID to resume"}
+)
+
+// enforce ends the streams broker nb no longer accepts, as the node does
+// for MQTT sessions: revoked jti, removed key, an expiration lowered
+// below the token's age; deadlines follow a changed expiration.
+func (h *hub) enforce(ob, nb *broker.Broker, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.byJTI) <= nb.Revocations() {
+		for jti, set := range h.byJTI {
+			if nb.Revoked(jti) {
+				endAll(set, errRevoked)
+			}
+		}
+	} else {
+		for jti := range nb.RevokedIDs() {
+			endAll(h.byJTI[jti], errRevoked)
+		}
+	}
+	for kid, set := range h.byKID {
+		if nb.Keys[kid] == nil {
+			endAll(set, errKeyRemoved)
+		}
+	}
+	if ob == nil || ob.Expiration != nb.Expiration {
+		for c := range h.clients {
+			if nb.TooOld(c.g.iat, now) {
+				c.end(errTooOld)
+			} else {
+				c.schedule(c.g.deadline(nb, h.srv.cfg.TokenLeeway))
+			}
+		}
+	}
+}
+
+func endAll(set map[*client]struct{}, why *Error) {
+	for c := range set {
+		c.end(why)
+	}
+}
+
+// close ends every stream with why and every subscription.
+func (h *hub) close(why *Error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for c := range h.clients {
+		c.end(why)
+	}
+	for _, s := range h.subs {
+		h.dropLocked(s)
+	}
+}
+
+// sseClients returns the number of open streams.
+func (h *hub) sseClients() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.clients)
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -85,7 +86,8 @@ type wsConn struct {
 	ws *websocket.Conn
 	r  io.Reader // the current frame
 
-	wmu       sync.Mutex // gorilla allows one writer at a time
+	wmu       sync.Mutex                // gorilla allows one writer at a time
+	wdl       atomic.Pointer[time.Time] // the write deadline, applied to gorilla under wmu
 	closeOnce sync.Once
 }
 
@@ -121,6 +123,11 @@ func (c *wsConn) Read(p []byte) (int, error) {
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// gorilla's write deadline is not safe to set during a write, and
+	// mochi sets deadlines from its reader; so it is applied here.
+	if d := c.wdl.Load(); d != nil {
+		_ = c.ws.SetWriteDeadline(*d)
+	}
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
@@ -144,8 +151,15 @@ func (c *wsConn) SetDeadline(t time.Time) error {
 	if err := c.ws.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return c.ws.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// SetWriteDeadline records the deadline for the next frames and sets it
+// on the connection at once, which bounds a write already blocked too
+// (net.Conn deadlines are safe to set at any time).
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(&t)
+	return c.ws.NetConn().SetWriteDeadline(t)
+}

@@ -57,7 +57,8 @@ type Config struct {
 	// filter keeps of its recent messages, from which a reconnecting SSE
 	// client (Last-Event-ID) gets what it missed. A filter nobody streams
 	// any more keeps its subscription for ReplayAge, so that a client
-	// reconnecting within that time misses nothing.
+	// reconnecting within that time misses nothing. A negative
+	// ReplayCount keeps no buffer.
 	ReplayCount int
 	ReplayAge   time.Duration
 	ReplayBytes int
@@ -123,8 +124,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	switch {
-	case c.MaxTopics < 1 || c.ReplayCount < 0 || c.ReplayBytes < 0 || c.ClientQueue < 1:
-		return errors.New("edge: MaxTopics and ClientQueue must be positive, ReplayCount and ReplayBytes not negative")
+	case c.MaxTopics < 1 || c.ReplayBytes < 0 || c.ClientQueue < 1:
+		return errors.New("edge: MaxTopics and ClientQueue must be positive, ReplayBytes not negative")
 	case c.KeepAlive < time.Second || c.ReplayAge < 0 || c.WriteTimeout < 0 || c.TokenLeeway < 0:
 		return errors.New("edge: KeepAlive must be at least 1s, and other durations not negative")
 	}

@@ -17,7 +17,7 @@ import (
 // devEnv starts a dev stack and points the CLI's environment at it.
 func devEnv(t testing.TB) *app.Dev {
 	t.Helper()
-	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"})
+	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: t.TempDir(), Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/node"
 )
 
@@ -63,6 +64,24 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 			MaxPacketSize: uint32(*maxPacket), ConnectTimeout: *connectTimeout,
 			MinKeepAlive: uint16(*minKA), MaxKeepAlive: uint16(*maxKA),
 			MessageRate: *rate, MaxSessionExpiry: *sessionExpiry,
+		}
+	}
+}
+
+// edgeFlags adds the settings of the HTTP edge (SSE, HTTP publish,
+// WebSocket).
+func edgeFlags(fs *flag.FlagSet) func() edge.Config {
+	d := edge.DefaultConfig()
+	maxTopics := fs.Int("sse-max-topics", envInt("PUBSUB_SSE_MAX_TOPICS", d.MaxTopics), "most distinct topics one SSE request may name (PUBSUB_SSE_MAX_TOPICS)")
+	replayCount := fs.Int("sse-replay-count", envInt("PUBSUB_SSE_REPLAY_COUNT", d.ReplayCount), "messages each topic filter keeps for SSE clients that reconnect; -1 for none (PUBSUB_SSE_REPLAY_COUNT)")
+	replayAge := fs.Duration("sse-replay-age", d.ReplayAge, "how long those messages are kept, and a filter nobody streams stays subscribed")
+	keepAlive := fs.Duration("sse-keepalive", d.KeepAlive, "an idle SSE stream sends a comment this often")
+	queue := fs.Int("sse-client-queue", d.ClientQueue, "events an SSE client may fall behind before it is disconnected")
+	origins := addrListFlag(fs, "allowed-origin", "PUBSUB_ALLOWED_ORIGINS", "", "origin allowed to call the edge from a browser, repeatable; none allows every origin")
+	return func() edge.Config {
+		return edge.Config{
+			MaxTopics: *maxTopics, ReplayCount: *replayCount, ReplayAge: *replayAge, KeepAlive: *keepAlive,
+			ClientQueue: *queue, Origins: origins.list(),
 		}
 	}
 }

@@ -31,13 +31,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	addr := fs.String("addr", envOr("PUBSUB_ADDR", "127.0.0.1:8080"), "REST API listen address (PUBSUB_ADDR)")
 	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", "pubsub.localhost"), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
 	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", "127.0.0.1:8883,127.0.0.1:8443", "MQTT over TLS listen address, repeatable; the first is the endpoint's port")
+	httpsAddrs := addrListFlag(fs, "https-addr", "PUBSUB_HTTPS_ADDRS", "127.0.0.1:8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket, the example page), repeatable")
 	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "the node's /metrics, /healthz and /readyz (PUBSUB_OPS_ADDR)")
 	limits := limitFlags(fs)
+	edgeCfg := edgeFlags(fs)
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Log: logger()})
+	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
 	if err != nil {
 		return err
 	}
@@ -45,6 +47,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, `Pub/Sub dev stack is running.
   REST API:  %s
   MQTT:      mqtts://<broker>.<namespace>.%s on %s (CA: %s)
+  HTTPS:     SSE, HTTP publish and MQTT over WebSocket on %s
+  Example:   https://<broker>.<namespace>.%s:%d/ (a page that subscribes and publishes; paste a token)
   Metrics:   http://%s/metrics
   Data dir:  %s (delete it to start over)
 
@@ -54,7 +58,7 @@ Load the dev credentials, then create your first namespace:
   curl -s -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" -H "Content-Type: application/json" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub/namespaces" --data '{"name": "my-namespace" }'
 
 Press Ctrl-C to stop.
-`, d.ControlPlane.URL(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
+`, d.ControlPlane.URL(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
 	<-ctx.Done()
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/openpubsub/pubsub/broker/certs"
+	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/controlplane"
 )
@@ -21,11 +22,17 @@ type DevConfig struct {
 	DataDir   string   // default .pubsub
 	Addr      string   // REST API; default 127.0.0.1:8080
 	MQTTAddrs []string // MQTT over TLS; default 127.0.0.1:8883 and 127.0.0.1:8443
-	OpsAddr   string   // the node's /metrics, /healthz, /readyz; default 127.0.0.1:9090
-	Domain    string
-	Email     string // the dev account's email
-	Limits    node.Limits
-	Log       *slog.Logger
+	// HTTPSAddrs serve SSE, HTTP publish, MQTT over WebSocket and the
+	// example page; default 127.0.0.1:8884.
+	HTTPSAddrs []string
+	OpsAddr    string // the node's /metrics, /healthz, /readyz; default 127.0.0.1:9090
+	Domain     string
+	Email      string // the dev account's email
+	Limits     node.Limits
+	// Edge configures SSE, HTTP publish and WebSocket; the dev stack
+	// always serves the example page.
+	Edge edge.Config
+	Log  *slog.Logger
 }
 
 // Dev is a running dev stack.
@@ -60,9 +67,13 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if len(cfg.MQTTAddrs) == 0 {
 		cfg.MQTTAddrs = []string{"127.0.0.1:8883", "127.0.0.1:8443"}
 	}
+	if len(cfg.HTTPSAddrs) == 0 {
+		cfg.HTTPSAddrs = []string{"127.0.0.1:8884"}
+	}
 	if cfg.OpsAddr == "" {
 		cfg.OpsAddr = "127.0.0.1:9090"
 	}
+	cfg.Edge.ExamplePage = true
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -87,7 +98,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	nd, err := StartNode(ctx, NodeConfig{
 		ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
-		MQTTAddrs: cfg.MQTTAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Log: cfg.Log,
+		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Log: cfg.Log,
 	})
 	if err != nil {
 		ln.Close()

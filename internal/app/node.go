@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/openpubsub/pubsub/broker/certs"
+	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/fleet"
 	"github.com/openpubsub/pubsub/broker/node"
 )
@@ -18,8 +19,9 @@ import (
 type NodeConfig struct {
 	ControlPlaneURL string // base URL of the control plane, e.g. http://127.0.0.1:8080
 	NodeToken       string // from `pubsub node token create`
-	DataDir         string // holds the config cache
+	DataDir         string // holds the config cache and the retained messages
 	MQTTAddrs       []string
+	HTTPSAddrs      []string // SSE, HTTP publish, MQTT over WebSocket
 	OpsAddr         string
 	// CertDir is a directory of certificate/key pairs, reloaded on change.
 	// Ignored when Certs is set.
@@ -29,7 +31,9 @@ type NodeConfig struct {
 	// Certs, when set, provides the certificates (the dev stack's CA).
 	Certs  node.CertSource
 	Limits node.Limits
-	Log    *slog.Logger
+	// Edge configures SSE, HTTP publish and WebSocket.
+	Edge edge.Config
+	Log  *slog.Logger
 }
 
 // ConfigCacheFile is the node's config cache inside its data dir.
@@ -75,7 +79,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		}
 		certSrc, n.closers = dir, append(n.closers, dir.Close)
 	}
-	nd, err := node.New(node.Config{MQTTAddrs: cfg.MQTTAddrs, OpsAddr: cfg.OpsAddr, Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits})
+	nd, err := node.New(node.Config{
+		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: cfg.Edge,
+	})
 	if err != nil {
 		n.closeAll()
 		return nil, err
@@ -99,6 +106,13 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 // MQTTPort returns the port of the first MQTT listener.
 func (n *Node) MQTTPort() int {
 	_, port, _ := net.SplitHostPort(n.MQTTAddrs()[0].String())
+	p, _ := strconv.Atoi(port)
+	return p
+}
+
+// HTTPSPort returns the port of the first HTTPS listener.
+func (n *Node) HTTPSPort() int {
+	_, port, _ := net.SplitHostPort(n.HTTPSAddrs()[0].String())
 	p, _ := strconv.Atoi(port)
 	return p
 }

@@ -201,10 +201,20 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		writeError(w, err)
 		return
 	}
+	// cleanup runs when the stream ends, on whichever goroutine runs it.
+	var cleanup []func()
+	handedOff := false
 	defer func() {
+		if !handedOff {
+			for _, f := range slices.Backward(cleanup) {
+				f()
+			}
+		}
+	}()
+	cleanup = append(cleanup, func() {
 		c.stopTimer()
 		h.unregister(c)
-	}()
+	})
 	epoch, from, known := parseEventID(lastID, len(p.filters))
 	known = known && epoch == h.epoch
 	resume := lastID != ""
@@ -231,12 +241,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 			stale = append(stale, f)
 		}
 	}
-	defer func() {
+	cleanup = append(cleanup, func() {
 		for _, sub := range c.subs {
 			sub.detach(c)
 			h.release(sub)
 		}
-	}()
+	})
 	slices.SortFunc(missed, func(a, b item) int { return cmpUint(a.ev.seq, b.ev.seq) })
 	var retained []*broker.Message
 	if p.durable {
@@ -256,6 +266,22 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		return
 	}
 	h.streams.Add(1)
+	if _, raw := out.(*rawSink); raw {
+		// The connection is ours now: stream from a fresh goroutine and
+		// let net/http's goroutine return, which frees its buffers, the
+		// request and the deep stack the TLS handshake grew (about half
+		// of what a stream would otherwise hold).
+		handedOff = true
+		go func() {
+			defer func() {
+				for _, f := range slices.Backward(cleanup) {
+					f()
+				}
+			}()
+			s.stream(c, out, p.filters, missed, retained, live)
+		}()
+		return
+	}
 	s.stream(c, out, p.filters, missed, retained, live)
 }
 

@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test build vet fmt bench
+.PHONY: run test build vet fmt bench bench-full bench-bin bench-deps
 
 ## run: the all-in-one dev stack on loopback with the embedded store in .pubsub/
 run:
@@ -23,3 +23,24 @@ build:
 
 fmt:
 	gofmt -l -w .
+
+## bench: the short benchmark suite (a few minutes): Pub/Sub, Mosquitto and
+## raw mochi side by side on loopback, in alternating rounds; prints the
+## report, which ends with the table of ratios, and keeps it in bench/out/
+bench: bench-deps bench-bin
+	bin/pubsub-bench suite -profile short -command "make bench" $(BENCH_FLAGS)
+
+## bench-full: the full suite (about half an hour); writes the report into
+## docs/benchmarks.md, its charts into docs/img/, profiles into bench/out/pprof
+bench-full: bench-deps bench-bin
+	bin/pubsub-bench suite -profile full -command "make bench-full" -doc docs/benchmarks.md -pprof bench/out/pprof $(BENCH_FLAGS)
+
+bench-bin: build
+	$(GO) build -o bin/mochi-server ./bench/cmd/mochi-server
+	$(GO) build -o bin/pubsub-bench ./bench/cmd/pubsub-bench
+
+# The baseline broker is Debian's mosquitto.
+bench-deps:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
+		echo "bench: installing mosquitto"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto; }

@@ -122,6 +122,7 @@ type ConnectSummary struct {
 	// Elapsed is the slowest worker's.
 	Elapsed time.Duration
 	Latency hist.Snapshot
+	Resumed int
 }
 
 // Connect connects clients on the workers, all starting together, with
@@ -150,6 +151,7 @@ func (p *Pool) Connect(ctx context.Context, t Target, clients []ClientSpec, conc
 			s.Errors[k] += v
 		}
 		s.Elapsed = max(s.Elapsed, r.Connect.Elapsed)
+		s.Resumed += r.Connect.Resumed
 		s.Latency.Merge(r.Connect.Latency)
 	}
 	return s, err

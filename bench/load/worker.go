@@ -74,6 +74,8 @@ type ConnectResult struct {
 	Elapsed time.Duration `json:"elapsed"`
 	// Latency is each connection's time from dial to its last ack.
 	Latency hist.Snapshot `json:"latency"`
+	// Resumed counts connections whose TLS session was resumed.
+	Resumed int `json:"resumed,omitempty"`
 }
 
 // RunResult reports a run command.
@@ -176,6 +178,9 @@ func (wk *worker) connect(ctx context.Context, spec *ConnectSpec) *ConnectResult
 				} else {
 					connLat.Record(time.Since(t0))
 					res.Connected++
+					if tc, ok := c.conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+						res.Resumed++
+					}
 					wk.clients = append(wk.clients, c)
 				}
 				mu.Unlock()

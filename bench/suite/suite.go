@@ -34,6 +34,9 @@ type Config struct {
 	// Warmup and Duration of each measured run; Duration is the window.
 	Warmup, Duration time.Duration
 	PayloadSize      int
+	// SearchDuration is the window of each paced run of the search for
+	// the sustainable max rate.
+	SearchDuration time.Duration
 	// LatencyFraction is the fraction of the max rate the latency run
 	// paces its publishers at; the target is set at one half.
 	LatencyFraction float64
@@ -46,6 +49,10 @@ type Config struct {
 	// WorkerExe and WorkerArgs start a load worker process.
 	WorkerExe  string
 	WorkerArgs []string
+	// ProfileDir, when set, receives pprof profiles of the Pub/Sub node:
+	// CPU during each saturated run and storm, heap when idle connections
+	// are held.
+	ProfileDir string
 	// WorkDir holds certificates, data dirs and server logs.
 	WorkDir string
 	// NodeEnv is extra environment for the node (and mochi) processes.
@@ -63,6 +70,7 @@ func Profiles(profile string) []Scenario {
 			FanOut(10), FanOut(100), FanOut(1000), FanOut(10000),
 			Pairs(100, 0), Pairs(100, 1),
 			{Name: "storm-10000", Kind: Storm, Conns: 10000},
+			{Name: "storm-resume-10000", Kind: Storm, Conns: 10000, Resume: true},
 			{Name: "idle-19000", Kind: Idle, Conns: 19000},
 			{Name: "revocation-1-node", Kind: Revocation, Conns: 200, Nodes: 1},
 			{Name: "revocation-2-nodes", Kind: Revocation, Conns: 200, Nodes: 2},
@@ -74,6 +82,7 @@ func Profiles(profile string) []Scenario {
 		FanOut(10), FanOut(100), FanOut(1000),
 		Pairs(100, 0), Pairs(100, 1),
 		{Name: "storm-5000", Kind: Storm, Conns: 5000},
+		{Name: "storm-resume-5000", Kind: Storm, Conns: 5000, Resume: true},
 		{Name: "idle-5000", Kind: Idle, Conns: 5000},
 		{Name: "revocation-1-node", Kind: Revocation, Conns: 50, Nodes: 1},
 		{Name: "revocation-2-nodes", Kind: Revocation, Conns: 50, Nodes: 2},
@@ -90,6 +99,7 @@ type Runner struct {
 	pubsub2 *target.PubSub // two nodes, for revocation
 	Results []Result
 	Started time.Time
+	best    map[string]float64 // the highest sustained rate of each scenario so far
 }
 
 // New prepares a suite: certificates and the three brokers, not started.
@@ -109,7 +119,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	d := node.DefaultLimits()
-	r := &Runner{cfg: cfg, certs: certs}
+	r := &Runner{cfg: cfg, certs: certs, best: map[string]float64{}}
 	r.pubsub = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub"), Certs: certs, Nodes: 1, Env: cfg.NodeEnv, LogDir: logDir}
 	r.pubsub2 = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub2"), Certs: certs, Nodes: 2, Env: cfg.NodeEnv, LogDir: logDir}
 	all := []target.Broker{
@@ -137,6 +147,28 @@ func (r *Runner) Close() {
 
 func (r *Runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// profile starts a profile of the Pub/Sub node in the background when
+// profiles are wanted and b is the node; wait blocks until it is saved.
+func (r *Runner) profile(b target.Broker, s Scenario, kind string, d time.Duration) (wait func()) {
+	p, ok := b.(*target.PubSub)
+	if r.cfg.ProfileDir == "" || !ok {
+		return func() {}
+	}
+	name := "cpu"
+	if kind == "heap" {
+		name = "heap"
+	}
+	path := filepath.Join(r.cfg.ProfileDir, fmt.Sprintf("%s-%s.pprof", s.Name, name))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Profile(kind, d, path); err != nil {
+			r.logf("profile %s: %v", path, err)
+		}
+	}()
+	return func() { <-done }
 }
 
 func (r *Runner) pool(n int) (*load.Pool, error) {
@@ -274,12 +306,12 @@ func summary(res Result) string {
 	case res.Error != "":
 		return head + " ERROR: " + res.Error + " " + strings.Join(res.Errors, "; ")
 	case res.MaxRate > 0:
-		return fmt.Sprintf("%s %.0f deliveries/s (drops %.2f%%, server %.2f cores); half rate %.0f/s p50 %v p99 %v p99.9 %v (drops %.2f%%, %d silent, %d gone); RSS %s",
-			head, res.MaxRate, 100*res.MaxDrops, res.ServerCPU, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), 100*res.HalfDrops, res.Silent, res.Disconnected, mib(res.RSS))
+		return fmt.Sprintf("%s flood %.0f/s (drops %.2f%%, broker %.2f cores, load %.2f cores); sustained %.0f/s; half rate %.0f/s p50 %v p99 %v p99.9 %v (drops %.2f%%, %d silent, %d gone); RSS %s",
+			head, res.FloodRate, 100*res.FloodDrops, res.ServerCPU, res.ClientCPU, res.MaxRate, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), 100*res.HalfDrops, res.Silent, res.Disconnected, mib(res.RSS))
 	case res.PerConn > 0:
 		return fmt.Sprintf("%s %d connected (%d failed), %.0f B RSS per connection, RSS %s", head, res.Connected, res.Failed, res.PerConn, mib(res.RSS))
 	case res.ConnectRate > 0:
-		return fmt.Sprintf("%s %d connected (%d failed) at %.0f/s, p50 %v p99 %v", head, res.Connected, res.Failed, res.ConnectRate, ms(res.ConnectLat.Quantile(0.5)), ms(res.ConnectLat.Quantile(0.99)))
+		return fmt.Sprintf("%s %d connected (%d failed, %d resumed) at %.0f/s, p50 %v p99 %v; broker %.2f cores, load %.2f cores", head, res.Connected, res.Failed, res.Resumed, res.ConnectRate, ms(res.ConnectLat.Quantile(0.5)), ms(res.ConnectLat.Quantile(0.99)), res.ServerCPU, res.ClientCPU)
 	case res.Latency.Count > 0:
 		return fmt.Sprintf("%s %d disconnected (%d missed), p50 %v p99 %v max %v", head, res.Connected, res.Failed, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(1)))
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -234,6 +236,36 @@ func (p *PubSub) FreshClients(ctx context.Context, n int) ([]load.ClientSpec, er
 func (p *PubSub) Revoke(ctx context.Context, jti string) (time.Time, error) {
 	err := p.api(ctx, "POST", "/namespaces/"+Namespace+"/brokers/"+BrokerName+"/revocations?jti="+url.QueryEscape(jti), "", nil)
 	return time.Now(), err
+}
+
+// Profile saves a pprof profile of the first node to path: "heap", or
+// "profile" for a CPU profile of the given length. It blocks that long.
+func (p *PubSub) Profile(kind string, d time.Duration, path string) error {
+	if len(p.ops) == 0 {
+		return errors.New("no node is running")
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", p.ops[0], kind)
+	if kind == "profile" {
+		u += "?seconds=" + strconv.Itoa(max(1, int(d.Seconds())))
+	}
+	c := http.Client{Timeout: d + 30*time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 var apiClient = &http.Client{Timeout: 30 * time.Second}

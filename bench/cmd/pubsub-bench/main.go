@@ -67,8 +67,9 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scenarios := fs.String("scenarios", "", "comma-separated scenario names to run (default: all of the profile)")
 	brokers := fs.String("brokers", "", "comma-separated brokers to run: pubsub, mosquitto, mochi (default: all)")
 	rounds := fs.Int("rounds", 0, "rounds per scenario and broker (default: 1 short, 2 full)")
-	duration := fs.Duration("duration", 0, "measurement window of each run (default: 3s short, 8s full)")
-	warmup := fs.Duration("warmup", 0, "warm-up before each window (default: 1s short, 2s full)")
+	duration := fs.Duration("duration", 0, "measurement window of the flood and latency runs (default: 3s short, 5s full)")
+	search := fs.Duration("search-duration", 0, "window of each paced run searching for the sustained max (default: 2s)")
+	warmup := fs.Duration("warmup", 0, "warm-up before each window (default: 1s)")
 	payload := fs.Int("payload", 256, "payload size in bytes")
 	latFrac := fs.Float64("latency-fraction", 0.5, "the latency run's rate, as a fraction of the max run's")
 	stormConc := fs.Int("storm-concurrency", 32, "connects in flight per worker in a storm")
@@ -79,9 +80,14 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	work := fs.String("work", "", "scratch directory for certificates, data and server logs (default: a temp dir)")
 	out := fs.String("out", "bench/out", "directory for the report (report.md), raw results (results.json) and charts")
 	doc := fs.String("doc", "", "also write the report into this markdown file, between <!-- bench:begin --> and <!-- bench:end -->, and the charts into its img/ directory")
+	profDir := fs.String("pprof", "", "save CPU and heap profiles of the Pub/Sub node into this directory")
+	command := fs.String("command", "", "the command to show as reproducing this run (default: this command line)")
 	nodeEnv := fs.String("node-env", "", "extra environment for the node and mochi processes, comma-separated (e.g. GOMEMLIMIT=1GiB)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *command == "" {
+		*command = commandLine(args)
 	}
 	full := *profile == "full"
 	pick := func(d time.Duration, short, long time.Duration) time.Duration {
@@ -97,6 +103,11 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*rounds = 1
 		if full {
 			*rounds = 2
+		}
+	}
+	if *profDir != "" {
+		if err := os.MkdirAll(*profDir, 0o755); err != nil {
+			return err
 		}
 	}
 	exe, err := os.Executable()
@@ -116,11 +127,12 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg := suite.Config{
 		Profile: *profile, Scenarios: split(*scenarios), Brokers: split(*brokers), Rounds: *rounds,
-		Warmup: pick(*warmup, time.Second, 2*time.Second), Duration: pick(*duration, 3*time.Second, 8*time.Second),
-		PayloadSize: *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips,
+		Warmup: pick(*warmup, time.Second, time.Second), Duration: pick(*duration, 3*time.Second, 5*time.Second),
+		SearchDuration: pick(*search, 2*time.Second, 2*time.Second),
+		PayloadSize:    *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips,
 		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin,
-		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, NodeEnv: split(*nodeEnv),
-		Command: commandLine(args), Log: stderr,
+		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, ProfileDir: *profDir, NodeEnv: split(*nodeEnv),
+		Command: *command, Log: stderr,
 	}
 	r, err := suite.New(cfg)
 	if err != nil {

@@ -392,15 +392,18 @@ func TestRetainedSurviveRestart(t *testing.T) {
 }
 
 // TestSSEEnforcement ends streams as MQTT sessions end: revocation, key
-// removal, broker deletion, token expiry.
+// removal, broker deletion, token expiry; a WebSocket session is an MQTT
+// session and ends with its DISCONNECT.
 func TestSSEEnforcement(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, node.Limits{TokenLeeway: time.Second}, "a", "gone")
 	b := e.brokers["a"]
 	revokedTok, revoked := b.token(t, nil)
 	s1 := e.subscribeSSE("a", "topic=x", revokedTok, nil)
+	ws := e.connectWSWith("a", revokedTok)
 	e.apply(feed.Event{Type: feed.TypeRevoked, BrokerID: "a", Revocation: &feed.Revocation{JTI: revoked.ID}})
 	s1.expectEnd(t, 20042)
+	ws.expectDisconnect(t, 0x87)
 	if status, _, _ := e.request("GET", "a", "/events?topic=x", revokedTok, "", nil); status != 401 {
 		t.Fatalf("revoked token reconnects with %d", status)
 	}

@@ -300,11 +300,17 @@ func (e *env) dialWS(id, path, protocols string) (*websocket.Conn, *http.Respons
 // connectWS opens an MQTT session over WebSocket with a fresh token.
 func (e *env) connectWS(id string) *client {
 	e.t.Helper()
+	tok, _ := e.brokers[id].token(e.t, nil)
+	return e.connectWSWith(id, tok)
+}
+
+// connectWSWith opens an MQTT session over WebSocket with tok.
+func (e *env) connectWSWith(id, tok string) *client {
+	e.t.Helper()
 	ws, _, err := e.dialWS(id, "/mqtt", "mqtt")
 	if err != nil {
 		e.t.Fatalf("dial WebSocket: %v", err)
 	}
-	tok, _ := e.brokers[id].token(e.t, nil)
 	c := &client{msgs: make(chan *paho.Publish, 100), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: &wsNetConn{Conn: ws},

@@ -224,8 +224,8 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 	// The sustainable max: paced runs from the flood's goodput (or the
 	// best another broker sustained in this scenario, when higher: a
 	// broker whose goodput collapses under a flood would otherwise start
-	// far below its capacity), down by 0.75 until one delivers
-	// everything, or up by 1.25 until one does not, then one bisection.
+	// far below its capacity), down by 0.7 until one delivers
+	// everything, or doubling until one does not, then two bisections.
 	// A run passes when it drops at most 0.5% and reaches 90% of its
 	// rate (the load generator shares the cores and may fall short).
 	paced := func(rate float64) (bool, error) {
@@ -248,20 +248,27 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 	}
 	rate := max(res.FloodRate, r.best[s.Name])
 	lo, hi := 0.0, 0.0 // highest passing and lowest failing rates tried
-	for step := 0; step < 8 && (lo == 0 || hi == 0); step++ {
+	for step := 0; step < 7 && (lo == 0 || hi == 0); step++ {
 		ok, err := paced(rate)
 		if err != nil {
 			return err
 		}
 		if ok {
-			lo, rate = rate, rate*1.25
+			lo, rate = rate, rate*2
 		} else {
-			hi, rate = rate, rate*0.75
+			hi, rate = rate, rate*0.7
 		}
 	}
-	if lo > 0 && hi > 0 {
-		if _, err := paced(math.Sqrt(lo * hi)); err != nil {
+	for i := 0; i < 2 && lo > 0 && hi > 0; i++ {
+		mid := math.Sqrt(lo * hi)
+		ok, err := paced(mid)
+		if err != nil {
 			return err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
 		}
 	}
 	r.best[s.Name] = max(r.best[s.Name], res.MaxRate)

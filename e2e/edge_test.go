@@ -143,7 +143,12 @@ func TestBrowserExamplePage(t *testing.T) {
 
 	wd, _ := os.Getwd()
 	cmd := exec.Command("node", filepath.Join(wd, "edge", "browser.mjs"), "https://"+edgeDomain(d)+"/", tok, spki)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "SCREENSHOT="+filepath.Join(t.TempDir(), "page.png"))
+	// PUBSUB_SCREENSHOT keeps a picture of the page with the message shown.
+	shot := os.Getenv("PUBSUB_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "page.png")
+	}
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "SCREENSHOT="+shot)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

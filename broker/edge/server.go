@@ -40,6 +40,9 @@ func New(cfg Config, backend Backend) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		// Bounds a publish's body; streams and WebSockets clear it when
+		// they take the connection over.
+		ReadTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),

@@ -42,10 +42,10 @@ func New(cfg Config, backend Backend) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		// Bounds a publish's body; streams and WebSockets clear it when
 		// they take the connection over.
-		ReadTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 1 << 20,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 		// The TLS server name picks the broker when the Host header does
 		// not name one.
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {

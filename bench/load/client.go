@@ -48,6 +48,9 @@ type ClientSpec struct {
 	// Pub, when set, is the topic the client publishes to in a run.
 	Pub    string `json:"pub,omitempty"`
 	PubQoS byte   `json:"pq,omitempty"`
+	// SSE subscribes over the node's HTTP edge (GET /events) instead of
+	// MQTT; the password is sent as the Bearer token.
+	SSE bool `json:"sse,omitempty"`
 }
 
 // Curves returns the key exchanges the clients offer.
@@ -303,7 +306,9 @@ func (c *Client) Close() {
 		return
 	}
 	_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.write(wire.AppendDisconnect(nil))
+	if !c.spec.SSE {
+		_ = c.write(wire.AppendDisconnect(nil))
+	}
 	if tc, ok := c.conn.(*tls.Conn); ok {
 		if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
 			_ = tcp.SetLinger(0)

@@ -141,6 +141,9 @@ type worker struct {
 
 func (wk *worker) connect(ctx context.Context, spec *ConnectSpec) *ConnectResult {
 	cfg := tlsConfig(&spec.Target)
+	// HTTP streams share the MQTT port; ALPN tells the node which is which.
+	sseCfg := cfg.Clone()
+	sseCfg.NextProtos = []string{"http/1.1"}
 	var ips []net.IP
 	for _, s := range spec.Target.SourceIPs {
 		if ip := net.ParseIP(s); ip != nil {
@@ -167,7 +170,12 @@ func (wk *worker) connect(ctx context.Context, spec *ConnectSpec) *ConnectResult
 				}
 				t0 := time.Now()
 				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				c, err := Dial(dctx, &spec.Target, cfg, src, spec.Clients[i], &wk.lat, &wk.win)
+				dial := Dial
+				ccfg := cfg
+				if spec.Clients[i].SSE {
+					dial, ccfg = DialSSE, sseCfg
+				}
+				c, err := dial(dctx, &spec.Target, ccfg, src, spec.Clients[i], &wk.lat, &wk.win)
 				cancel()
 				mu.Lock()
 				if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -74,7 +75,7 @@ func Profiles(profile string) []Scenario {
 			{Name: "idle-19000", Kind: Idle, Conns: 19000},
 			{Name: "revocation-1-node", Kind: Revocation, Conns: 200, Nodes: 1},
 			{Name: "revocation-2-nodes", Kind: Revocation, Conns: 200, Nodes: 2},
-			{Name: "sse-fan-out-1000", Kind: SSE},
+			FanOutSSE(1000),
 		}
 	}
 	return []Scenario{
@@ -86,7 +87,7 @@ func Profiles(profile string) []Scenario {
 		{Name: "idle-5000", Kind: Idle, Conns: 5000},
 		{Name: "revocation-1-node", Kind: Revocation, Conns: 50, Nodes: 1},
 		{Name: "revocation-2-nodes", Kind: Revocation, Conns: 50, Nodes: 2},
-		{Name: "sse-fan-out-1000", Kind: SSE},
+		FanOutSSE(1000),
 	}
 }
 
@@ -202,13 +203,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.record(r.runPubSubOnly(ctx, s, round))
 			}
 			continue
-		case SSE:
-			r.record(Result{Scenario: s.Name, Broker: "pubsub", Round: 1,
-				Skipped: "the node has no HTTP edge (/events) yet; this scenario is the hook for it"})
-			continue
 		}
 		for round := 1; round <= r.cfg.Rounds; round++ {
 			for _, b := range r.brokers {
+				if s.SSE && b.Name() != "pubsub" {
+					continue // only Pub/Sub has an HTTP edge
+				}
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -242,7 +242,10 @@ func (r *Runner) runOne(ctx context.Context, s Scenario, b target.Broker, round 
 	case Idle:
 		err = r.runIdle(ctx, s, b, &res)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errNoEdge):
+		res.Skipped, res.Errors = err.Error(), nil
+	case err != nil:
 		res.Error = err.Error()
 	}
 	return res
@@ -309,7 +312,7 @@ func summary(res Result) string {
 		return fmt.Sprintf("%s flood %.0f/s (drops %.2f%%, broker %.2f cores, load %.2f cores); sustained %.0f/s; half rate %.0f/s p50 %v p99 %v p99.9 %v (drops %.2f%%, %d silent, %d gone); RSS %s",
 			head, res.FloodRate, 100*res.FloodDrops, res.ServerCPU, res.ClientCPU, res.MaxRate, res.HalfRate, ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(0.999)), 100*res.HalfDrops, res.Silent, res.Disconnected, mib(res.RSS))
 	case res.PerConn > 0:
-		return fmt.Sprintf("%s %d connected (%d failed), %.0f B RSS per connection, RSS %s", head, res.Connected, res.Failed, res.PerConn, mib(res.RSS))
+		return fmt.Sprintf("%s %d connected (%d failed), %.0f B RSS per connection (steady %.0f B), RSS %s", head, res.Connected, res.Failed, res.PerConn, res.PerConnSteady, mib(res.RSS))
 	case res.ConnectRate > 0:
 		return fmt.Sprintf("%s %d connected (%d failed, %d resumed) at %.0f/s, p50 %v p99 %v; broker %.2f cores, load %.2f cores", head, res.Connected, res.Failed, res.Resumed, res.ConnectRate, ms(res.ConnectLat.Quantile(0.5)), ms(res.ConnectLat.Quantile(0.99)), res.ServerCPU, res.ClientCPU)
 	case res.Latency.Count > 0:

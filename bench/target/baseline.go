@@ -193,3 +193,9 @@ func (m *Mochi) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {
 func (m *Mochi) HeapBytes() (int64, bool) {
 	return scrapeGauge(fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ops), "go_memstats_heap_inuse_bytes")
 }
+
+// CollectGarbage implements Broker: mosquitto has no garbage collector.
+func (m *Mosquitto) CollectGarbage() bool { return false }
+
+// CollectGarbage implements Broker.
+func (m *Mochi) CollectGarbage() bool { return forceGC(m.ops) }

@@ -35,6 +35,22 @@ type Broker interface {
 	// HeapBytes returns the Go heap in use, when the broker is a Go
 	// program that exposes it.
 	HeapBytes() (int64, bool)
+	// CollectGarbage runs a garbage collection in a Go broker, through
+	// its heap profile endpoint; false when it has none.
+	CollectGarbage() bool
+}
+
+// forceGC asks a Go process's pprof heap endpoint for a profile after a
+// collection (gc=1), which runs runtime.GC.
+func forceGC(opsPort int) bool {
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1", opsPort))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusOK
 }
 
 // process is a child process whose output goes to a log file.

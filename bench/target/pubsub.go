@@ -195,6 +195,11 @@ func (p *PubSub) HeapBytes() (int64, bool) {
 	return scrapeGauge(fmt.Sprintf("http://127.0.0.1:%d/metrics", p.ops[0]), "go_memstats_heap_inuse_bytes")
 }
 
+// CollectGarbage implements Broker, on the first node.
+func (p *PubSub) CollectGarbage() bool {
+	return len(p.ops) > 0 && forceGC(p.ops[0])
+}
+
 // Clients implements Broker: n tokens minted through the API (reusing
 // ones minted for earlier rounds, each at most once per round), with
 // topicAcl bench/#.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/metrics"
@@ -66,6 +67,9 @@ func run(addr, ops, certFile, keyFile string, writesPending, readBuf, writeBuf i
 	go func() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /metrics", writeMetrics)
+		// The profiles, as on the node's ops server; the suite forces a
+		// GC through the heap profile before it reads the idle RSS.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		_ = http.ListenAndServe(ops, mux)
 	}()
 	sig := make(chan os.Signal, 1)

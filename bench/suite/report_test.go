@@ -1,0 +1,67 @@
+package suite
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openpubsub/pubsub/bench/hist"
+	"github.com/openpubsub/pubsub/bench/target"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float64
+		want float64
+	}{
+		{"Empty", nil, 0},
+		{"Odd", []float64{3, 1, 2}, 2},
+		{"Even", []float64{4, 1, 3, 2}, 2.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := median(tc.in); got != tc.want {
+				t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func latencies(d ...time.Duration) hist.Snapshot {
+	var h hist.Histogram
+	for _, v := range d {
+		h.Record(v)
+	}
+	return h.Snapshot(false)
+}
+
+// TestRatios writes a report from made-up results and checks the ratio
+// table: medians over rounds, ours divided by theirs, the verdicts.
+func TestRatios(t *testing.T) {
+	r := &Runner{cfg: Config{Profile: "short", Scenarios: []string{"pairs-100"}, Rounds: 2},
+		brokers: []target.Broker{&target.PubSub{}, &target.Mosquitto{}, &target.Mochi{}}}
+	r.Results = []Result{
+		{Scenario: "pairs-100", Broker: "pubsub", Round: 1, MaxRate: 50000, Latency: latencies(time.Millisecond)},
+		{Scenario: "pairs-100", Broker: "pubsub", Round: 2, MaxRate: 70000, Latency: latencies(2 * time.Millisecond)},
+		{Scenario: "pairs-100", Broker: "mosquitto", Round: 1, MaxRate: 40000, Latency: latencies(time.Millisecond)},
+		{Scenario: "pairs-100", Broker: "mochi", Round: 1, MaxRate: 60000, Latency: latencies(time.Millisecond)},
+		{Scenario: "pairs-100", Broker: "mochi", Round: 2, Error: "boom"},
+	}
+	var buf bytes.Buffer
+	r.WriteMarkdown(&buf, "0", "0", "img")
+	out := buf.String()
+	table := out[strings.Index(out, "#### Ratios"):]
+	for _, want := range []string{
+		"| pairs-100 | sustained deliveries/s | 60,000 | 40,000 | 60,000 | 1.50 | 1.00 | ≥ 1.25× mosquitto, ≥ 0.9× mochi | yes |",
+		"| pairs-100 | p99 at half rate | 2.00 ms | 1.00 ms | 1.00 ms | 2.00 | 2.00 | ≤ 5 ms | yes |",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the ratio table lacks\n%s\nin\n%s", want, table)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(out), "| yes |") {
+		t.Error("the report does not end with the ratio table")
+	}
+}

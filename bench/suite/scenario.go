@@ -199,6 +199,7 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 	defer pool.Stop()
 	tg := b.Target()
 	tg.SourceIPs = r.cfg.SourceIPs
+	tg.MLKEM = r.cfg.MLKEM
 	cs, err := pool.Connect(ctx, tg, s.clientsFor(creds), 32)
 	if err != nil {
 		return err
@@ -338,6 +339,7 @@ func (r *Runner) runStorm(ctx context.Context, s Scenario, b target.Broker, res 
 	defer pool.Stop()
 	tg := b.Target()
 	tg.SourceIPs = r.cfg.SourceIPs
+	tg.MLKEM = r.cfg.MLKEM
 	tg.Resume = s.Resume
 	wait := r.profile(b, s, "profile", 3*time.Second)
 	srv0, cli0 := cpuOf(b.PID()), cpuOf(pool.PIDs()...)
@@ -376,6 +378,7 @@ func (r *Runner) runIdle(ctx context.Context, s Scenario, b target.Broker, res *
 	heap0, _ := b.HeapBytes()
 	tg := b.Target()
 	tg.SourceIPs = r.cfg.SourceIPs
+	tg.MLKEM = r.cfg.MLKEM
 	cs, err := pool.Connect(ctx, tg, creds, 16)
 	defer pool.CloseClients(context.Background())
 	if err != nil {
@@ -429,6 +432,7 @@ func (r *Runner) runRevocation(ctx context.Context, s Scenario, p *target.PubSub
 	}()
 	for i, cr := range creds {
 		tg := p.NodeTarget(i % s.Nodes)
+		tg.MLKEM = r.cfg.MLKEM
 		c, err := load.Dial(ctx, &tg, load.NewTLSConfig(&tg), nil, cr, nil, nil)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)

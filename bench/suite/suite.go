@@ -45,6 +45,9 @@ type Config struct {
 	StormConcurrency int
 	// SourceIPs spread client connections over loopback addresses.
 	SourceIPs []string
+	// MLKEM makes every client offer X25519MLKEM768 too, which the Go
+	// brokers then choose (mosquitto's OpenSSL 3.0 cannot).
+	MLKEM bool
 
 	PubSubBin, MochiBin, MosquittoBin string
 	// WorkerExe and WorkerArgs start a load worker process.

@@ -73,6 +73,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	payload := fs.Int("payload", 256, "payload size in bytes")
 	latFrac := fs.Float64("latency-fraction", 0.5, "the latency run's rate, as a fraction of the max run's")
 	stormConc := fs.Int("storm-concurrency", 32, "connects in flight per worker in a storm")
+	mlkem := fs.Bool("mlkem", false, "clients offer the hybrid post-quantum X25519MLKEM768 key exchange before X25519")
 	nIPs := fs.Int("source-ips", 16, "spread connections over 127.0.0.2 … 127.0.0.(1+N)")
 	pubsubBin := fs.String("pubsub", "bin/pubsub", "the pubsub binary")
 	mochiBin := fs.String("mochi", "bin/mochi-server", "the bench mochi server binary")
@@ -129,7 +130,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Profile: *profile, Scenarios: split(*scenarios), Brokers: split(*brokers), Rounds: *rounds,
 		Warmup: pick(*warmup, time.Second, time.Second), Duration: pick(*duration, 3*time.Second, 5*time.Second),
 		SearchDuration: pick(*search, 2*time.Second, 2*time.Second),
-		PayloadSize:    *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips,
+		PayloadSize:    *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips, MLKEM: *mlkem,
 		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin,
 		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, ProfileDir: *profDir, NodeEnv: split(*nodeEnv),
 		Command: *command, Log: stderr,

@@ -336,6 +336,9 @@ func (c *Client) publish(start, end time.Time, rate float64, payloadSize int) {
 		start = start.Add(time.Duration(fastrand(uint64(c.conn.LocalAddr().(*net.TCPAddr).Port)) % uint64(tick)))
 	}
 	time.Sleep(time.Until(start))
+	// A broker that stops reading must not hold the run past its end.
+	_ = c.conn.SetWriteDeadline(end.Add(2 * time.Second))
+	defer c.conn.SetWriteDeadline(time.Time{})
 	var seq uint64
 	var pid uint16
 	for {

@@ -135,6 +135,8 @@ func (p *Pool) Connect(ctx context.Context, t Target, clients []ClientSpec, conc
 		}
 	}
 	start := time.Now().Add(200 * time.Millisecond).UnixNano()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
 	cmds := make([]Command, len(parts))
 	for i, part := range parts {
 		cmds[i] = Command{Op: "connect", Connect: &ConnectSpec{Target: t, Clients: part, Concurrency: concurrency, Start: start, Offset: i}}
@@ -160,6 +162,10 @@ func (p *Pool) Connect(ctx context.Context, t Target, clients []ClientSpec, conc
 // Run runs every publisher of every worker; spec.Start is set here.
 func (p *Pool) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 	spec.Start = time.Now().Add(200 * time.Millisecond).UnixNano()
+	// Bounded: a worker stuck on a broker that stopped answering is
+	// killed rather than waited for.
+	ctx, cancel := context.WithTimeout(ctx, spec.Warmup+spec.Duration+spec.Drain+30*time.Second)
+	defer cancel()
 	cmds := make([]Command, len(p.workers))
 	for i := range cmds {
 		cmds[i] = Command{Op: "run", Run: &spec}
@@ -183,6 +189,8 @@ func (p *Pool) Run(ctx context.Context, spec RunSpec) (RunResult, error) {
 
 // CloseClients disconnects every client of every worker.
 func (p *Pool) CloseClients(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	cmds := make([]Command, len(p.workers))
 	for i := range cmds {
 		cmds[i] = Command{Op: "close"}

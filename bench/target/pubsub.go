@@ -133,7 +133,11 @@ func (p *PubSub) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		args := []string{"broker", "serve", "--control-plane", strings.TrimSuffix(p.apiURL, "/client/v4/accounts/"+p.account+"/pubsub"),
+		https, err := FreePort()
+		if err != nil {
+			return err
+		}
+		args := []string{"broker", "serve", "--https-addr", "127.0.0.1:" + strconv.Itoa(https), "--control-plane", strings.TrimSuffix(p.apiURL, "/client/v4/accounts/"+p.account+"/pubsub"),
 			"--node-token", p.tokens[i], "--data-dir", filepath.Join(p.Dir, fmt.Sprintf("node%d", i+1)),
 			"--mqtt-addr", "127.0.0.1:" + strconv.Itoa(mqtt), "--ops-addr", "127.0.0.1:" + strconv.Itoa(ops),
 			"--cert-dir", p.Certs.Dir, "--log-level", "warn"}

@@ -203,7 +203,12 @@ func Dial(ctx context.Context, t *Target, cfg *tls.Config, src net.IP, spec Clie
 		if _, err := tc.Write(wire.AppendSubscribe(nil, 1, spec.Sub, spec.SubQoS)); err != nil {
 			return fail(err)
 		}
+		// The server may send matching publishes before the SUBACK
+		// (MQTT v5 §3.8.4); they arrive before the run and are skipped.
 		typ, _, body, err := c.rd.Next()
+		for err == nil && typ == wire.Publish {
+			typ, _, body, err = c.rd.Next()
+		}
 		if err != nil {
 			return fail(fmt.Errorf("reading SUBACK: %w", err))
 		}

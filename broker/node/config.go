@@ -95,6 +95,10 @@ type Limits struct {
 	// their own Message Expiry Interval, if any.
 	MaxMessageExpiry time.Duration
 	// ReadBufferSize and WriteBufferSize size each connection's buffers.
+	// The read buffer lives as long as the connection; the write buffer
+	// only while deliveries queue up, when mochi coalesces them into one
+	// TLS record of up to this size (16 KiB, the largest record, measured
+	// best: see docs/tuning.md).
 	ReadBufferSize, WriteBufferSize int
 }
 
@@ -121,7 +125,7 @@ func DefaultLimits() Limits {
 		MaxInflight:       256,
 		MaxWritesPending:  1024,
 		ReadBufferSize:    2048,
-		WriteBufferSize:   2048,
+		WriteBufferSize:   16384,
 	}
 }
 

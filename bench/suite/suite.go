@@ -130,7 +130,8 @@ func New(cfg Config) (*Runner, error) {
 		r.pubsub,
 		&target.Mosquitto{Bin: cfg.MosquittoBin, Dir: filepath.Join(cfg.WorkDir, "mosquitto"), Certs: certs, LogDir: logDir, MaxQueued: int(d.MaxWritesPending)},
 		&target.Mochi{Bin: cfg.MochiBin, Certs: certs, LogDir: logDir, Env: cfg.NodeEnv,
-			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize},
+			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize,
+			ReceiveMaximum: int(d.ReceiveMaximum), MaxInflight: int(d.MaxInflight)},
 	}
 	for _, b := range all {
 		if len(cfg.Brokers) == 0 || slices.Contains(cfg.Brokers, b.Name()) {

@@ -139,6 +139,7 @@ type Mochi struct {
 	Env    []string
 	// The limits the node runs with, passed on so the two match.
 	WritesPending, ReadBuffer, WriteBuffer int
+	ReceiveMaximum, MaxInflight            int
 
 	proc      *process
 	port, ops int
@@ -158,7 +159,8 @@ func (m *Mochi) Start(ctx context.Context) error {
 	}
 	m.proc, err = startProcess(filepath.Join(m.LogDir, "mochi.log"), m.Env, m.Bin,
 		"-addr", m.addr(), "-ops-addr", "127.0.0.1:"+strconv.Itoa(m.ops), "-cert", m.Certs.CertFile, "-key", m.Certs.KeyFile,
-		"-writes-pending", strconv.Itoa(m.WritesPending), "-read-buffer", strconv.Itoa(m.ReadBuffer), "-write-buffer", strconv.Itoa(m.WriteBuffer))
+		"-writes-pending", strconv.Itoa(m.WritesPending), "-read-buffer", strconv.Itoa(m.ReadBuffer), "-write-buffer", strconv.Itoa(m.WriteBuffer),
+		"-receive-maximum", strconv.Itoa(m.ReceiveMaximum), "-max-inflight", strconv.Itoa(m.MaxInflight))
 	if err != nil {
 		return err
 	}

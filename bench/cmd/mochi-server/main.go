@@ -30,20 +30,24 @@ func main() {
 	writesPending := flag.Int("writes-pending", 1024, "MaximumClientWritesPending")
 	readBuf := flag.Int("read-buffer", 2048, "ClientNetReadBufferSize")
 	writeBuf := flag.Int("write-buffer", 2048, "ClientNetWriteBufferSize")
+	receiveMax := flag.Int("receive-maximum", 256, "Capabilities.ReceiveMaximum (QoS 1 and 2 publishes a client may have unacknowledged)")
+	maxInflight := flag.Int("max-inflight", 256, "Capabilities.MaximumInflight (QoS 1 and 2 deliveries held per client)")
 	flag.Parse()
-	if err := run(*addr, *ops, *certFile, *keyFile, *writesPending, *readBuf, *writeBuf); err != nil {
+	if err := run(*addr, *ops, *certFile, *keyFile, *writesPending, *readBuf, *writeBuf, *receiveMax, *maxInflight); err != nil {
 		fmt.Fprintln(os.Stderr, "mochi-server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, ops, certFile, keyFile string, writesPending, readBuf, writeBuf int) error {
+func run(addr, ops, certFile, keyFile string, writesPending, readBuf, writeBuf, receiveMax, maxInflight int) error {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return err
 	}
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumClientWritesPending = int32(writesPending)
+	caps.ReceiveMaximum = uint16(receiveMax)
+	caps.MaximumInflight = uint16(maxInflight)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		ClientNetReadBufferSize:  readBuf,

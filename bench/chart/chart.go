@@ -226,7 +226,19 @@ func (c *Chart) Draw() *image.RGBA {
 			}
 			px, py, first = x, y, false
 		}
-		// Legend, top left inside the plot.
+	}
+	// Legend, top left inside the plot, on white so no line crosses it.
+	wide := 0
+	for _, s := range c.Series {
+		wide = max(wide, len(s.Name))
+	}
+	box := image.Rect(marginL+4, marginT+2, marginL+40+wide*charW, marginT+8+len(c.Series)*16)
+	fill(img, box, white)
+	for i, s := range c.Series {
+		col := s.Color
+		if col.A == 0 {
+			col = Palette[i%len(Palette)]
+		}
 		ly := marginT + 14 + i*16
 		fill(img, image.Rect(marginL+10, ly-6, marginL+30, ly-3), col)
 		text(img, marginL+36, ly, s.Name, black)

@@ -205,7 +205,7 @@ func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string
 	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker, alternating %s; each figure is the median of its rounds, latencies are merged over rounds).  \n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.cfg.Profile, r.cfg.Rounds, strings.Join(names, ", "))
 	fmt.Fprintf(w, "Machine: %s.  \n", Machine())
-	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", Commit(), loadBefore, loadAfter)
+	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", r.commit, loadBefore, loadAfter)
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.cfg.Command)
 	fmt.Fprintf(w, "Every broker serves TLS 1.3 with the same ECDSA P-256 certificate on 127.0.0.1; clients spread over %d source addresses (%s–%s). "+
 		"Pub/Sub checks an Ed25519 token per CONNECT and the ACL `%s` on every publish and delivery; mosquitto and mochi allow anonymous clients. "+

@@ -103,6 +103,7 @@ type Runner struct {
 	pubsub2 *target.PubSub // two nodes, for revocation
 	Results []Result
 	Started time.Time
+	commit  string             // of the tree the binaries were built from, read at the start
 	best    map[string]float64 // the highest sustained rate of each scenario so far
 }
 
@@ -200,6 +201,7 @@ func (r *Runner) Scenarios() []Scenario {
 // Run runs every scenario, round by round, alternating the brokers.
 func (r *Runner) Run(ctx context.Context) error {
 	r.Started = time.Now()
+	r.commit = Commit()
 	for _, s := range r.Scenarios() {
 		switch s.Kind {
 		case Revocation:

@@ -379,7 +379,9 @@ func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv 
 			}
 		}
 		row(s.Name, "sustained deliveries/s", func(a *agg) float64 { return a.maxRate }, num, tgt, met)
-		row(s.Name, "flood goodput/s", func(a *agg) float64 { return a.floodRate }, num, "", nil)
+		if !s.SSE { // no flood over SSE
+			row(s.Name, "flood goodput/s", func(a *agg) float64 { return a.floodRate }, num, "", nil)
+		}
 		row(s.Name, "p99 at half rate", lat, fms, "≤ 5 ms", func(o, _, _ float64) string { return yes(time.Duration(o) <= targetP99) })
 	}
 	for _, s := range st {

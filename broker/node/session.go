@@ -176,7 +176,10 @@ func (s *session) end(why disconnectAs) {
 		s.timer.Stop()
 	}
 	if !s.established.Load() {
+		// CONNACK is still on its way: the DISCONNECT follows it. The
+		// server's shutdown waits on bg for it before closing connections.
 		s.pending = &why
+		s.srv.bg.Add(1)
 		s.mu.Unlock()
 		return
 	}
@@ -188,6 +191,10 @@ func (s *session) end(why disconnectAs) {
 func (s *session) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending != nil && !s.established.Load() {
+		s.pending = nil // never established: nothing will be sent
+		s.srv.bg.Done()
+	}
 	s.ended = true
 	if s.timer != nil {
 		s.timer.Stop()
@@ -203,6 +210,7 @@ func (s *session) establishedNow(b *broker.Broker, leeway time.Duration) {
 	s.mu.Unlock()
 	if pending != nil {
 		s.disconnect(*pending)
+		s.srv.bg.Done()
 		return
 	}
 	if b != nil {

@@ -22,6 +22,42 @@ func anonymousClients(prefix string, n int) []load.ClientSpec {
 	return out
 }
 
+// listening is a baseline broker process listening for MQTT over TLS on
+// one loopback port; Mosquitto and Mochi embed it.
+type listening struct {
+	proc *process
+	port int
+}
+
+// launch starts the broker process and waits until its port accepts
+// connections, stopping it if it never does.
+func (l *listening) launch(ctx context.Context, logPath string, env []string, bin string, args ...string) error {
+	var err error
+	if l.proc, err = startProcess(logPath, env, bin, args...); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := waitTCP(wctx, l.proc, l.addr()); err != nil {
+		l.Stop()
+		return err
+	}
+	return nil
+}
+
+func (l *listening) addr() string { return "127.0.0.1:" + strconv.Itoa(l.port) }
+
+// Stop implements Broker.
+func (l *listening) Stop() { l.proc.stop(); l.proc = nil }
+
+// PID implements Broker.
+func (l *listening) PID() int { return l.proc.pid() }
+
+// target is the load tool's view of the broker, which serves certDER.
+func (l *listening) target(certDER []byte) load.Target {
+	return load.Target{Addr: l.addr(), ServerName: "localhost", CertDER: certDER}
+}
+
 // Mosquitto is Debian's mosquitto with a TLS listener on the suite's
 // certificate, anonymous access and no connection limit.
 type Mosquitto struct {
@@ -34,8 +70,7 @@ type Mosquitto struct {
 	// two drop at the same depth.
 	MaxQueued int
 
-	proc *process
-	port int
+	listening
 }
 
 // Name implements Broker.
@@ -97,31 +132,11 @@ tls_version tlsv1.3
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	m.proc, err = startProcess(filepath.Join(m.LogDir, "mosquitto.log"), nil, m.Bin, "-c", confPath)
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := waitTCP(wctx, m.proc, m.addr()); err != nil {
-		m.Stop()
-		return err
-	}
-	return nil
+	return m.launch(ctx, filepath.Join(m.LogDir, "mosquitto.log"), nil, m.Bin, "-c", confPath)
 }
-
-func (m *Mosquitto) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
-
-// Stop implements Broker.
-func (m *Mosquitto) Stop() { m.proc.stop(); m.proc = nil }
 
 // Target implements Broker.
-func (m *Mosquitto) Target() load.Target {
-	return load.Target{Addr: m.addr(), ServerName: "localhost", CertDER: m.Certs.LeafDER}
-}
-
-// PID implements Broker.
-func (m *Mosquitto) PID() int { return m.proc.pid() }
+func (m *Mosquitto) Target() load.Target { return m.target(m.Certs.LeafDER) }
 
 // Clients implements Broker.
 func (m *Mosquitto) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {
@@ -141,8 +156,8 @@ type Mochi struct {
 	WritesPending, ReadBuffer, WriteBuffer int
 	ReceiveMaximum, MaxInflight            int
 
-	proc      *process
-	port, ops int
+	listening
+	ops int
 }
 
 // Name implements Broker.
@@ -157,34 +172,14 @@ func (m *Mochi) Start(ctx context.Context) error {
 	if m.ops, err = FreePort(); err != nil {
 		return err
 	}
-	m.proc, err = startProcess(filepath.Join(m.LogDir, "mochi.log"), m.Env, m.Bin,
+	return m.launch(ctx, filepath.Join(m.LogDir, "mochi.log"), m.Env, m.Bin,
 		"-addr", m.addr(), "-ops-addr", "127.0.0.1:"+strconv.Itoa(m.ops), "-cert", m.Certs.CertFile, "-key", m.Certs.KeyFile,
 		"-writes-pending", strconv.Itoa(m.WritesPending), "-read-buffer", strconv.Itoa(m.ReadBuffer), "-write-buffer", strconv.Itoa(m.WriteBuffer),
 		"-receive-maximum", strconv.Itoa(m.ReceiveMaximum), "-max-inflight", strconv.Itoa(m.MaxInflight))
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := waitTCP(wctx, m.proc, m.addr()); err != nil {
-		m.Stop()
-		return err
-	}
-	return nil
 }
-
-func (m *Mochi) addr() string { return "127.0.0.1:" + strconv.Itoa(m.port) }
-
-// Stop implements Broker.
-func (m *Mochi) Stop() { m.proc.stop(); m.proc = nil }
 
 // Target implements Broker.
-func (m *Mochi) Target() load.Target {
-	return load.Target{Addr: m.addr(), ServerName: "localhost", CertDER: m.Certs.LeafDER}
-}
-
-// PID implements Broker.
-func (m *Mochi) PID() int { return m.proc.pid() }
+func (m *Mochi) Target() load.Target { return m.target(m.Certs.LeafDER) }
 
 // Clients implements Broker.
 func (m *Mochi) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {

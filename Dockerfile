@@ -2,6 +2,8 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# mochi-mqtt is a patched fork in third_party/, wired in by a replace directive.
+COPY third_party/mochi-mqtt/go.mod third_party/mochi-mqtt/go.sum third_party/mochi-mqtt/
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /pubsub ./cmd/pubsub

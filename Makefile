@@ -2,16 +2,24 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test build vet fmt bench bench-full bench-bin bench-deps
+.PHONY: run test test-mochi build vet fmt bench bench-full bench-bin bench-deps
 
 ## run: the all-in-one dev stack on loopback with the embedded store in .pubsub/
 run:
 	$(GO) run ./cmd/pubsub dev
 
 ## test: every test: unit, both stores (starts a throwaway Postgres), end to end
-test: e2e/node_modules/.installed
+test: e2e/node_modules/.installed test-mochi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+## test-mochi: the tests of our fork of mochi-mqtt (third_party/mochi-mqtt,
+## its own module). One upstream test times a session takeover with sleeps
+## and fails now and then on a loaded machine, with or without our changes;
+## it is skipped.
+test-mochi:
+	cd third_party/mochi-mqtt && $(GO) vet ./... && \
+		$(GO) test -count=1 -timeout 5m -skip '^TestEstablishConnectionInheritExistingTrueTakeover$$' ./...
 
 # The end-to-end tests run real JavaScript clients (MQTT.js, jose).
 e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json

@@ -395,11 +395,20 @@ func (e *env) dialRaw(host string) *rawConn {
 // connectV5 sends a v5 CONNECT with tok and returns the CONNACK.
 func (r *rawConn) connectV5(t testing.TB, clientID, tok string) *packets.Connack {
 	t.Helper()
+	return r.connectV5With(t, clientID, tok, nil)
+}
+
+// connectV5With is connectV5 with a CONNECT that edit may change first.
+func (r *rawConn) connectV5With(t testing.TB, clientID, tok string, edit func(*packets.Connect)) *packets.Connack {
+	t.Helper()
 	cp := packets.NewControlPacket(packets.CONNECT)
 	c := cp.Content.(*packets.Connect)
 	c.ProtocolName, c.ProtocolVersion = "MQTT", 5
 	c.ClientID, c.KeepAlive, c.CleanStart = clientID, 30, true
 	c.Password, c.PasswordFlag = []byte(tok), true
+	if edit != nil {
+		edit(c)
+	}
 	if _, err := cp.WriteTo(r); err != nil {
 		t.Fatalf("write CONNECT: %v", err)
 	}

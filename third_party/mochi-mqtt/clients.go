@@ -300,38 +300,65 @@ func (cl *Client) NextPacketID() (i uint32, err error) {
 	}
 }
 
-// ResendInflightMessages attempts to resend any pending inflight messages to connected clients.
+// ResendInflightMessages resends a resumed session's unfinished flows on
+// its new connection.
+//
+// Fork: the server's deliveries are resent oldest first and only as far as
+// the new connection's send quota allows; the rest stay held and go out as
+// acks return quota (see Server.sendHeld). Upstream resent every one at
+// once, past the client's Receive Maximum, and in an order that only
+// followed the second in which each was created.
 func (cl *Client) ResendInflightMessages(force bool) error {
 	if cl.State.Inflight.Len() == 0 {
 		return nil
 	}
 
 	for _, tk := range cl.State.Inflight.GetAll(false) {
-		if tk.FixedHeader.Type == packets.Publish {
-			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+		if !isInbound(tk) {
+			continue
 		}
-
 		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
-		err := cl.WritePacket(tk)
-		if err != nil {
+		if err := cl.WritePacket(tk); err != nil {
 			return err
 		}
 
 		if tk.FixedHeader.Type == packets.Puback || tk.FixedHeader.Type == packets.Pubcomp {
-			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+			if ok := cl.State.Inflight.DeleteInbound(tk.PacketID); ok {
 				cl.ops.hooks.OnQosComplete(cl, tk)
 				atomic.AddInt64(&cl.ops.info.Inflight, -1)
 			}
 		}
 	}
 
-	return nil
+	cl.State.Inflight.holdAll()
+	for {
+		tk, ok := cl.State.Inflight.NextImmediate()
+		if !ok {
+			return nil
+		}
+		if tk.FixedHeader.Type == packets.Publish {
+			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+		}
+
+		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
+		if err := cl.WritePacket(tk); err != nil {
+			return err
+		}
+	}
+}
+
+// deleteInflight removes an unfinished flow in whichever direction it runs.
+func (cl *Client) deleteInflight(tk packets.Packet) bool {
+	if isInbound(tk) {
+		return cl.State.Inflight.DeleteInbound(tk.PacketID)
+	}
+	return cl.State.Inflight.Delete(tk.PacketID)
 }
 
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.
 func (cl *Client) ClearInflights() {
 	for _, tk := range cl.State.Inflight.GetAll(false) {
-		if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+		if ok := cl.deleteInflight(tk); ok {
 			cl.ops.hooks.OnQosDropped(cl, tk)
 			atomic.AddInt64(&cl.ops.info.Inflight, -1)
 		}
@@ -349,7 +376,7 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
 
 		if expired || enforced {
-			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+			if ok := cl.deleteInflight(tk); ok {
 				cl.ops.hooks.OnQosDropped(cl, tk)
 				atomic.AddInt64(&cl.ops.info.Inflight, -1)
 				deleted = append(deleted, tk.PacketID)

@@ -35,23 +35,24 @@ func TestInflightGet(t *testing.T) {
 
 func TestInflightGetAllAndImmediate(t *testing.T) {
 	cl, _, _ := newTestClient()
-	cl.State.Inflight.Set(packets.Packet{PacketID: 1, Created: 1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 2, Created: 2})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 3, Created: 3, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 4, Created: 4, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 5, Created: 5})
+	// fork: the server's flows in the order they began, then the client's;
+	// with immediate, the held deliveries in the order they were held.
+	cl.State.Inflight.Set(packets.Packet{PacketID: 5, Created: 1})
+	cl.State.Inflight.Set(packets.Packet{PacketID: 2, Created: 1})
+	cl.State.Inflight.Set(packets.Packet{PacketID: 9, Created: 1, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}})
+	cl.State.Inflight.Set(packets.Packet{PacketID: 3, Created: 1})
+	cl.State.Inflight.held = []uint16{3, 2}
 
 	require.Equal(t, []packets.Packet{
-		{PacketID: 1, Created: 1},
-		{PacketID: 2, Created: 2},
-		{PacketID: 3, Created: 3, Expiry: -1},
-		{PacketID: 4, Created: 4, Expiry: -1},
-		{PacketID: 5, Created: 5},
+		{PacketID: 5, Created: 1},
+		{PacketID: 2, Created: 1},
+		{PacketID: 3, Created: 1},
+		{PacketID: 9, Created: 1, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}},
 	}, cl.State.Inflight.GetAll(false))
 
 	require.Equal(t, []packets.Packet{
-		{PacketID: 3, Created: 3, Expiry: -1},
-		{PacketID: 4, Created: 4, Expiry: -1},
+		{PacketID: 3, Created: 1},
+		{PacketID: 2, Created: 1},
 	}, cl.State.Inflight.GetAll(true))
 }
 
@@ -173,27 +174,62 @@ func TestSendQuota(t *testing.T) {
 }
 
 func TestNextImmediate(t *testing.T) {
-	cl, _, _ := newTestClient()
-	cl.State.Inflight.Set(packets.Packet{PacketID: 1, Created: 1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 2, Created: 2})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 3, Created: 3, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 4, Created: 4, Expiry: -1})
-	cl.State.Inflight.Set(packets.Packet{PacketID: 5, Created: 5})
+	i := NewInflights()
+	i.ResetSendQuota(2)
+	for id := uint16(1); id <= 4; id++ {
+		i.Set(packets.Packet{PacketID: id})
+	}
 
-	pk, ok := cl.State.Inflight.NextImmediate()
+	// fork: two deliveries take the quota; the next two are held in order.
+	require.True(t, i.admit(1))
+	require.True(t, i.admit(2))
+	require.False(t, i.admit(3))
+	require.False(t, i.admit(4))
+	require.Equal(t, 2, i.Held())
+	_, ok := i.NextImmediate()
+	require.False(t, ok, "no quota is free")
+
+	// An ack of a sent delivery returns its unit, and the oldest held
+	// delivery takes it, staying inflight.
+	require.True(t, i.Delete(1))
+	require.Equal(t, int32(1), atomic.LoadInt32(&i.sendQuota))
+	pk, ok := i.NextImmediate()
 	require.True(t, ok)
-	require.Equal(t, packets.Packet{PacketID: 3, Created: 3, Expiry: -1}, pk)
-
-	r := cl.State.Inflight.Delete(3)
-	require.True(t, r)
-
-	pk, ok = cl.State.Inflight.NextImmediate()
+	require.Equal(t, uint16(3), pk.PacketID)
+	require.Equal(t, int32(0), atomic.LoadInt32(&i.sendQuota))
+	_, ok = i.Get(3)
 	require.True(t, ok)
-	require.Equal(t, packets.Packet{PacketID: 4, Created: 4, Expiry: -1}, pk)
 
-	r = cl.State.Inflight.Delete(4)
-	require.True(t, r)
+	// A new delivery waits behind the held one even when quota is free.
+	require.True(t, i.Delete(2))
+	i.Set(packets.Packet{PacketID: 5})
+	require.False(t, i.admit(5))
+	pk, _ = i.NextImmediate()
+	require.Equal(t, uint16(4), pk.PacketID)
 
-	_, ok = cl.State.Inflight.NextImmediate()
+	// Deleting a held delivery drops it without touching the quota.
+	require.True(t, i.Delete(5))
+	require.Equal(t, 0, i.Held())
+	require.Equal(t, int32(0), atomic.LoadInt32(&i.sendQuota))
+
+	// Every sent delivery's ack returns its unit, never past the maximum.
+	require.True(t, i.Delete(3))
+	require.True(t, i.Delete(4))
+	require.False(t, i.Delete(4))
+	require.Equal(t, int32(2), atomic.LoadInt32(&i.sendQuota))
+}
+
+func TestInflightDirectionsKeepTheirOwnIDs(t *testing.T) {
+	i := NewInflights()
+	i.Set(packets.Packet{PacketID: 7, FixedHeader: packets.FixedHeader{Type: packets.Publish}})
+	i.Set(packets.Packet{PacketID: 7, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}})
+	require.Equal(t, 2, i.Len())
+	require.Equal(t, 1, i.OutboundLen())
+
+	require.True(t, i.DeleteInbound(7))
+	out, ok := i.Get(7)
+	require.True(t, ok)
+	require.Equal(t, packets.Publish, out.FixedHeader.Type)
+	_, ok = i.GetInbound(7)
 	require.False(t, ok)
 }

@@ -19,6 +19,7 @@ var runtimeSamples = []string{
 	"/memory/classes/heap/unused:bytes",
 	"/memory/classes/total:bytes",
 	"/sched/goroutines:goroutines",
+	"/memory/classes/heap/stacks:bytes",
 }
 
 // writeRuntimeMetrics writes the process's memory and goroutine gauges,
@@ -40,6 +41,8 @@ func writeRuntimeMetrics(w *bufio.Writer) {
 	sample(w, "go_memstats_heap_inuse_bytes", "", "", u(0)+u(1))
 	family(w, "go_memstats_sys_bytes", "gauge", "Bytes of memory the Go runtime has mapped.")
 	sample(w, "go_memstats_sys_bytes", "", "", u(2))
+	family(w, "go_memstats_stack_inuse_bytes", "gauge", "Bytes in goroutine stacks.")
+	sample(w, "go_memstats_stack_inuse_bytes", "", "", u(4))
 	family(w, "go_goroutines", "gauge", "Goroutines that currently exist.")
 	sample(w, "go_goroutines", "", "", u(3))
 	if rss, ok := residentBytes(); ok {

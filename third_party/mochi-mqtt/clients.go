@@ -143,20 +143,20 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases         // a map of topic aliases
-	stopCause       atomic.Value         // reason for stopping
-	Inflight        *Inflight            // a map of in-flight qos messages
-	Subscriptions   *Subscriptions       // a map of the subscription filters a client maintains
-	disconnected    int64                // the time the client disconnected in unix time, for calculating expiry
-	outbound        chan *packets.Packet // queue for pending outbound packets
-	endOnce         sync.Once            // only end once
-	isTakenOver     atomic.Bool          // used to identify orphaned clients
-	packetID        uint32               // the current highest packetID
-	open            context.Context      // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc   // cancel function for open context
-	outboundQty     int32                // number of messages currently in the outbound queue
-	Keepalive       uint16               // the number of seconds the connection can wait
-	ServerKeepalive bool                 // keepalive was set by the server
+	TopicAliases    TopicAliases       // a map of topic aliases
+	stopCause       atomic.Value       // reason for stopping
+	Inflight        *Inflight          // a map of in-flight qos messages
+	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
+	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
+	outbound        outboundQueue      // queue for pending outbound packets
+	endOnce         sync.Once          // only end once
+	isTakenOver     atomic.Bool        // used to identify orphaned clients
+	packetID        uint32             // the current highest packetID
+	open            context.Context    // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc // cancel function for open context
+	outboundQty     int32              // number of messages currently in the outbound queue
+	Keepalive       uint16             // the number of seconds the connection can wait
+	ServerKeepalive bool               // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -171,7 +171,6 @@ func newClient(c net.Conn, o *ops) *Client {
 			open:          ctx,
 			cancelOpen:    cancel,
 			Keepalive:     defaultKeepalive,
-			outbound:      make(chan *packets.Packet, o.options.Capabilities.MaximumClientWritesPending),
 		},
 		Properties: ClientProperties{
 			ProtocolVersion: defaultClientProtocolVersion, // default protocol version
@@ -190,20 +189,135 @@ func newClient(c net.Conn, o *ops) *Client {
 	return cl
 }
 
-// WriteLoop ranges over pending outbound messages and writes them to the client connection.
-func (cl *Client) WriteLoop() {
-	for {
+// outboundQueue holds the packets waiting for a client's writer.
+//
+// Fork: upstream gave every client a channel of MaximumClientWritesPending
+// pointers (8 KiB at the default 1,024) and a writer goroutine for its whole
+// life, most of an idle connection's memory. The queue is a slice that grows
+// with the backlog, and a writer goroutine runs only while the client is
+// sent packets: it waits writerLinger for more once the queue is empty, then
+// ends, so a busy client keeps its writer and an idle one has none.
+type outboundQueue struct {
+	sync.Mutex
+	pks     []*packets.Packet // pks[head:] wait to be written, oldest first
+	head    int
+	writing bool          // a writer goroutine exists
+	waiting bool          // the writer waits for wake with the queue empty
+	wake    chan struct{} // wakes a waiting writer; made with the first writer
+}
+
+// keptOutboundCap is the largest queue backing array kept for the next
+// backlog once the queue is empty; larger ones are dropped.
+const keptOutboundCap = 64
+
+// writerLinger is how long a writer waits for more packets before it ends.
+const writerLinger = 2 * time.Second
+
+// enqueue appends a packet to the client's outbound queue and starts or
+// wakes its writer. Unless force is set, it refuses the packet when
+// MaximumClientWritesPending packets already wait.
+func (cl *Client) enqueue(pk *packets.Packet, force bool) bool {
+	q := &cl.State.outbound
+	q.Lock()
+	if !force && len(q.pks)-q.head >= int(cl.ops.options.Capabilities.MaximumClientWritesPending) {
+		q.Unlock()
+		return false
+	}
+	q.pks = append(q.pks, pk)
+	atomic.AddInt32(&cl.State.outboundQty, 1)
+	start := !q.writing
+	if start {
+		q.writing = true
+		if q.wake == nil {
+			q.wake = make(chan struct{}, 1)
+		}
+	} else if q.waiting {
+		q.waiting = false
 		select {
-		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
-				// TODO : Figure out what to do with error
-				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
-			}
-			atomic.AddInt32(&cl.State.outboundQty, -1)
-		case <-cl.State.open.Done():
-			return
+		case q.wake <- struct{}{}:
+		default:
 		}
 	}
+	q.Unlock()
+	if start {
+		go cl.writeLoop()
+	}
+	return true
+}
+
+// WriteLoop writes the pending outbound packets to the client connection
+// until none is left, unless a writer is already doing so. Fork: writers
+// start on demand (see enqueue), so this is rarely needed.
+func (cl *Client) WriteLoop() {
+	q := &cl.State.outbound
+	q.Lock()
+	if q.writing {
+		q.Unlock()
+		return
+	}
+	q.writing = true
+	if q.wake == nil {
+		q.wake = make(chan struct{}, 1)
+	}
+	q.Unlock()
+	cl.writeLoop()
+}
+
+// writeLoop is the writer. It owns q.writing, and ends once the queue has
+// stayed empty for writerLinger or the client has stopped.
+func (cl *Client) writeLoop() {
+	q := &cl.State.outbound
+	var linger *time.Timer
+	for {
+		q.Lock()
+		if q.head == len(q.pks) {
+			if cap(q.pks) > keptOutboundCap {
+				q.pks = nil
+			} else {
+				clear(q.pks)
+				q.pks = q.pks[:0]
+			}
+			q.head = 0
+			if cl.Closed() || !cl.waitForOutbound(&linger) {
+				q.writing, q.waiting = false, false
+				q.Unlock()
+				return
+			}
+			q.Unlock()
+			continue
+		}
+		pk := q.pks[q.head]
+		q.pks[q.head] = nil
+		q.head++
+		atomic.AddInt32(&cl.State.outboundQty, -1) // before the write, which flushes when nothing else waits
+		q.Unlock()
+
+		if err := cl.WritePacket(*pk); err != nil {
+			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		}
+	}
+}
+
+// waitForOutbound waits, with the queue lock held on entry and on return,
+// until a packet is queued (true) or writerLinger passes or the client
+// stops with the queue still empty (false).
+func (cl *Client) waitForOutbound(linger **time.Timer) bool {
+	q := &cl.State.outbound
+	q.waiting = true
+	q.Unlock()
+	if *linger == nil {
+		*linger = time.NewTimer(writerLinger)
+	} else {
+		(*linger).Reset(writerLinger)
+	}
+	select {
+	case <-q.wake:
+	case <-(*linger).C:
+	case <-cl.State.open.Done():
+	}
+	q.Lock()
+	q.waiting = false
+	return q.head < len(q.pks)
 }
 
 // ParseConnect parses the connect parameters and properties for a client.
@@ -404,16 +518,23 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return err
 		}
 
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
-		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
-		if err != nil {
+		if err = cl.readAndHandle(fh, packetHandler); err != nil {
 			return err
 		}
 	}
+}
+
+// readAndHandle reads the rest of a packet and processes it. Fork: split
+// from Read so that the packet lives in this frame, not in the one that
+// waits for the next packet (see Server.openSession).
+//
+//go:noinline
+func (cl *Client) readAndHandle(fh *packets.FixedHeader, packetHandler ReadFn) error {
+	pk, err := cl.ReadPacket(fh)
+	if err != nil {
+		return err
+	}
+	return packetHandler(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
@@ -629,7 +750,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if len(cl.State.outbound) == 0 {
+		if atomic.LoadInt32(&cl.State.outboundQty) == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

@@ -789,7 +789,9 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
 	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 
-	cl.State.outbound <- small
+	// fork: a packet waits in the queue, so the writes below are buffered
+	cl.State.outbound.pks = append(cl.State.outbound.pks, small)
+	atomic.AddInt32(&cl.State.outboundQty, 1)
 
 	tt := []struct {
 		pks  []*packets.Packet

@@ -1491,7 +1491,13 @@ func TestServerBuildAckPahoCompatibility(t *testing.T) {
 
 func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	s := newServer()
-	cl, _, _ := newTestClient()
+	cl, r, _ := newTestClient()
+	sent := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 1024)
+		n, _ := r.Read(buf)
+		sent <- buf[:n]
+	}()
 
 	// fork: a held delivery goes out through the outbound queue once the
 	// quota allows, and stays inflight until its ack.
@@ -1504,8 +1510,8 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
 	require.NoError(t, err)
 
-	require.Len(t, cl.State.outbound, 1)
-	require.Equal(t, next, *<-cl.State.outbound)
+	require.Eventually(t, func() bool { return atomic.LoadInt32(&cl.State.outboundQty) == 0 }, time.Second, time.Millisecond)
+	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-sent)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 	require.Equal(t, 0, cl.State.Inflight.Held())
@@ -2106,9 +2112,9 @@ func TestPublishToClientExceedClientWritesPending(t *testing.T) {
 
 	s.Clients.Add(cl)
 
+	cl.State.outbound.writing = true // fork: as if a writer were busy, so the queue stays full
 	for i := int32(0); i < cl.ops.options.Capabilities.MaximumClientWritesPending; i++ {
-		cl.State.outbound <- new(packets.Packet)
-		atomic.AddInt32(&cl.State.outboundQty, 1)
+		require.True(t, cl.enqueue(new(packets.Packet), false))
 	}
 
 	id, _ := cl.NextPacketID()

@@ -277,7 +277,7 @@ func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string
 	if len(id) > 0 {
 		fmt.Fprintln(w, "#### Idle capacity")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "One broker process (20,000 file descriptors) takes idle TLS connections, 16 in flight per worker. RSS per connection is the growth of the broker's RSS from before the first connection, divided by the connections held: 5 s after the last one, and again (steady) after a forced garbage collection in the Go brokers and 5 s more, which is where an idle Go process settles by itself after its two-minute forced collection.")
+		fmt.Fprintln(w, "One broker process (20,000 file descriptors) takes idle TLS connections, 16 in flight per worker. RSS per connection is the growth of the broker's RSS from before the first connection, divided by the connections held: 5 s after the last one, and again (steady) after a forced garbage collection in the Go brokers, once RSS has settled (at least 5 s, then until it moves by under 0.5% in 3 s, at most 30 s), which is where an idle Go process settles by itself after its two-minute forced collection.")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| Scenario | Broker | connections held | failed | RSS before | RSS after | per connection after 5 s | per connection, steady | Go heap per connection |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")

@@ -425,8 +425,7 @@ func (r *Runner) runIdle(ctx context.Context, s Scenario, b target.Broker, res *
 	// only runs after two minutes; one is forced here, and every broker
 	// gets 5 s more to give memory back.
 	b.CollectGarbage()
-	time.Sleep(5 * time.Second)
-	res.RSSSteady, _ = target.RSS(b.PID())
+	res.RSSSteady = settledRSS(b.PID())
 	if cs.Connected > 0 {
 		res.PerConnSteady = float64(res.RSSSteady-res.RSSBase) / float64(cs.Connected)
 	}
@@ -495,4 +494,26 @@ func max64(a, b int64) int64 {
 		return a
 	}
 	return b
+}
+
+// settledRSS waits for a process's RSS to settle after a collection and
+// returns it: at least 5 s, then until it has moved by less than 0.5% over
+// the last 3 s, for at most 30 s. The Go runtime's scavenger returns the
+// pages a collection freed (shrunk goroutine stacks among them) over
+// several seconds, so a fixed wait caught it at different points.
+func settledRSS(pid int) int64 {
+	time.Sleep(5 * time.Second)
+	var last []int64
+	deadline := time.Now().Add(25 * time.Second)
+	for {
+		rss, _ := target.RSS(pid)
+		last = append(last, rss)
+		if n := len(last); n >= 4 {
+			old := last[n-4]
+			if d := max(rss-old, old-rss); d < old/200 || time.Now().After(deadline) {
+				return rss
+			}
+		}
+		time.Sleep(time.Second)
+	}
 }

@@ -62,41 +62,27 @@ func (n *Node) accept(ln net.Listener) {
 		n.conns[raw] = struct{}{}
 		n.wg.Add(1)
 		n.mu.Unlock()
-		go n.serve(raw)
+		go func() {
+			defer n.wg.Done()
+			handedOff := false
+			defer func() {
+				n.mu.Lock()
+				delete(n.conns, raw)
+				n.mu.Unlock()
+				if !handedOff {
+					_ = raw.Close()
+				}
+			}()
+			handedOff = n.handle(raw)
+		}()
 	}
-}
-
-// serve runs one accepted connection: the handshake here, then the MQTT
-// session on a goroutine of its own. The handshake and its ECDSA and
-// X25519 work grow this goroutine's stack to tens of KiB; the session,
-// which may sit idle for days, starts on a small stack instead.
-func (n *Node) serve(raw net.Conn) {
-	release := func() {
-		n.mu.Lock()
-		delete(n.conns, raw)
-		n.mu.Unlock()
-		n.wg.Done()
-	}
-	session, handedOff := n.handle(raw)
-	if session == nil {
-		if !handedOff {
-			_ = raw.Close()
-		}
-		release()
-		return
-	}
-	go func() {
-		defer release()
-		defer raw.Close()
-		session()
-	}()
 }
 
 // handle does the TLS handshake and tells MQTT from HTTP. An MQTT
-// connection is routed to its broker, and handle returns the session to run
-// there until it ends; an HTTP one is handed to the edge, and handle reports
-// that it no longer owns it.
-func (n *Node) handle(raw net.Conn) (session func(), handedOff bool) {
+// connection is routed to its broker and run there until it ends; an
+// HTTP one is handed to the edge, and handle reports that it no longer
+// owns it.
+func (n *Node) handle(raw net.Conn) (handedOff bool) {
 	l := n.cfg.Limits
 	deadline := time.Now().Add(l.ConnectTimeout)
 	_ = raw.SetDeadline(deadline)
@@ -109,13 +95,13 @@ func (n *Node) handle(raw net.Conn) (session func(), handedOff bool) {
 			n.m.count("handshake")
 		}
 		n.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
-		return nil, false
+		return false
 	}
 	proto, first, peeked, err := sniff(tc)
 	switch {
 	case err != nil:
 		n.m.count("read")
-		return nil, false
+		return false
 	case proto == protoHTTP:
 		// net/http sets its own deadlines.
 		_ = raw.SetDeadline(time.Time{})
@@ -124,10 +110,10 @@ func (n *Node) handle(raw net.Conn) (session func(), handedOff bool) {
 		} else {
 			n.httpLn.push(tc)
 		}
-		return nil, true
+		return true
 	case proto != protoMQTT:
 		n.m.count("not_connect")
-		return nil, false
+		return false
 	}
 
 	c := &conn{Conn: tc, max: l.MaxPacketSize}
@@ -144,18 +130,19 @@ func (n *Node) handle(raw net.Conn) (session func(), handedOff bool) {
 			r = &prefixConn{Conn: tc, prefix: []byte{first}}
 		}
 		if b, pkt = n.routeByAudience(r); b == nil {
-			return nil, false
+			return false
 		}
 		c.replay = pkt
 	}
 	if b == nil {
-		return nil, false
+		return false
 	}
 	s := n.serverFor(b)
 	if s == nil {
-		return nil, false
+		return false
 	}
-	return func() { s.establish(c) }, false
+	s.establish(c)
+	return false
 }
 
 // routeByAudience routes a connection that sent no SNI by the aud claim

@@ -423,7 +423,7 @@ func (r *Runner) runIdle(ctx context.Context, s Scenario, b target.Broker, res *
 	// The steady state: a Go broker's heap still holds the garbage of
 	// the handshakes until its next collection, which an idle process
 	// only runs after two minutes; one is forced here, and every broker
-	// gets 5 s more to give memory back.
+	// gets until its RSS settles to give memory back.
 	b.CollectGarbage()
 	res.RSSSteady = settledRSS(b.PID())
 	if cs.Connected > 0 {

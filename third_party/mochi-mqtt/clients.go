@@ -245,24 +245,6 @@ func (cl *Client) enqueue(pk *packets.Packet, force bool) bool {
 	return true
 }
 
-// WriteLoop writes the pending outbound packets to the client connection
-// until none is left, unless a writer is already doing so. Fork: writers
-// start on demand (see enqueue), so this is rarely needed.
-func (cl *Client) WriteLoop() {
-	q := &cl.State.outbound
-	q.Lock()
-	if q.writing {
-		q.Unlock()
-		return
-	}
-	q.writing = true
-	if q.wake == nil {
-		q.wake = make(chan struct{}, 1)
-	}
-	q.Unlock()
-	cl.writeLoop()
-}
-
 // writeLoop is the writer. It owns q.writing, and ends once the queue has
 // stayed empty for writerLinger or the client has stopped.
 func (cl *Client) writeLoop() {

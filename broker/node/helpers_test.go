@@ -420,6 +420,39 @@ func (r *rawConn) connectV5With(t testing.TB, clientID, tok string, edit func(*p
 	return ack
 }
 
+// subscribe sends a SUBSCRIBE of one filter with packet id 1 and returns
+// the SUBACK.
+func (r *rawConn) subscribe(t testing.TB, filter string, qos byte) *packets.Suback {
+	t.Helper()
+	sp := packets.NewControlPacket(packets.SUBSCRIBE)
+	sp.Content.(*packets.Subscribe).PacketID = 1
+	sp.Content.(*packets.Subscribe).Subscriptions = []packets.SubOptions{{Topic: filter, QoS: qos}}
+	if _, err := sp.WriteTo(r); err != nil {
+		t.Fatalf("write SUBSCRIBE: %v", err)
+	}
+	p := r.read(t)
+	sa, ok := p.Content.(*packets.Suback)
+	if !ok {
+		t.Fatalf("got %T, want SUBACK", p.Content)
+	}
+	return sa
+}
+
+// puback acknowledges the QoS 1 delivery with packet id id.
+func (r *rawConn) puback(t testing.TB, id uint16) {
+	t.Helper()
+	pa := packets.NewControlPacket(packets.PUBACK)
+	pa.Content.(*packets.Puback).PacketID = id
+	if _, err := pa.WriteTo(r); err != nil {
+		t.Fatalf("write PUBACK: %v", err)
+	}
+}
+
+// receiveMaximum sets a CONNECT's Receive Maximum, for connectV5With.
+func receiveMaximum(n uint16) func(*packets.Connect) {
+	return func(c *packets.Connect) { c.Properties = &packets.Properties{ReceiveMaximum: &n} }
+}
+
 // read reads one packet.
 func (r *rawConn) read(t testing.TB) *packets.ControlPacket {
 	t.Helper()

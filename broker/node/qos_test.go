@@ -30,20 +30,10 @@ func TestQoS1SubscriberCatchesUp(t *testing.T) {
 
 	sub := e.dialRaw(a.host)
 	tok, claims := a.token(t, nil)
-	ack := sub.connectV5With(t, claims.Subject, tok, func(c *packets.Connect) {
-		rm := uint16(window)
-		c.Properties = &packets.Properties{ReceiveMaximum: &rm}
-	})
-	if ack.ReasonCode != 0 {
+	if ack := sub.connectV5With(t, claims.Subject, tok, receiveMaximum(window)); ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", ack.ReasonCode)
 	}
-	sp := packets.NewControlPacket(packets.SUBSCRIBE)
-	sp.Content.(*packets.Subscribe).PacketID = 1
-	sp.Content.(*packets.Subscribe).Subscriptions = []packets.SubOptions{{Topic: "q/#", QoS: 1}}
-	if _, err := sp.WriteTo(sub); err != nil {
-		t.Fatal(err)
-	}
-	if sa, ok := sub.read(t).Content.(*packets.Suback); !ok || sa.Reasons[0] != 1 {
+	if sa := sub.subscribe(t, "q/#", 1); sa.Reasons[0] != 1 {
 		t.Fatalf("SUBACK %+v", sa)
 	}
 
@@ -97,11 +87,7 @@ func TestQoS1SubscriberCatchesUp(t *testing.T) {
 	}
 	for next < n {
 		for _, id := range unacked {
-			pa := packets.NewControlPacket(packets.PUBACK)
-			pa.Content.(*packets.Puback).PacketID = id
-			if _, err := pa.WriteTo(sub); err != nil {
-				t.Fatal(err)
-			}
+			sub.puback(t, id)
 		}
 		unacked = unacked[:0]
 		for len(unacked) < window && next < n {
@@ -183,17 +169,8 @@ func TestQoS1InflightLimit(t *testing.T) {
 	a := e.brokers["a"]
 	sub := e.dialRaw(a.host)
 	tok, claims := a.token(t, nil)
-	sub.connectV5With(t, claims.Subject, tok, func(c *packets.Connect) {
-		rm := uint16(window)
-		c.Properties = &packets.Properties{ReceiveMaximum: &rm}
-	})
-	sp := packets.NewControlPacket(packets.SUBSCRIBE)
-	sp.Content.(*packets.Subscribe).PacketID = 1
-	sp.Content.(*packets.Subscribe).Subscriptions = []packets.SubOptions{{Topic: "q", QoS: 1}}
-	if _, err := sp.WriteTo(sub); err != nil {
-		t.Fatal(err)
-	}
-	sub.read(t) // SUBACK
+	sub.connectV5With(t, claims.Subject, tok, receiveMaximum(window))
+	sub.subscribe(t, "q", 1)
 
 	pub, _ := e.mustConnect("a")
 	for i := 0; i < n; i++ {
@@ -210,11 +187,7 @@ func TestQoS1InflightLimit(t *testing.T) {
 		if !ok || string(p.Payload) != strconv.Itoa(i) {
 			t.Fatalf("message %d: got %+v", i, p)
 		}
-		pa := packets.NewControlPacket(packets.PUBACK)
-		pa.Content.(*packets.Puback).PacketID = p.PacketID
-		if _, err := pa.WriteTo(sub); err != nil {
-			t.Fatal(err)
-		}
+		sub.puback(t, p.PacketID)
 	}
 	if _, err := pub.publish(t, "q", 1, "after"); err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
-
 	"github.com/openpubsub/pubsub/broker/node"
 )
 
@@ -26,15 +24,7 @@ func TestSlowReader(t *testing.T) {
 	if ack := slow.connectV5(t, claims.Subject, tok); ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", ack.ReasonCode)
 	}
-	sub := packets.NewControlPacket(packets.SUBSCRIBE)
-	sub.Content.(*packets.Subscribe).PacketID = 1
-	sub.Content.(*packets.Subscribe).Subscriptions = []packets.SubOptions{{Topic: "flood"}}
-	if _, err := sub.WriteTo(slow); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := slow.read(t).Content.(*packets.Suback); !ok {
-		t.Fatal("no SUBACK")
-	}
+	slow.subscribe(t, "flood", 0)
 	// From here on the slow client reads nothing.
 
 	fast, _ := e.mustConnect("a")

@@ -48,6 +48,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the connection under c. Mochi's fork reaches the
+// socket through it to wait while a session is idle; by then the replay
+// buffer, which holds only the CONNECT, has been read.
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 // framer follows the MQTT framing of a byte stream: a type byte, a
 // remaining length of one to four bytes, then that many bytes of body.
 type framer struct {

@@ -66,7 +66,10 @@ func (e edgeBackend) ServeMQTT(raw net.Conn, b *broker.Broker) {
 		c.replay = pkt
 	}
 	if s := n.serverFor(b); s != nil {
-		s.establish(c)
+		// The WebSocket's handler owns raw until the session ends.
+		done := make(chan struct{})
+		s.establish(c, func() { close(done) })
+		<-done
 	}
 }
 

@@ -228,6 +228,11 @@ func newEnvNotReady(t testing.TB, limits node.Limits, ids ...string) *env {
 		e.brokers[id] = b
 		e.certs.bySNI[b.host] = e.ca.issue(t, b.host)
 	}
+	if limits.IdleLinger == 0 {
+		// Sessions hand their wait over after 50 ms without a packet, so
+		// every test also runs sessions that have gone idle and woken.
+		limits.IdleLinger = 50 * time.Millisecond
+	}
 	n, err := node.New(node.Config{
 		MQTTAddrs:  []string{"127.0.0.1:0"},
 		HTTPSAddrs: []string{"127.0.0.1:0"},

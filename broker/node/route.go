@@ -63,26 +63,27 @@ func (n *Node) accept(ln net.Listener) {
 		n.wg.Add(1)
 		n.mu.Unlock()
 		go func() {
-			defer n.wg.Done()
-			handedOff := false
-			defer func() {
+			ended := func() {
 				n.mu.Lock()
 				delete(n.conns, raw)
 				n.mu.Unlock()
-				if !handedOff {
-					_ = raw.Close()
-				}
-			}()
-			handedOff = n.handle(raw)
+				n.wg.Done()
+			}
+			if !n.handle(raw, ended) {
+				_ = raw.Close()
+				ended()
+			}
 		}()
 	}
 }
 
 // handle does the TLS handshake and tells MQTT from HTTP. An MQTT
-// connection is routed to its broker and run there until it ends; an
-// HTTP one is handed to the edge, and handle reports that it no longer
-// owns it.
-func (n *Node) handle(raw net.Conn) (handedOff bool) {
+// connection is routed to its broker and runs there until it ends; an
+// HTTP one is handed to the edge. kept reports that handle took the
+// connection over: it then calls ended once the connection is no longer
+// the node's (at once for HTTP, at the session's end for MQTT, which may
+// come after handle returns). Otherwise the caller closes raw.
+func (n *Node) handle(raw net.Conn, ended func()) (kept bool) {
 	l := n.cfg.Limits
 	deadline := time.Now().Add(l.ConnectTimeout)
 	_ = raw.SetDeadline(deadline)
@@ -110,6 +111,7 @@ func (n *Node) handle(raw net.Conn) (handedOff bool) {
 		} else {
 			n.httpLn.push(tc)
 		}
+		ended()
 		return true
 	case proto != protoMQTT:
 		n.m.count("not_connect")
@@ -141,8 +143,11 @@ func (n *Node) handle(raw net.Conn) (handedOff bool) {
 	if s == nil {
 		return false
 	}
-	s.establish(c)
-	return false
+	s.establish(c, func() {
+		_ = raw.Close()
+		ended()
+	})
+	return true
 }
 
 // routeByAudience routes a connection that sent no SNI by the aud claim

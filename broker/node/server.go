@@ -76,6 +76,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		Capabilities:             caps,
 		ClientNetReadBufferSize:  l.ReadBufferSize,
 		ClientNetWriteBufferSize: l.WriteBufferSize,
+		IdleSessionLinger:        l.IdleLinger,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.
@@ -105,18 +106,26 @@ func (s *server) hostname() string { return *s.host.Load() }
 
 // establish runs one client connection on the broker's server until it
 // ends. It owns c.
-func (s *server) establish(c *conn) {
+func (s *server) establish(c *conn, ended func()) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		_ = c.Close()
+		ended()
 		return
 	}
 	c.srv = s
 	s.conns[c] = struct{}{}
 	s.active.Add(1)
 	s.mu.Unlock()
-	defer func() {
+	// An idle session waits without a goroutine of its own (see the
+	// mochi fork's ServeConnection), so its end comes as a call.
+	s.mochi.ServeConnection(listenerID, c, func(err error) {
+		s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "error", err)
+		if errors.Is(err, packets.ErrUnsupportedProtocolVersion) {
+			// Mochi refuses MQTT 3.x before the hook sees the CONNECT.
+			s.m.refused("protocol_version")
+		}
 		s.mu.Lock()
 		delete(s.conns, c)
 		if sess := c.sess.Load(); sess != nil {
@@ -124,14 +133,8 @@ func (s *server) establish(c *conn) {
 		}
 		s.mu.Unlock()
 		s.active.Done()
-	}()
-
-	err := s.mochi.EstablishConnection(listenerID, c)
-	s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "error", err)
-	if errors.Is(err, packets.ErrUnsupportedProtocolVersion) {
-		// Mochi refuses MQTT 3.x before the hook sees the CONNECT.
-		s.m.refused("protocol_version")
-	}
+		ended()
+	})
 }
 
 // register adds a session to the index, unless the current State, which

@@ -5,7 +5,6 @@
 package mqtt
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -108,13 +107,14 @@ type Client struct {
 	Net          ClientConnection // network connection state of the client
 	ID           string           // the client id.
 	ops          *ops             // ops provides a reference to server ops.
+	idleLinger   time.Duration    // fork: how long Read waits before it returns errSessionIdle; 0: forever
 	sync.RWMutex                  // mutex
 }
 
 // ClientConnection contains the connection transport and metadata for the client.
 type ClientConnection struct {
 	Conn     net.Conn      // the net.Conn used to establish the connection
-	bconn    *bufio.Reader // a buffered net.Conn for reading packets
+	bconn    *packetReader // a buffered net.Conn for reading packets (fork: buffered only while there is something to read)
 	outbuf   *bytes.Buffer // a buffer for writing packets
 	Remote   string        // the remote address of the client
 	Listener string        // listener id of the client
@@ -181,7 +181,7 @@ func newClient(c net.Conn, o *ops) *Client {
 	if c != nil {
 		cl.Net = ClientConnection{
 			Conn:   c,
-			bconn:  bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize),
+			bconn:  newPacketReader(c, o.options.ClientNetReadBufferSize),
 			Remote: c.RemoteAddr().String(),
 		}
 	}
@@ -212,6 +212,10 @@ const keptOutboundCap = 64
 
 // writerLinger is how long a writer waits for more packets before it ends.
 const writerLinger = 2 * time.Second
+
+// defaultIdleSessionLinger is Options.IdleSessionLinger's default: a
+// session that has read nothing for that long hands its wait to a waiter.
+const defaultIdleSessionLinger = 2 * time.Second
 
 // enqueue appends a packet to the client's outbound queue and starts or
 // wakes its writer. Unless force is set, it refuses the packet when
@@ -355,7 +359,7 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 }
 
 // refreshDeadline refreshes the read/write deadline for the net.Conn connection.
-func (cl *Client) refreshDeadline(keepalive uint16) {
+func (cl *Client) refreshDeadline(keepalive uint16) time.Time {
 	var expiry time.Time // nil time can be used to disable deadline if keepalive = 0
 	if keepalive > 0 {
 		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2)) * time.Second) // [MQTT-3.1.2-22]
@@ -364,6 +368,32 @@ func (cl *Client) refreshDeadline(keepalive uint16) {
 	if cl.Net.Conn != nil {
 		_ = cl.Net.Conn.SetDeadline(expiry) // [MQTT-3.1.2-22]
 	}
+	return expiry
+}
+
+// errSessionIdle ends Read when the client has sent nothing for its
+// idleLinger (see Server.ServeConnection).
+var errSessionIdle = errors.New("session idle")
+
+// awaitPacket waits up to the client's idleLinger for the first byte of
+// its next packet, which it keeps in the reader, or returns errSessionIdle.
+// The connection's read deadline is back at expiry (the keepalive's) on
+// return. A keepalive deadline before the linger's end is left to the read.
+// A read that times out leaves a TLS connection usable (crypto/tls keeps a
+// partial record and does not make timeouts sticky).
+func (cl *Client) awaitPacket(expiry time.Time) error {
+	linger := time.Now().Add(cl.idleLinger)
+	if !expiry.IsZero() && !linger.Before(expiry) {
+		return nil
+	}
+	_ = cl.Net.Conn.SetReadDeadline(linger)
+	err := cl.Net.bconn.prefetch()
+	_ = cl.Net.Conn.SetReadDeadline(expiry)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errSessionIdle
+	}
+	return err
 }
 
 // NextPacketID returns the next available (unused) packet id for the client.
@@ -493,7 +523,14 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 			return nil
 		}
 
-		cl.refreshDeadline(cl.State.Keepalive)
+		expiry := cl.refreshDeadline(cl.State.Keepalive)
+		// Fork: wait for the next packet without a buffer, and hand the
+		// wait over once it has been idle for idleLinger.
+		if cl.Net.bconn != nil && cl.Net.bconn.release() && cl.idleLinger > 0 {
+			if err := cl.awaitPacket(expiry); err != nil {
+				return err
+			}
+		}
 		fh := new(packets.FixedHeader)
 		err = cl.ReadFixedHeader(fh)
 		if err != nil {

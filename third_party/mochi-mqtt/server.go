@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
@@ -111,6 +112,11 @@ type Options struct {
 
 	// ClientNetReadBufferSize specifies the size of the client *bufio.Reader read buffer.
 	ClientNetReadBufferSize int `yaml:"client_net_read_buffer_size" json:"client_net_read_buffer_size"`
+
+	// IdleSessionLinger is how long a session served by ServeConnection
+	// waits for its next packet on its own goroutine before it hands the
+	// wait to a small one (fork; see ServeConnection). 0 means 2 s.
+	IdleSessionLinger time.Duration `yaml:"idle_session_linger" json:"idle_session_linger"`
 
 	// Logger specifies a custom configured implementation of log/slog to override
 	// the servers default logger configuration. If you wish to change the log level,
@@ -227,6 +233,10 @@ func (o *Options) ensureDefaults() {
 
 	if o.ClientNetReadBufferSize == 0 {
 		o.ClientNetReadBufferSize = 1024 * 2
+	}
+
+	if o.IdleSessionLinger <= 0 {
+		o.IdleSessionLinger = defaultIdleSessionLinger
 	}
 
 	if o.Logger == nil {
@@ -395,6 +405,29 @@ func (s *Server) eventLoop() {
 	}
 }
 
+// ServeConnection serves a client connection like EstablishConnection,
+// except that an idle session does not keep a goroutine: once it has
+// waited IdleSessionLinger for its next packet, the goroutine serving it
+// starts a small one that waits for the connection to become readable,
+// then returns; that one serves the session on when a packet arrives. done
+// is called once, with what EstablishConnection would have returned, when
+// the session has ended, from whichever goroutine ends it. A connection
+// whose socket cannot be reached (no SyscallConn through NetConn) is served
+// to its end on the calling goroutine.
+//
+// Fork: upstream parks a goroutine per connection in a read for the
+// connection's whole life. Its stack stays at 8 KiB while idle (the TLS
+// read path alone uses about 2 KiB of it), most of an idle connection's
+// memory after its buffers.
+func (s *Server) ServeConnection(listener string, c net.Conn, done func(error)) {
+	cl := s.NewClient(c, listener, "", false)
+	sess := &session{s: s, cl: cl, listener: listener, done: done, raw: rawConnOf(c)}
+	if sess.raw != nil {
+		cl.idleLinger = s.Options.IdleSessionLinger
+	}
+	sess.open()
+}
+
 // EstablishConnection establishes a new client when a listener accepts a new connection.
 func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 	cl := s.NewClient(c, listener, "", false)
@@ -404,27 +437,57 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
-	s.Listeners.ClientsWg.Add(1)
+	var err error
+	sess := &session{s: s, cl: cl, listener: listener, done: func(e error) { err = e }}
+	sess.open()
+	return err
+}
 
-	defer cl.Stop(nil)
+// session is a client's life on the server, from its CONNECT to its end,
+// which may be served by more than one goroutine in turn (ServeConnection).
+type session struct {
+	s         *Server
+	cl        *Client
+	listener  string
+	done      func(error)
+	raw       syscall.RawConn // the socket, to wait on while idle; nil: never detach
+	connected bool            // counted in ClientsConnected
+}
 
-	connected, err := s.openSession(cl, listener)
-	if connected {
-		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
-	}
+func (ss *session) open() {
+	ss.s.Listeners.ClientsWg.Add(1)
+	var err error
+	ss.connected, err = ss.s.openSession(ss.cl, ss.listener)
 	if err != nil {
-		return err
+		ss.end(err)
+		return
 	}
+	ss.serve()
+}
 
-	err = cl.Read(s.receivePacket)
+// serve reads and handles the client's packets until the session ends,
+// or until it goes idle and a waiter takes it over.
+func (ss *session) serve() {
+	s, cl := ss.s, ss.cl
+	err := cl.Read(s.receivePacket)
+	if errors.Is(err, errSessionIdle) {
+		go ss.waitForPacket()
+		return
+	}
+	ss.finish(err)
+}
+
+// finish is the end of a session whose read ended with err (nil: the
+// client disconnected or was stopped).
+func (ss *session) finish(err error) {
+	s, cl := ss.s, ss.cl
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
 	} else {
 		cl.Properties.Will = Will{} // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
 	}
-	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", listener)
+	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", ss.listener)
 
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
@@ -434,8 +497,30 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		s.UnsubscribeClient(cl)
 		s.Clients.Delete(cl.ID) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
 	}
+	ss.end(err)
+}
 
-	return err
+// waitForPacket is an idle session's only goroutine: it waits until the
+// socket is readable (or fails: closed, keepalive deadline), then serves
+// the session on. A failed wait ends the session with its error, as the
+// read would have.
+func (ss *session) waitForPacket() {
+	if err := waitReadable(ss.raw); err != nil && !ss.cl.Closed() {
+		ss.finish(err)
+		return
+	}
+	ss.serve()
+}
+
+// end undoes what open did, in upstream's order of attachClient's
+// deferred calls, and reports the end.
+func (ss *session) end(err error) {
+	if ss.connected {
+		atomic.AddInt64(&ss.s.Info.ClientsConnected, -1)
+	}
+	ss.cl.Stop(nil)
+	ss.s.Listeners.ClientsWg.Done()
+	ss.done(err)
 }
 
 // openSession reads and answers a client's CONNECT. connected reports that

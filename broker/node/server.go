@@ -104,8 +104,9 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 // hostname returns the broker's hostname, the label of its metrics.
 func (s *server) hostname() string { return *s.host.Load() }
 
-// establish runs one client connection on the broker's server until it
-// ends. It owns c.
+// establish serves one client connection on the broker's server, and
+// calls ended once the connection has ended, which may be after
+// establish has returned. It owns c.
 func (s *server) establish(c *conn, ended func()) {
 	s.mu.Lock()
 	if s.closed {
@@ -118,8 +119,9 @@ func (s *server) establish(c *conn, ended func()) {
 	s.conns[c] = struct{}{}
 	s.active.Add(1)
 	s.mu.Unlock()
-	// An idle session waits without a goroutine of its own (see the
-	// mochi fork's ServeConnection), so its end comes as a call.
+	// An idle session's wait moves to a fresh goroutine with a small
+	// stack (see the mochi fork's ServeConnection), so its end may come
+	// on another goroutine than this one.
 	s.mochi.ServeConnection(listenerID, c, func(err error) {
 		s.log.Debug("connection ended", "remote", c.RemoteAddr().String(), "error", err)
 		if errors.Is(err, packets.ErrUnsupportedProtocolVersion) {

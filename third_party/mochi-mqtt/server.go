@@ -406,10 +406,11 @@ func (s *Server) eventLoop() {
 }
 
 // ServeConnection serves a client connection like EstablishConnection,
-// except that an idle session does not keep a goroutine: once it has
-// waited IdleSessionLinger for its next packet, the goroutine serving it
-// starts a small one that waits for the connection to become readable,
-// then returns; that one serves the session on when a packet arrives. done
+// except that an idle session does not keep the goroutine serving it: once
+// it has waited IdleSessionLinger for its next packet, that goroutine
+// starts a fresh one, whose few frames fit the smallest stack, to wait for
+// the connection to become readable, and returns; the new one serves the
+// session on when a packet arrives. done
 // is called once, with what EstablishConnection would have returned, when
 // the session has ended, from whichever goroutine ends it. A connection
 // whose socket cannot be reached (no SyscallConn through NetConn) is served

@@ -254,11 +254,12 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 		}
 	}
 
-	// The sustainable max: paced runs from the flood's goodput (or the
-	// best another broker sustained in this scenario, when higher: a
-	// broker whose goodput collapses under a flood would otherwise start
-	// far below its capacity), down by 0.7 until one delivers
-	// everything, or doubling until one does not, then two bisections.
+	// The sustainable max: paced runs from the flood's goodput (at least
+	// 10,000/s), down by 0.7 until one delivers everything, or doubling
+	// until one does not, then three bisections. Each broker starts from
+	// its own goodput: starting one from a faster broker's rate would
+	// overload it several times first, and an overloaded broker can take
+	// longer than the next step to recover.
 	// A run passes when it drops at most 0.5% and reaches 90% of its
 	// rate (the load generator shares the cores and may fall short).
 	paced := func(rate float64) (bool, error) {
@@ -284,7 +285,7 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 		}
 		return ok, nil
 	}
-	rate := max(res.FloodRate, r.best[s.Name], 10000)
+	rate := max(res.FloodRate, 10000)
 	lo, hi := 0.0, 0.0 // highest passing and lowest failing rates tried
 	for step := 0; step < 7 && (lo == 0 || hi == 0); step++ {
 		ok, err := paced(rate)
@@ -297,7 +298,7 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 			hi, rate = rate, rate*0.7
 		}
 	}
-	for i := 0; i < 2 && lo > 0 && hi > 0; i++ {
+	for i := 0; i < 3 && lo > 0 && hi > 0; i++ {
 		mid := math.Sqrt(lo * hi)
 		ok, err := paced(mid)
 		if err != nil {
@@ -309,7 +310,6 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 			hi = mid
 		}
 	}
-	r.best[s.Name] = max(r.best[s.Name], res.MaxRate)
 	if res.MaxRate == 0 {
 		return errors.New("no paced run delivered without drops")
 	}

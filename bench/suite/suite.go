@@ -102,8 +102,7 @@ type Runner struct {
 	pubsub2 *target.PubSub // two nodes, for revocation
 	Results []Result
 	Started time.Time
-	commit  string             // of the tree the binaries were built from, read at the start
-	best    map[string]float64 // the highest sustained rate of each scenario so far
+	commit  string // of the tree the binaries were built from, read at the start
 }
 
 // New prepares a suite: certificates and the three brokers, not started.
@@ -123,7 +122,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	d := node.DefaultLimits()
-	r := &Runner{cfg: cfg, certs: certs, best: map[string]float64{}}
+	r := &Runner{cfg: cfg, certs: certs}
 	r.pubsub = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub"), Certs: certs, Nodes: 1, Env: cfg.NodeEnv, LogDir: logDir}
 	r.pubsub2 = &target.PubSub{Bin: cfg.PubSubBin, Dir: filepath.Join(cfg.WorkDir, "pubsub2"), Certs: certs, Nodes: 2, Env: cfg.NodeEnv, LogDir: logDir}
 	all := []target.Broker{

@@ -367,3 +367,27 @@ func FuzzTokenPassword(f *testing.F) {
 		}
 	})
 }
+
+func TestCanReceiveRemembersOnlyWhatItAllowed(t *testing.T) {
+	s := newTestSession(t, []string{"room/#"}, nil, []string{"room/+/in"})
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"room/1/in", true},
+		{"room/1/in", true}, // remembered
+		{"room/1/out", false},
+		{"room/1/out", false}, // a refusal is not remembered as allowed
+		{"hall/1/in", false},
+		{"$SYS/broker", false},
+		{"room/2/in", true},
+		{"room/1/in", true},
+	} {
+		if got := s.canReceive(tc.name); got != tc.want {
+			t.Errorf("canReceive(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := s.canSubscribe(tc.name); got != tc.want {
+			t.Errorf("canSubscribe(%q) = %v, canReceive must agree", tc.name, got)
+		}
+	}
+}

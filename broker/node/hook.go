@@ -29,7 +29,7 @@ func (h *hook) ID() string { return "pubsub" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished,
-		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnSubscribed:
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnSubscribed:
 		return true
 	}
 	return false
@@ -180,7 +180,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	sess := sessionOf(cl)
-	return sess != nil && sess.canSubscribe(topic)
+	return sess != nil && sess.canReceive(topic)
 }
 
 // OnPublish checks a publish against the token's ACL. A refused QoS 1 or
@@ -245,16 +245,6 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
 	}
 	return pk, nil
-}
-
-// OnPacketEncode adds to a successful CONNACK the limits mochi enforces
-// but does not advertise.
-func (h *hook) OnPacketEncode(_ *mqtt.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode < 0x80 {
-		pk.Properties.MaximumPacketSize = h.limits.MaxPacketSize
-		pk.Properties.TopicAliasMaximum = h.limits.TopicAliasMaximum
-	}
-	return pk
 }
 
 // OnSubscribed counts the filters the ACL refused.

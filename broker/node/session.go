@@ -30,6 +30,9 @@ type session struct {
 	pubACL   *topic.ACL // narrows publishing; nil: no narrowing
 	subACL   *topic.ACL // narrows subscribing; nil: no narrowing
 
+	// received is the last topic name canReceive allowed.
+	received atomic.Pointer[string]
+
 	// The message rate limiter, used only by the client's read goroutine.
 	tokens float64
 	last   time.Time
@@ -111,6 +114,22 @@ func (s *session) canSubscribe(filter string) bool {
 		return false
 	}
 	return s.topicACL.AllowsFilter(filter) && (s.subACL == nil || s.subACL.AllowsFilter(filter))
+}
+
+// canReceive reports whether the session may be sent a message published
+// to the topic name: canSubscribe, remembering the last name it allowed,
+// since a subscriber is mostly sent the same few topics over and over.
+// Deliveries to one session may be checked from several goroutines.
+func (s *session) canReceive(name string) bool {
+	if last := s.received.Load(); last != nil && *last == name {
+		return true
+	}
+	if !s.canSubscribe(name) {
+		return false
+	}
+	remembered := name // a copy, so that only this path allocates
+	s.received.Store(&remembered)
+	return true
 }
 
 // allowPublish takes one token from the session's bucket.

@@ -748,6 +748,11 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 		properties.MaximumQosFlag = true
 	}
 
+	// Fork: upstream enforced these two limits without telling the client,
+	// which must then learn them by being disconnected.
+	properties.MaximumPacketSize = s.Options.Capabilities.MaximumPacketSize // [MQTT-3.2.2-15]
+	properties.TopicAliasMaximum = s.Options.Capabilities.TopicAliasMaximum // 3.2.2.3.8
+
 	if cl.Properties.Props.AssignedClientID != "" {
 		properties.AssignedClientID = cl.Properties.Props.AssignedClientID // [MQTT-3.1.3-7] [MQTT-3.2.2-16]
 	}
@@ -1118,7 +1123,7 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 	}
 
-	subscribers := s.Topics.Subscribers(pk.TopicName)
+	subscribers := s.Topics.subscribersOf(pk.TopicName) // Fork: shared unless it has shared subscriptions
 	if len(subscribers.Shared) > 0 {
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
@@ -1131,9 +1136,10 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
+	var shared *packets.Packet // see deliver
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
-			_, err := s.publishToClient(cl, subs, pk)
+			_, err := s.deliver(cl, &subs, &pk, &shared)
 			if err != nil {
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
@@ -1142,13 +1148,40 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 }
 
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
+	out, err := s.deliver(cl, &sub, &pk, nil)
+	if out == nil {
+		return pk, err
+	}
+	return *out, err
+}
+
+// deliver sends pk to a subscriber, and returns the packet queued for it.
+//
+// Fork: upstream made a copy of the packet, on the heap, for every
+// delivery. When shared is not nil, the deliveries that need nothing of
+// their own (QoS 0, not retained, no subscription identifiers, no topic
+// alias) all queue one copy, made by the first of them into *shared:
+// writers encode a copy of what they dequeue and never change it.
+func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Packet, shared **packets.Packet) (*packets.Packet, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
-		return pk, nil // [MQTT-3.8.3-3]
+		return nil, nil // [MQTT-3.8.3-3]
+	}
+
+	if shared != nil && s.plainDelivery(cl, sub, pk) {
+		if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
+			return nil, packets.ErrNotAuthorized
+		}
+		if *shared == nil {
+			out := pk.Copy(false)
+			out.FixedHeader.Qos, out.FixedHeader.Retain = 0, false
+			*shared = &out
+		}
+		return *shared, s.queueDelivery(cl, pk, *shared)
 	}
 
 	out := pk.Copy(false)
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
-		return out, packets.ErrNotAuthorized
+		return &out, packets.ErrNotAuthorized
 	}
 	if !sub.FwdRetainedFlag && ((cl.Properties.ProtocolVersion == 5 && !sub.RetainAsPublished) || cl.Properties.ProtocolVersion < 5) { // ![MQTT-3.3.1-13] [v3 MQTT-3.3.1-9]
 		out.FixedHeader.Retain = false // [MQTT-3.3.1-12]
@@ -1186,15 +1219,15 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			return &out, packets.ErrQuotaExceeded
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
 		if err != nil {
-			s.hooks.OnPacketIDExhausted(cl, pk)
+			s.hooks.OnPacketIDExhausted(cl, *pk)
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			return &out, packets.ErrQuotaExceeded
 		}
 
 		out.PacketID = uint16(i)                  // [MQTT-2.2.1-4]
@@ -1206,17 +1239,39 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		// Fork: a delivery waits, in order, while the client's send quota
 		// is used up or older deliveries wait; sendHeld sends it later.
 		if !cl.State.Inflight.admit(out.PacketID) {
-			return out, nil
+			return &out, nil
 		}
 	}
 
+	return &out, s.queueDelivery(cl, pk, &out)
+}
+
+// plainDelivery reports whether delivering pk to the subscription gives a
+// QoS 0, non-retained PUBLISH without subscription identifiers or topic
+// alias: the same packet for every such subscriber.
+func (s *Server) plainDelivery(cl *Client, sub *packets.Subscription, pk *packets.Packet) bool {
+	qos0 := pk.FixedHeader.Qos == 0 || sub.Qos == 0 || s.Options.Capabilities.MaximumQos == 0
+	retain := pk.FixedHeader.Retain && (sub.FwdRetainedFlag || (cl.Properties.ProtocolVersion == 5 && sub.RetainAsPublished))
+	if !qos0 || retain || cl.Properties.Props.TopicAliasMaximum > 0 {
+		return false
+	}
+	for _, id := range sub.Identifiers { // merged subscriptions list their filters' identifiers, 0 for none
+		if id > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// queueDelivery queues out, the delivery of pk, for the client's writer.
+func (s *Server) queueDelivery(cl *Client, pk, out *packets.Packet) error {
 	if cl.Net.Conn == nil || cl.Closed() {
-		return out, packets.CodeDisconnect
+		return packets.CodeDisconnect
 	}
 
-	if !cl.enqueue(&out, false) {
+	if !cl.enqueue(out, false) {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
-		cl.ops.hooks.OnPublishDropped(cl, pk)
+		cl.ops.hooks.OnPublishDropped(cl, *pk)
 		if out.FixedHeader.Qos > 0 {
 			// packet was dropped due to irregular circumstances, so rollback
 			// inflight; Delete returns its unit of send quota.
@@ -1224,10 +1279,10 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 				atomic.AddInt64(&s.Info.Inflight, -1)
 			}
 		}
-		return out, packets.ErrPendingClientWritesExceeded
+		return packets.ErrPendingClientWritesExceeded
 	}
 
-	return out, nil
+	return nil
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {

@@ -564,6 +564,7 @@ func TestEstablishConnectionAckFailure(t *testing.T) {
 
 func TestEstablishConnectionReadError(t *testing.T) {
 	s := newServer()
+	s.Options.Capabilities.TopicAliasMaximum = 0 // Fork: the fixture's CONNACK advertises no limits
 	defer s.Close()
 
 	r, w := net.Pipe()
@@ -1081,6 +1082,7 @@ func TestServerEstablishConnectionOnConnectError(t *testing.T) {
 
 func TestServerSendConnack(t *testing.T) {
 	s := newServer()
+	s.Options.Capabilities.TopicAliasMaximum = 0 // Fork: the fixture's CONNACK advertises no limits
 	cl, r, w := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 	s.Options.Capabilities.MaximumQos = 1
@@ -1115,6 +1117,7 @@ func TestServerSendConnackFailureReason(t *testing.T) {
 
 func TestServerSendConnackWithServerKeepalive(t *testing.T) {
 	s := newServer()
+	s.Options.Capabilities.TopicAliasMaximum = 0 // Fork: the fixture's CONNACK advertises no limits
 	cl, r, w := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 	cl.State.Keepalive = 10
@@ -1194,6 +1197,7 @@ func TestServerValidateConnect(t *testing.T) {
 
 func TestServerSendConnackAdjustedExpiryInterval(t *testing.T) {
 	s := newServer()
+	s.Options.Capabilities.TopicAliasMaximum = 0 // Fork: the fixture's CONNACK advertises no limits
 	cl, r, w := newTestClient()
 	cl.Properties.ProtocolVersion = 5
 	cl.Properties.Props.SessionExpiryInterval = uint32(300)
@@ -2037,7 +2041,7 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 	s := newServer()
 	s.Options.Capabilities.MaximumQos = 1
 
-	cl, r, w := newTestClient()
+	cl, r, _ := newTestClient()
 	s.Clients.Add(cl)
 
 	_, ok := cl.State.Inflight.Get(1)
@@ -2048,13 +2052,15 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, pkx)
-		time.Sleep(time.Microsecond * 100)
-		_ = w.Close()
 	}()
 
+	// Fork: read the one packet expected rather than until a close that
+	// came 100 µs after the publish, before an on-demand writer had
+	// always written it.
 	receiverBuf := make(chan []byte)
 	go func() {
-		buf, err := io.ReadAll(r)
+		buf := make([]byte, len(packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes))
+		_, err := io.ReadFull(r, buf)
 		require.NoError(t, err)
 		receiverBuf <- buf
 	}()
@@ -2066,7 +2072,7 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 	s := newServer()
 	s.Options.Capabilities.MaximumQos = 2
 
-	cl, r, w := newTestClient()
+	cl, r, _ := newTestClient()
 	s.Clients.Add(cl)
 
 	_, ok := cl.State.Inflight.Get(1)
@@ -2077,13 +2083,15 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pkx)
-		time.Sleep(time.Microsecond * 100)
-		_ = w.Close()
 	}()
 
+	// Fork: read the one packet expected rather than until a close that
+	// came 100 µs after the publish, before an on-demand writer had
+	// always written it.
 	receiverBuf := make(chan []byte)
 	go func() {
-		buf, err := io.ReadAll(r)
+		buf := make([]byte, len(packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes))
+		_, err := io.ReadFull(r, buf)
 		require.NoError(t, err)
 		receiverBuf <- buf
 	}()
@@ -3940,4 +3948,49 @@ func TestMinimum(t *testing.T) {
 	require.EqualValues(t, -1, minimum(-1, 0)) // negative values are not used, but included here for completeness
 	require.EqualValues(t, -1, minimum(-1, 20))
 	require.EqualValues(t, -2, minimum(-1, -2))
+}
+
+func TestDeliverSharesPlainQos0Packets(t *testing.T) {
+	s := newServer()
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
+		TopicName:   "a/b/c",
+		Payload:     []byte("hello"),
+	}
+	client := func(aliases uint16) *Client {
+		cl, _, _ := newTestClient()
+		cl.Properties.ProtocolVersion = 5
+		cl.Properties.Props.TopicAliasMaximum = aliases
+		cl.Net.Conn = nil // nothing is written: deliver returns what it would queue
+		return cl
+	}
+
+	var shared *packets.Packet
+	a, _ := s.deliver(client(0), &packets.Subscription{Filter: "a/b/c"}, &pk, &shared)
+	b, _ := s.deliver(client(0), &packets.Subscription{Filter: "a/+/c", Identifiers: map[string]int{"a/+/c": 0}}, &pk, &shared)
+	require.NotNil(t, a)
+	require.Same(t, a, b)
+	require.Same(t, shared, a)
+	require.Equal(t, byte(0), a.FixedHeader.Qos)
+	require.False(t, a.FixedHeader.Retain)
+	require.Equal(t, pk.Payload, a.Payload)
+	require.True(t, pk.FixedHeader.Retain, "the published packet is left as it was")
+
+	// Deliveries that need something of their own get their own copy.
+	own := []struct {
+		cl  *Client
+		sub packets.Subscription
+	}{
+		{client(0), packets.Subscription{Filter: "a/b/c", Qos: 1}},
+		{client(0), packets.Subscription{Filter: "a/b/c", RetainAsPublished: true}},
+		{client(0), packets.Subscription{Filter: "a/b/c", Identifiers: map[string]int{"a/b/c": 7}}},
+		{client(10), packets.Subscription{Filter: "a/b/c"}},
+	}
+	for i, o := range own {
+		out, _ := s.deliver(o.cl, &o.sub, &pk, &shared)
+		require.NotNil(t, out, i)
+		require.NotSame(t, shared, out, i)
+	}
+	require.Equal(t, byte(0), shared.FixedHeader.Qos)
+	require.False(t, shared.FixedHeader.Retain)
 }

@@ -1066,3 +1066,31 @@ func TestInlineUnsubscribe(t *testing.T) {
 	ok = index.InlineUnsubscribe(1, "not/exist")
 	require.False(t, ok)
 }
+
+func TestSubscribersOfKeepsResultsUntilSubscriptionsChange(t *testing.T) {
+	index := NewTopicsIndex()
+	index.Subscribe("cl1", packets.Subscription{Filter: "a/b/c"})
+	index.Subscribe("cl2", packets.Subscription{Filter: "a/+/c"})
+
+	first := index.subscribersOf("a/b/c")
+	require.Len(t, first.Subscriptions, 2)
+	require.Same(t, first, index.subscribersOf("a/b/c"), "kept while nothing changes")
+	require.NotSame(t, first, index.subscribersOf("a/b/d"))
+
+	index.Subscribe("cl3", packets.Subscription{Filter: "a/#"})
+	second := index.subscribersOf("a/b/c")
+	require.Len(t, second.Subscriptions, 3)
+	require.Len(t, first.Subscriptions, 2, "a result given out is not changed")
+
+	index.Unsubscribe("a/+/c", "cl2")
+	require.Len(t, index.subscribersOf("a/b/c").Subscriptions, 2)
+
+	index.InlineSubscribe(InlineSubscription{Subscription: packets.Subscription{Filter: "a/b/c", Identifier: 1}})
+	require.Len(t, index.subscribersOf("a/b/c").InlineSubscriptions, 1)
+
+	// Shared subscriptions are selected from per publish: each gets its own.
+	index.Subscribe("cl4", packets.Subscription{Filter: SharePrefix + "/grp/a/b/c"})
+	shared := index.subscribersOf("a/b/c")
+	require.Len(t, shared.Shared, 1)
+	require.NotSame(t, shared, index.subscribersOf("a/b/c"))
+}

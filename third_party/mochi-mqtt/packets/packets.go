@@ -611,13 +611,16 @@ func (pk *Packet) PublishEncode(buf *bytes.Buffer) error {
 	nb := mempool.GetBuffer()
 	defer mempool.PutBuffer(nb)
 
-	nb.Write(encodeString(pk.TopicName)) // [MQTT-3.3.2-1]
+	// Fork: the topic and packet id are written in place rather than
+	// through encodeString and encodeUint16, which allocate.
+	nb.Write([]byte{byte(len(pk.TopicName) >> 8), byte(len(pk.TopicName))}) // [MQTT-3.3.2-1]
+	nb.WriteString(pk.TopicName)
 
 	if pk.FixedHeader.Qos > 0 {
 		if pk.PacketID == 0 {
 			return ErrProtocolViolationNoPacketID // [MQTT-2.2.1-2]
 		}
-		nb.Write(encodeUint16(pk.PacketID))
+		nb.Write([]byte{byte(pk.PacketID >> 8), byte(pk.PacketID)})
 	}
 
 	if pk.ProtocolVersion == 5 {

@@ -35,7 +35,7 @@ func BenchmarkPublishACL(b *testing.B) {
 			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: bc.publishTopic}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := h.OnPublish(cl, pk); err != nil {
+				if err := h.OnPublishInPlace(cl, &pk); err != nil {
 					b.Fatal(err)
 				}
 				if !h.OnACLCheck(cl, bc.publishTopic, false) {

@@ -247,7 +247,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		if !s.canPublish("room/1/out") || !s.canSubscribe("room/1/in") {
 			t.Fatal("denied")
 		}
-		if _, err := h.OnPublish(cl, pk); err != nil {
+		if err := h.OnPublishInPlace(cl, &pk); err != nil {
 			t.Fatal(err)
 		}
 		if !h.OnACLCheck(cl, "room/2/x", false) {

@@ -173,7 +173,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // delivery. Deliveries are checked although a granted filter only matches
 // allowed topics, because a session taken over by a connection with a
 // narrower token inherits its subscriptions. Publishes pass here and are
-// checked in OnPublish instead, where mochi has resolved topic aliases:
+// checked in OnPublishInPlace instead, where mochi has resolved topic aliases:
 // here an aliased publish still has an empty topic.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
@@ -183,27 +183,31 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return sess != nil && sess.canReceive(topic)
 }
 
-// OnPublish checks a publish against the token's ACL. A refused QoS 1 or
-// 2 publish is answered with PUBACK or PUBREC 0x87 (mochi would send a
-// PUBACK for both), a refused QoS 0 one is dropped and counted.
-func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+// The hook works on packets in place (mochi's fork calls these instead
+// of OnPacketRead and OnPublish), which spares copying every packet.
+var _ mqtt.InPlaceHook = (*hook)(nil)
+
+// OnPublishInPlace checks a publish against the token's ACL. A refused
+// QoS 1 or 2 publish is answered with PUBACK or PUBREC 0x87 (mochi would
+// send a PUBACK for both), a refused QoS 0 one is dropped and counted.
+func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	if cl.Net.Inline {
-		return pk, nil // the edge, which checked the HTTP client's token
+		return nil // the edge, which checked the HTTP client's token
 	}
 	sess := sessionOf(cl)
 	if sess != nil && sess.canPublish(pk.TopicName) {
-		return pk, nil
+		return nil
 	}
 	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
-		// $ topics were refused and counted in OnPacketRead.
+		// $ topics were refused and counted in OnPacketReadInPlace.
 		h.denyPublish(cl, pk)
 	}
-	return pk, packets.ErrRejectPacket
+	return packets.ErrRejectPacket
 }
 
 var errNotAuthorizedToPublish = packets.Code{Code: 0x87, Reason: "the token does not allow publishing to this topic"}
 
-func (h *hook) denyPublish(cl *mqtt.Client, pk packets.Packet) {
+func (h *hook) denyPublish(cl *mqtt.Client, pk *packets.Packet) {
 	h.srv.m.aclPublish.Add(1)
 	if pk.FixedHeader.Qos == 0 {
 		h.srv.m.droppedQoS0.Add(1)
@@ -221,22 +225,22 @@ func (h *hook) denyPublish(cl *mqtt.Client, pk packets.Packet) {
 	})
 }
 
-// OnPacketRead sees each packet as it is decoded. It enforces the message
+// OnPacketReadInPlace sees each packet as it is decoded. It enforces the message
 // rate, and refuses publishes to $ topics here because mochi silently
 // drops those to $SYS before any hook, which would leave a QoS 1 publisher
 // waiting for its PUBACK: the publish is answered with 0x87, then turned
 // into a QoS 0 publish without topic alias for mochi to drop.
-func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	if pk.FixedHeader.Type != packets.Publish {
-		return pk, nil
+		return nil
 	}
 	sess := sessionOf(cl)
 	if sess == nil {
-		return pk, nil
+		return nil
 	}
 	if h.limits.MessageRate > 0 && !sess.allowPublish(time.Now(), h.limits.MessageRate, h.limits.MessageBurst) {
 		sess.disconnect(dcRate)
-		return pk, packets.ErrRejectPacket
+		return packets.ErrRejectPacket
 	}
 	if len(pk.TopicName) > 0 && pk.TopicName[0] == '$' {
 		h.denyPublish(cl, pk)
@@ -244,7 +248,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		pk.PacketID = 0
 		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
 	}
-	return pk, nil
+	return nil
 }
 
 // OnSubscribed counts the filters the ACL refused.

@@ -109,7 +109,9 @@ type Client struct {
 	ID           string           // the client id.
 	ops          *ops             // ops provides a reference to server ops.
 	idleLinger   time.Duration    // fork: how long Read waits before it returns errSessionIdle; 0: forever
-	sync.RWMutex                  // mutex
+	deadline     time.Time        // fork: the connection's deadlines, when deadlineSet (see refreshDeadline)
+	deadlineSet  bool
+	sync.RWMutex // mutex
 }
 
 // ClientConnection contains the connection transport and metadata for the client.
@@ -360,17 +362,34 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 }
 
 // refreshDeadline refreshes the read/write deadline for the net.Conn connection.
+//
+// Fork: upstream set the deadlines for every packet read, two timer
+// updates each time. The deadline is now set deadlineSlack past the
+// keepalive's, and set again only once the keepalive's has moved past it:
+// at most once per deadlineSlack, and a silent client is cut off at most
+// deadlineSlack late. It returns the deadline in force.
 func (cl *Client) refreshDeadline(keepalive uint16) time.Time {
 	var expiry time.Time // nil time can be used to disable deadline if keepalive = 0
 	if keepalive > 0 {
 		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2)) * time.Second) // [MQTT-3.1.2-22]
+		if cl.deadlineSet && !cl.deadline.IsZero() && !cl.deadline.Before(expiry) {
+			return cl.deadline
+		}
+		expiry = expiry.Add(deadlineSlack)
+	} else if cl.deadlineSet && cl.deadline.IsZero() {
+		return expiry
 	}
 
 	if cl.Net.Conn != nil {
 		_ = cl.Net.Conn.SetDeadline(expiry) // [MQTT-3.1.2-22]
+		cl.deadline, cl.deadlineSet = expiry, true
 	}
 	return expiry
 }
+
+// deadlineSlack is how far past the keepalive's deadline refreshDeadline
+// sets the connection's.
+const deadlineSlack = time.Second
 
 // errSessionIdle ends Read when the client has sent nothing for its
 // idleLinger (see Server.ServeConnection).
@@ -643,9 +662,9 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	// Fork: upstream decoded from a copy of p, which is already this
+	// packet's own.
+	px := p
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -686,7 +705,12 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 		return pk, err
 	}
 
-	pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
+	// Fork: in place, which spares copies of pk; on rejection, upstream
+	// returned pk as it was read.
+	pkx := pk
+	if err = cl.ops.hooks.onPacketRead(cl, &pkx); err == nil {
+		pk = pkx
+	}
 	return
 }
 

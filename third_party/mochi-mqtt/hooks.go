@@ -268,21 +268,47 @@ func (h *Hooks) OnDisconnect(cl *Client, err error, expire bool) {
 // OnPacketRead is called when a packet is received from a client.
 func (h *Hooks) OnPacketRead(cl *Client, pk packets.Packet) (pkx packets.Packet, err error) {
 	pkx = pk
-	for _, hook := range h.GetAll() {
-		if hook.Provides(OnPacketRead) {
-			npk, err := hook.OnPacketRead(cl, pkx)
-			if err != nil && errors.Is(err, packets.ErrRejectPacket) {
-				h.Log.Debug("packet rejected", "hook", hook.ID(), "packet", pkx)
-				return pk, err
-			} else if err != nil {
-				continue
-			}
+	if err = h.onPacketRead(cl, &pkx); err != nil {
+		return pk, err
+	}
+	return pkx, nil
+}
 
-			pkx = npk
+// InPlaceHook is implemented by a hook that works on the packet in place
+// in OnPacketRead and OnPublish; Hooks calls these methods instead of the
+// ones that take and return a copy. A method that returns an error must
+// leave the packet as it was.
+//
+// Fork: a packets.Packet is about 800 bytes, and calling a by-value hook
+// copied it four or five times, for each hook, for every packet read and
+// again for every publish: a tenth of a broker's CPU with one such hook.
+type InPlaceHook interface {
+	OnPacketReadInPlace(cl *Client, pk *packets.Packet) error
+	OnPublishInPlace(cl *Client, pk *packets.Packet) error
+}
+
+// onPacketRead is OnPacketRead on pk in place: only ErrRejectPacket is
+// returned; another hook error leaves pk as that hook found it.
+func (h *Hooks) onPacketRead(cl *Client, pk *packets.Packet) error {
+	for _, hook := range h.GetAll() {
+		if !hook.Provides(OnPacketRead) {
+			continue
+		}
+		var err error
+		if ip, ok := hook.(InPlaceHook); ok {
+			err = ip.OnPacketReadInPlace(cl, pk)
+		} else {
+			var npk packets.Packet
+			if npk, err = hook.OnPacketRead(cl, *pk); err == nil {
+				*pk = npk
+			}
+		}
+		if err != nil && errors.Is(err, packets.ErrRejectPacket) {
+			h.Log.Debug("packet rejected", "hook", hook.ID(), "packet", *pk)
+			return err
 		}
 	}
-
-	return
+	return nil
 }
 
 // OnAuthPacket is called when an auth packet is received. It is intended to allow developers
@@ -395,30 +421,45 @@ func (h *Hooks) OnUnsubscribed(cl *Client, pk packets.Packet) {
 // The return values of the hook methods are passed-through in the order the hooks were attached.
 func (h *Hooks) OnPublish(cl *Client, pk packets.Packet) (pkx packets.Packet, err error) {
 	pkx = pk
-	for _, hook := range h.GetAll() {
-		if hook.Provides(OnPublish) {
-			npk, err := hook.OnPublish(cl, pkx)
-			if err != nil {
-				if errors.Is(err, packets.ErrRejectPacket) {
-					h.Log.Debug("publish packet rejected",
-						"error", err,
-						"hook", hook.ID(),
-						"packet", pkx)
-					return pk, err
-				} else if errors.Is(err, packets.CodeSuccessIgnore) {
-					return pk, err
-				}
-				h.Log.Error("publish packet error",
-					"error", err,
-					"hook", hook.ID(),
-					"packet", pkx)
-				return pk, err
-			}
-			pkx = npk
-		}
+	if err = h.onPublish(cl, &pkx); err != nil {
+		return pk, err
 	}
+	return pkx, nil
+}
 
-	return
+// onPublish is OnPublish on pk in place (see InPlaceHook); after an
+// error, pk holds what the hooks before the failing one made of it.
+func (h *Hooks) onPublish(cl *Client, pk *packets.Packet) error {
+	for _, hook := range h.GetAll() {
+		if !hook.Provides(OnPublish) {
+			continue
+		}
+		var err error
+		if ip, ok := hook.(InPlaceHook); ok {
+			err = ip.OnPublishInPlace(cl, pk)
+		} else {
+			var npk packets.Packet
+			if npk, err = hook.OnPublish(cl, *pk); err == nil {
+				*pk = npk
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, packets.ErrRejectPacket) {
+			h.Log.Debug("publish packet rejected",
+				"error", err,
+				"hook", hook.ID(),
+				"packet", *pk)
+		} else if !errors.Is(err, packets.CodeSuccessIgnore) {
+			h.Log.Error("publish packet error",
+				"error", err,
+				"hook", hook.ID(),
+				"packet", *pk)
+		}
+		return err
+	}
+	return nil
 }
 
 // OnPublished is called when a client has published a message to subscribers.

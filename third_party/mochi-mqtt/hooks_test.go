@@ -665,3 +665,56 @@ func TestHookBaseStoreSysInfo(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "", v.Version)
 }
+
+// inPlaceHook raises the QoS of what it reads and publishes, in place, and
+// rejects a packet with id 13.
+type inPlaceHook struct {
+	HookBase
+	read, published int
+}
+
+func (h *inPlaceHook) ID() string { return "in-place" }
+
+func (h *inPlaceHook) Provides(b byte) bool { return b == OnPacketRead || b == OnPublish }
+
+func (h *inPlaceHook) OnPacketReadInPlace(cl *Client, pk *packets.Packet) error {
+	h.read++
+	if pk.PacketID == 13 {
+		return packets.ErrRejectPacket
+	}
+	pk.FixedHeader.Qos++
+	return nil
+}
+
+func (h *inPlaceHook) OnPublishInPlace(cl *Client, pk *packets.Packet) error {
+	h.published++
+	if pk.PacketID == 13 {
+		return packets.ErrRejectPacket
+	}
+	pk.FixedHeader.Qos++
+	return nil
+}
+
+func TestHooksInPlace(t *testing.T) {
+	h := new(Hooks)
+	h.Log = logger
+	ip := new(inPlaceHook)
+	require.NoError(t, h.Add(ip, nil))
+	require.NoError(t, h.Add(new(modifiedHookBase), nil)) // a by-value hook after it
+
+	pk, err := h.OnPacketRead(new(Client), packets.Packet{PacketID: 10})
+	require.NoError(t, err)
+	require.Equal(t, byte(1), pk.FixedHeader.Qos)
+	pk, err = h.OnPublish(new(Client), packets.Packet{PacketID: 10})
+	require.NoError(t, err)
+	require.Equal(t, byte(1), pk.FixedHeader.Qos)
+	require.Equal(t, 1, ip.read)
+	require.Equal(t, 1, ip.published)
+
+	// The by-value methods of the in-place hook (HookBase's) are not called.
+	pk, err = h.OnPublish(new(Client), packets.Packet{PacketID: 13})
+	require.ErrorIs(t, err, packets.ErrRejectPacket)
+	require.Equal(t, uint16(13), pk.PacketID)
+	_, err = h.OnPacketRead(new(Client), packets.Packet{PacketID: 13})
+	require.ErrorIs(t, err, packets.ErrRejectPacket)
+}

@@ -6,6 +6,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -1035,7 +1036,8 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		pk.FixedHeader.Qos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9] Reduce qos based on server max qos capability
 	}
 
-	pkx, err := s.hooks.OnPublish(cl, pk)
+	pkx := pk // Fork: the hooks work on pkx in place (see InPlaceHook)
+	err := s.hooks.onPublish(cl, &pkx)
 	if err == nil {
 		pk = pkx
 	} else if errors.Is(err, packets.ErrRejectPacket) {
@@ -1140,7 +1142,7 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
 			_, err := s.deliver(cl, &subs, &pk, &shared)
-			if err != nil {
+			if err != nil && s.Log.Enabled(context.Background(), slog.LevelDebug) { // Fork: pk costs an allocation as an argument
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 		}
@@ -1172,9 +1174,7 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 			return nil, packets.ErrNotAuthorized
 		}
 		if *shared == nil {
-			out := pk.Copy(false)
-			out.FixedHeader.Qos, out.FixedHeader.Retain = 0, false
-			*shared = &out
+			*shared = plainCopy(pk)
 		}
 		return *shared, s.queueDelivery(cl, pk, *shared)
 	}
@@ -1244,6 +1244,26 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 	}
 
 	return &out, s.queueDelivery(cl, pk, &out)
+}
+
+// plainCopy returns the QoS 0, non-retained delivery of the PUBLISH pk
+// that the plain deliveries share. Unlike pk.Copy, it shares pk's payload
+// and the slices of its properties: nothing writes to them once a packet
+// has been read or injected.
+func plainCopy(pk *packets.Packet) *packets.Packet {
+	out := &packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: pk.FixedHeader.Type, Remaining: pk.FixedHeader.Remaining},
+		Mods:            packets.Mods{MaxSize: pk.Mods.MaxSize},
+		ProtocolVersion: pk.ProtocolVersion,
+		TopicName:       pk.TopicName,
+		Properties:      pk.Properties,
+		Payload:         pk.Payload,
+		Created:         pk.Created,
+		Expiry:          pk.Expiry,
+		Origin:          pk.Origin,
+	}
+	out.Properties.TopicAlias, out.Properties.TopicAliasFlag = 0, false // [MQTT-3.3.2-7]
+	return out
 }
 
 // plainDelivery reports whether delivering pk to the subscription gives a

@@ -3956,6 +3956,7 @@ func TestDeliverSharesPlainQos0Packets(t *testing.T) {
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: true},
 		TopicName:   "a/b/c",
 		Payload:     []byte("hello"),
+		Properties:  packets.Properties{TopicAlias: 3, TopicAliasFlag: true, ContentType: "text/plain"},
 	}
 	client := func(aliases uint16) *Client {
 		cl, _, _ := newTestClient()
@@ -3974,6 +3975,9 @@ func TestDeliverSharesPlainQos0Packets(t *testing.T) {
 	require.Equal(t, byte(0), a.FixedHeader.Qos)
 	require.False(t, a.FixedHeader.Retain)
 	require.Equal(t, pk.Payload, a.Payload)
+	require.Equal(t, "text/plain", a.Properties.ContentType)
+	require.Zero(t, a.Properties.TopicAlias, "the publisher's alias is not passed on")
+	require.False(t, a.Properties.TopicAliasFlag)
 	require.True(t, pk.FixedHeader.Retain, "the published packet is left as it was")
 
 	// Deliveries that need something of their own get their own copy.

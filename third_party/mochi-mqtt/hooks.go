@@ -287,6 +287,25 @@ type InPlaceHook interface {
 	OnPublishInPlace(cl *Client, pk *packets.Packet) error
 }
 
+// hookPackets holds the packets in-place hooks are given: the packet is
+// copied into one and back, because a pointer to the caller's packet, given
+// to an interface's method, would move that packet to the heap.
+var hookPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
+
+// inPlace calls fn on a pooled copy of *pk, and copies the result back
+// into *pk when fn succeeds.
+func inPlace(pk *packets.Packet, fn func(*packets.Packet) error) error {
+	p := hookPackets.Get().(*packets.Packet)
+	*p = *pk
+	err := fn(p)
+	if err == nil {
+		*pk = *p
+	}
+	*p = packets.Packet{}
+	hookPackets.Put(p)
+	return err
+}
+
 // onPacketRead is OnPacketRead on pk in place: only ErrRejectPacket is
 // returned; another hook error leaves pk as that hook found it.
 func (h *Hooks) onPacketRead(cl *Client, pk *packets.Packet) error {
@@ -296,7 +315,7 @@ func (h *Hooks) onPacketRead(cl *Client, pk *packets.Packet) error {
 		}
 		var err error
 		if ip, ok := hook.(InPlaceHook); ok {
-			err = ip.OnPacketReadInPlace(cl, pk)
+			err = inPlace(pk, func(p *packets.Packet) error { return ip.OnPacketReadInPlace(cl, p) })
 		} else {
 			var npk packets.Packet
 			if npk, err = hook.OnPacketRead(cl, *pk); err == nil {
@@ -436,7 +455,7 @@ func (h *Hooks) onPublish(cl *Client, pk *packets.Packet) error {
 		}
 		var err error
 		if ip, ok := hook.(InPlaceHook); ok {
-			err = ip.OnPublishInPlace(cl, pk)
+			err = inPlace(pk, func(p *packets.Packet) error { return ip.OnPublishInPlace(cl, p) })
 		} else {
 			var npk packets.Packet
 			if npk, err = hook.OnPublish(cl, *pk); err == nil {

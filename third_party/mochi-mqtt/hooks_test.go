@@ -718,3 +718,20 @@ func TestHooksInPlace(t *testing.T) {
 	_, err = h.OnPacketRead(new(Client), packets.Packet{PacketID: 13})
 	require.ErrorIs(t, err, packets.ErrRejectPacket)
 }
+
+func TestHooksInPlaceDoNotAllocate(t *testing.T) {
+	h := new(Hooks)
+	h.Log = logger
+	require.NoError(t, h.Add(new(inPlaceHook), nil))
+	cl := new(Client)
+	allocs := testing.AllocsPerRun(100, func() {
+		pk := packets.Packet{PacketID: 10}
+		if err := h.onPacketRead(cl, &pk); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.onPublish(cl, &pk); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}

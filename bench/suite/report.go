@@ -202,7 +202,7 @@ func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string
 	for _, b := range r.brokers {
 		names = append(names, b.Name())
 	}
-	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker, alternating %s; each figure is the median of its rounds, latencies are merged over rounds).  \n",
+	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker, in the order %s, reversed in even rounds; each figure is the median of its rounds, latencies are merged over rounds).  \n",
 		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.cfg.Profile, r.cfg.Rounds, strings.Join(names, ", "))
 	fmt.Fprintf(w, "Machine: %s.  \n", Machine())
 	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", r.commit, loadBefore, loadAfter)

@@ -65,3 +65,26 @@ func TestRatios(t *testing.T) {
 		t.Error("the report does not end with the ratio table")
 	}
 }
+
+func TestRoundOrderReversesEvenRounds(t *testing.T) {
+	brokers := []target.Broker{&target.PubSub{}, &target.Mosquitto{}, &target.Mochi{}}
+	names := func(bs []target.Broker) string {
+		var out []string
+		for _, b := range bs {
+			out = append(out, b.Name())
+		}
+		return strings.Join(out, ",")
+	}
+	for round, want := range map[int]string{
+		1: "pubsub,mosquitto,mochi",
+		2: "mochi,mosquitto,pubsub",
+		3: "pubsub,mosquitto,mochi",
+	} {
+		if got := names(roundOrder(brokers, round)); got != want {
+			t.Errorf("round %d: %s, want %s", round, got, want)
+		}
+	}
+	if got := names(brokers); got != "pubsub,mosquitto,mochi" {
+		t.Errorf("roundOrder changed its argument: %s", got)
+	}
+}

@@ -705,12 +705,10 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 		return pk, err
 	}
 
-	// Fork: in place, which spares copies of pk; on rejection, upstream
-	// returned pk as it was read.
-	pkx := pk
-	if err = cl.ops.hooks.onPacketRead(cl, &pkx); err == nil {
-		pk = pkx
-	}
+	// Fork: in place, which spares copies of pk. On rejection pk is what
+	// the hooks before the rejecting one made of it (upstream returned it
+	// as read); the callers drop it with the connection.
+	err = cl.ops.hooks.onPacketRead(cl, &pk)
 	return
 }
 
@@ -804,7 +802,10 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	n, err := func() (int64, error) {
 		cl.Lock()
 		defer cl.Unlock()
-		if atomic.LoadInt32(&cl.State.outboundQty) == 0 {
+		// Fork: a DISCONNECT is flushed with whatever is buffered before it
+		// even when more packets wait: the connection closes right after
+		// it, and upstream could leave it in the buffer.
+		if atomic.LoadInt32(&cl.State.outboundQty) == 0 || pk.FixedHeader.Type == packets.Disconnect {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

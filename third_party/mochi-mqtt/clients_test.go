@@ -935,3 +935,39 @@ var (
 		packets.TPacketData[packets.Auth].Get(packets.TAuth),
 	}
 )
+
+func TestClientWritePacketFlushesDisconnect(t *testing.T) {
+	r, w := net.Pipe()
+	cl := newClient(w, &ops{
+		info:    new(system.Info),
+		hooks:   new(Hooks),
+		log:     logger,
+		options: &Options{Capabilities: &Capabilities{MaximumClientWritesPending: 3}, ClientNetWriteBufferSize: 1 << 10},
+	})
+	defer cl.Stop(errClientStop)
+	cl.Properties.ProtocolVersion = 5
+
+	// Another packet waits in the queue: a PUBLISH is buffered, not written,
+	// but the DISCONNECT after it must reach the client with it.
+	atomic.StoreInt32(&cl.State.outboundQty, 1)
+	wantDisconnect := []byte{packets.Disconnect << 4, 2, 0x87, 0} // reason code, no properties
+	got := make(chan []byte, 1)
+	go func() {
+		var all []byte
+		buf := make([]byte, 256)
+		for {
+			_ = r.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := r.Read(buf)
+			all = append(all, buf[:n]...)
+			if err != nil || bytes.HasSuffix(all, wantDisconnect) {
+				got <- all
+				return
+			}
+		}
+	}()
+	require.NoError(t, cl.WritePacket(*packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet))
+	require.NoError(t, cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ReasonCode: 0x87}))
+	all := <-got
+	require.True(t, bytes.HasSuffix(all, wantDisconnect), "got % x", all)
+	require.Greater(t, len(all), len(wantDisconnect), "the buffered PUBLISH went first")
+}

@@ -1036,15 +1036,17 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		pk.FixedHeader.Qos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9] Reduce qos based on server max qos capability
 	}
 
-	pkx := pk // Fork: the hooks work on pkx in place (see InPlaceHook)
-	err := s.hooks.onPublish(cl, &pkx)
-	if err == nil {
-		pk = pkx
-	} else if errors.Is(err, packets.ErrRejectPacket) {
+	// Fork: the hooks work on pk in place (see InPlaceHook); after an
+	// error, pk has the changes of the hooks before the failing one, where
+	// upstream went on with the packet as published.
+	err := s.hooks.onPublish(cl, &pk)
+	switch {
+	case err == nil:
+	case errors.Is(err, packets.ErrRejectPacket):
 		return nil
-	} else if errors.Is(err, packets.CodeSuccessIgnore) {
+	case errors.Is(err, packets.CodeSuccessIgnore):
 		pk.Ignore = true
-	} else if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)) {
+	case cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)):
 		err = cl.WritePacket(s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, err.(packets.Code)))
 		if err != nil {
 			return err

@@ -1,7 +1,8 @@
 // Package suite runs the benchmark scenarios against the Pub/Sub node,
 // Mosquitto and raw mochi in alternating rounds (pubsub, mosquitto,
 // mochi, then mochi, mosquitto, pubsub, ...), so that the load of a shared
-// machine falls on all three alike, and reports each result with our ratio to each baseline.
+// machine falls on all three alike, and reports each result with our
+// ratio to each baseline.
 package suite
 
 import (

@@ -173,8 +173,8 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // delivery. Deliveries are checked although a granted filter only matches
 // allowed topics, because a session taken over by a connection with a
 // narrower token inherits its subscriptions. Publishes pass here and are
-// checked in OnPublishInPlace instead, where mochi has resolved topic aliases:
-// here an aliased publish still has an empty topic.
+// checked in OnPublishInPlace instead, where mochi has resolved topic
+// aliases: here an aliased publish still has an empty topic.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return true
@@ -225,11 +225,11 @@ func (h *hook) denyPublish(cl *mqtt.Client, pk *packets.Packet) {
 	})
 }
 
-// OnPacketReadInPlace sees each packet as it is decoded. It enforces the message
-// rate, and refuses publishes to $ topics here because mochi silently
-// drops those to $SYS before any hook, which would leave a QoS 1 publisher
-// waiting for its PUBACK: the publish is answered with 0x87, then turned
-// into a QoS 0 publish without topic alias for mochi to drop.
+// OnPacketReadInPlace sees each packet as it is decoded. It enforces the
+// message rate, and refuses publishes to $ topics here because mochi
+// silently drops those to $SYS before any hook, which would leave a QoS 1
+// publisher waiting for its PUBACK: the publish is answered with 0x87,
+// then turned into a QoS 0 publish without topic alias for mochi to drop.
 func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	if pk.FixedHeader.Type != packets.Publish {
 		return nil

@@ -372,7 +372,8 @@ func (cl *Client) refreshDeadline(keepalive uint16) time.Time {
 	var expiry time.Time // nil time can be used to disable deadline if keepalive = 0
 	if keepalive > 0 {
 		expiry = time.Now().Add(time.Duration(keepalive+(keepalive/2)) * time.Second) // [MQTT-3.1.2-22]
-		if cl.deadlineSet && !cl.deadline.IsZero() && !cl.deadline.Before(expiry) {
+		// A deadline is set (non-zero) and still late enough.
+		if !cl.deadline.IsZero() && !cl.deadline.Before(expiry) {
 			return cl.deadline
 		}
 		expiry = expiry.Add(deadlineSlack)

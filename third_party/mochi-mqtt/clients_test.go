@@ -510,6 +510,29 @@ func TestClientReadFixedHeaderNoLengthTerminator(t *testing.T) {
 	require.Error(t, err)
 }
 
+// The packets read hands its handler are reused: each must arrive as it
+// was sent, with nothing left of the one before, and a handler's copy must
+// outlive the reuse.
+func TestClientReadReusesPackets(t *testing.T) {
+	cl, r, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	cl.Properties.ProtocolVersion = 5
+	first := packets.TPacketData[packets.Publish].Get(packets.TPublishMqtt5)
+	second := packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5)
+	go func() {
+		_, _ = r.Write(append(append([]byte{}, first.RawBytes...), second.RawBytes...))
+		_ = r.Close()
+	}()
+
+	var got []packets.Packet
+	err := cl.read(func(cl *Client, pk *packets.Packet) error {
+		got = append(got, *pk)
+		return nil
+	})
+	require.ErrorIs(t, err, io.EOF)
+	require.Equal(t, []packets.Packet{*first.Packet, *second.Packet}, got)
+}
+
 func TestClientReadOK(t *testing.T) {
 	cl, r, _ := newTestClient()
 	defer cl.Stop(errClientStop)

@@ -277,7 +277,8 @@ func (h *Hooks) OnPacketRead(cl *Client, pk packets.Packet) (pkx packets.Packet,
 // InPlaceHook is implemented by a hook that works on the packet in place
 // in OnPacketRead and OnPublish; Hooks calls these methods instead of the
 // ones that take and return a copy. A method that returns an error must
-// leave the packet as it was.
+// leave the packet as it was, and none may keep the pointer: the packet
+// is reused for the client's next one.
 //
 // Fork: a packets.Packet is about 800 bytes, and calling a by-value hook
 // copied it four or five times, for each hook, for every packet read and
@@ -285,25 +286,6 @@ func (h *Hooks) OnPacketRead(cl *Client, pk packets.Packet) (pkx packets.Packet,
 type InPlaceHook interface {
 	OnPacketReadInPlace(cl *Client, pk *packets.Packet) error
 	OnPublishInPlace(cl *Client, pk *packets.Packet) error
-}
-
-// hookPackets holds the packets in-place hooks are given: the packet is
-// copied into one and back, because a pointer to the caller's packet, given
-// to an interface's method, would move that packet to the heap.
-var hookPackets = sync.Pool{New: func() any { return new(packets.Packet) }}
-
-// inPlace calls fn on a pooled copy of *pk, and copies the result back
-// into *pk when fn succeeds.
-func inPlace(pk *packets.Packet, fn func(*packets.Packet) error) error {
-	p := hookPackets.Get().(*packets.Packet)
-	*p = *pk
-	err := fn(p)
-	if err == nil {
-		*pk = *p
-	}
-	*p = packets.Packet{}
-	hookPackets.Put(p)
-	return err
 }
 
 // onPacketRead is OnPacketRead on pk in place: only ErrRejectPacket is
@@ -315,7 +297,7 @@ func (h *Hooks) onPacketRead(cl *Client, pk *packets.Packet) error {
 		}
 		var err error
 		if ip, ok := hook.(InPlaceHook); ok {
-			err = inPlace(pk, func(p *packets.Packet) error { return ip.OnPacketReadInPlace(cl, p) })
+			err = ip.OnPacketReadInPlace(cl, pk)
 		} else {
 			var npk packets.Packet
 			if npk, err = hook.OnPacketRead(cl, *pk); err == nil {
@@ -455,7 +437,7 @@ func (h *Hooks) onPublish(cl *Client, pk *packets.Packet) error {
 		}
 		var err error
 		if ip, ok := hook.(InPlaceHook); ok {
-			err = inPlace(pk, func(p *packets.Packet) error { return ip.OnPublishInPlace(cl, p) })
+			err = ip.OnPublishInPlace(cl, pk)
 		} else {
 			var npk packets.Packet
 			if npk, err = hook.OnPublish(cl, *pk); err == nil {

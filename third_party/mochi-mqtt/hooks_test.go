@@ -724,12 +724,13 @@ func TestHooksInPlaceDoNotAllocate(t *testing.T) {
 	h.Log = logger
 	require.NoError(t, h.Add(new(inPlaceHook), nil))
 	cl := new(Client)
+	pk := new(packets.Packet)
 	allocs := testing.AllocsPerRun(100, func() {
-		pk := packets.Packet{PacketID: 10}
-		if err := h.onPacketRead(cl, &pk); err != nil {
+		*pk = packets.Packet{PacketID: 10}
+		if err := h.onPacketRead(cl, pk); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.onPublish(cl, &pk); err != nil {
+		if err := h.onPublish(cl, pk); err != nil {
 			t.Fatal(err)
 		}
 	})

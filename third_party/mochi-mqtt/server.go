@@ -471,7 +471,7 @@ func (ss *session) open() {
 // or until it goes idle and a waiter takes it over.
 func (ss *session) serve() {
 	s, cl := ss.s, ss.cl
-	err := cl.Read(s.receivePacket)
+	err := cl.read(s.receivePacket)
 	if errors.Is(err, errSessionIdle) {
 		go ss.waitForPacket()
 		return
@@ -624,8 +624,8 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 
 // receivePacket processes an incoming packet for a client, and issues a disconnect to the client
 // if an error has occurred (if mqtt v5).
-func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
-	err := s.processPacket(cl, pk)
+func (s *Server) receivePacket(cl *Client, pk *packets.Packet) error {
+	err := s.process(cl, pk)
 	if err != nil {
 		if code, ok := err.(packets.Code); ok &&
 			cl.Properties.ProtocolVersion == 5 &&
@@ -633,7 +633,7 @@ func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
 			_ = s.DisconnectClient(cl, code)
 		}
 
-		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
+		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", *pk)
 
 		return err
 	}
@@ -779,15 +779,21 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 // processPacket processes an inbound packet for a client. Since the method is
 // typically called as a goroutine, errors are primarily for test checking purposes.
 func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
+	return s.process(cl, &pk)
+}
+
+// process is processPacket on the packet itself (fork): a publish is
+// processed in place, as read (see Client.read).
+func (s *Server) process(cl *Client, pk *packets.Packet) error {
 	var err error
 
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
-		err = s.processConnect(cl, pk)
+		err = s.processConnect(cl, *pk)
 	case packets.Disconnect:
-		err = s.processDisconnect(cl, pk)
+		err = s.processDisconnect(cl, *pk)
 	case packets.Pingreq:
-		err = s.processPingreq(cl, pk)
+		err = s.processPingreq(cl, *pk)
 	case packets.Publish:
 		code := pk.PublishValidate(s.Options.Capabilities.TopicAliasMaximum)
 		if code != packets.CodeSuccess {
@@ -795,36 +801,36 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		}
 		err = s.processPublish(cl, pk)
 	case packets.Puback:
-		err = s.processPuback(cl, pk)
+		err = s.processPuback(cl, *pk)
 	case packets.Pubrec:
-		err = s.processPubrec(cl, pk)
+		err = s.processPubrec(cl, *pk)
 	case packets.Pubrel:
-		err = s.processPubrel(cl, pk)
+		err = s.processPubrel(cl, *pk)
 	case packets.Pubcomp:
-		err = s.processPubcomp(cl, pk)
+		err = s.processPubcomp(cl, *pk)
 	case packets.Subscribe:
 		code := pk.SubscribeValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processSubscribe(cl, pk)
+		err = s.processSubscribe(cl, *pk)
 	case packets.Unsubscribe:
 		code := pk.UnsubscribeValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processUnsubscribe(cl, pk)
+		err = s.processUnsubscribe(cl, *pk)
 	case packets.Auth:
 		code := pk.AuthValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processAuth(cl, pk)
+		err = s.processAuth(cl, *pk)
 	default:
 		return fmt.Errorf("no valid packet available; %v", pk.FixedHeader.Type)
 	}
 
-	s.hooks.OnPacketProcessed(cl, pk, err)
+	s.hooks.OnPacketProcessed(cl, *pk, err)
 	if err != nil {
 		return err
 	}
@@ -981,7 +987,7 @@ func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 }
 
 // processPublish processes a Publish packet.
-func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
+func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	if !cl.Net.Inline && !IsValidFilter(pk.TopicName, true) {
 		return nil
 	}
@@ -1039,7 +1045,7 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	// Fork: the hooks work on pk in place (see InPlaceHook); after an
 	// error, pk has the changes of the hooks before the failing one, where
 	// upstream went on with the packet as published.
-	err := s.hooks.onPublish(cl, &pk)
+	err := s.hooks.onPublish(cl, pk)
 	switch {
 	case err == nil:
 	case errors.Is(err, packets.ErrRejectPacket):
@@ -1055,15 +1061,15 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if pk.FixedHeader.Retain { // [MQTT-3.3.1-5] ![MQTT-3.3.1-8]
-		s.retainMessage(cl, pk)
+		s.retainMessage(cl, *pk)
 	}
 
 	// If it's inlineClient, it can't handle PUBREC and PUBREL.
 	// When it publishes a package with a qos > 0, the server treats
 	// the package as qos=0, and the client receives it as qos=1 or 2.
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
-		s.publishToSubscribers(pk)
-		s.hooks.OnPublished(cl, pk)
+		s.publishToSubscribers(*pk)
+		s.hooks.OnPublished(cl, *pk)
 		return nil
 	}
 
@@ -1091,8 +1097,8 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		s.hooks.OnQosComplete(cl, ack)
 	}
 
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
+	s.publishToSubscribers(*pk)
+	s.hooks.OnPublished(cl, *pk)
 
 	return nil
 }

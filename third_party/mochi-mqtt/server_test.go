@@ -1532,7 +1532,7 @@ func TestServerProcessPublishAckFailure(t *testing.T) {
 	s.Clients.Add(cl)
 
 	_ = w.Close()
-	err := s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet)
+	err := s.processPublish(cl, copyOf(*packets.TPacketData[packets.Publish].Get(packets.TPublishQos2).Packet))
 	require.Error(t, err)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }
@@ -1550,7 +1550,7 @@ func TestServerProcessPublishOnPublishAckErrorRWError(t *testing.T) {
 	s.Clients.Add(cl)
 	_ = w.Close()
 
-	err = s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet)
+	err = s.processPublish(cl, copyOf(*packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet))
 	require.Error(t, err)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }
@@ -1649,7 +1649,7 @@ func TestServerProcessPublishInvalidTopic(t *testing.T) {
 	_ = s.Serve()
 	defer s.Close()
 	cl, _, _ := newTestClient()
-	err := s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishSpecDenySysTopic).Packet)
+	err := s.processPublish(cl, copyOf(*packets.TPacketData[packets.Publish].Get(packets.TPublishSpecDenySysTopic).Packet))
 	require.NoError(t, err) // $SYS Topics should be ignored?
 }
 
@@ -1731,7 +1731,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := s.processPublish(cl, tx.pk)
+				err := s.processPublish(cl, copyOf(tx.pk))
 				require.ErrorIs(t, err, tx.expectErr)
 				_ = w.Close()
 			}()
@@ -1762,7 +1762,7 @@ func TestServerProcessPublishOnMessageRecvRejected(t *testing.T) {
 	_ = s.Serve()
 	defer s.Close()
 	cl, _, _ := newTestClient()
-	err = s.processPublish(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
+	err = s.processPublish(cl, copyOf(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet))
 	require.NoError(t, err) // packets rejected silently
 }
 
@@ -3094,7 +3094,7 @@ func TestServerProcessPacketUnsubscribeInvalid(t *testing.T) {
 func TestServerReceivePacketError(t *testing.T) {
 	s := newServer()
 	cl, _, _ := newTestClient()
-	err := s.receivePacket(cl, *packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet)
+	err := s.receivePacket(cl, copyOf(*packets.TPacketData[packets.Unsubscribe].Get(packets.TUnsubscribeSpecQosMustPacketID).Packet))
 	require.Error(t, err)
 	require.ErrorIs(t, err, packets.ErrProtocolViolationNoPacketID)
 }
@@ -3107,7 +3107,7 @@ func TestServerRecievePacketDisconnectClientZeroNonZero(t *testing.T) {
 	cl.Properties.Props.RequestProblemInfo = 0
 	cl.Properties.Props.RequestProblemInfoFlag = true
 	go func() {
-		err := s.receivePacket(cl, *packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet)
+		err := s.receivePacket(cl, copyOf(*packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectMqtt5).Packet))
 		require.Error(t, err)
 		require.ErrorIs(t, err, packets.ErrProtocolViolationZeroNonZeroExpiry)
 		_ = w.Close()
@@ -3998,3 +3998,7 @@ func TestDeliverSharesPlainQos0Packets(t *testing.T) {
 	require.Equal(t, byte(0), shared.FixedHeader.Qos)
 	require.False(t, shared.FixedHeader.Retain)
 }
+
+// copyOf gives a packet to the functions that process one in place, without
+// changing the shared fixture it came from.
+func copyOf(pk packets.Packet) *packets.Packet { return &pk }

@@ -202,11 +202,19 @@ func newClient(c net.Conn, o *ops) *Client {
 // ends, so a busy client keeps its writer and an idle one has none.
 type outboundQueue struct {
 	sync.Mutex
-	pks     []*packets.Packet // pks[head:] wait to be written, oldest first
+	pks     []queued // pks[head:] wait to be written, oldest first
 	head    int
 	writing bool          // a writer goroutine exists
 	waiting bool          // the writer waits for wake with the queue empty
 	wake    chan struct{} // wakes a waiting writer; made with the first writer
+}
+
+// queued is a packet in an outbound queue: pk, or, for a plain delivery
+// shared by the queues of its subscribers, sd's packet, which the queue
+// holds a reference to.
+type queued struct {
+	pk *packets.Packet
+	sd *sharedDelivery
 }
 
 // keptOutboundCap is the largest queue backing array kept for the next
@@ -222,15 +230,20 @@ const defaultIdleSessionLinger = 2 * time.Second
 
 // enqueue appends a packet to the client's outbound queue and starts or
 // wakes its writer. Unless force is set, it refuses the packet when
-// MaximumClientWritesPending packets already wait.
-func (cl *Client) enqueue(pk *packets.Packet, force bool) bool {
+// MaximumClientWritesPending packets already wait. A queued shared
+// delivery sd (pk is then &sd.pk) takes a reference, which the writer
+// releases once it has written it.
+func (cl *Client) enqueue(pk *packets.Packet, sd *sharedDelivery, force bool) bool {
 	q := &cl.State.outbound
 	q.Lock()
 	if !force && len(q.pks)-q.head >= int(cl.ops.options.Capabilities.MaximumClientWritesPending) {
 		q.Unlock()
 		return false
 	}
-	q.pks = append(q.pks, pk)
+	if sd != nil {
+		sd.refs.Add(1)
+	}
+	q.pks = append(q.pks, queued{pk: pk, sd: sd})
 	atomic.AddInt32(&cl.State.outboundQty, 1)
 	start := !q.writing
 	if start {
@@ -275,14 +288,17 @@ func (cl *Client) writeLoop() {
 			q.Unlock()
 			continue
 		}
-		pk := q.pks[q.head]
-		q.pks[q.head] = nil
+		next := q.pks[q.head]
+		q.pks[q.head] = queued{}
 		q.head++
 		atomic.AddInt32(&cl.State.outboundQty, -1) // before the write, which flushes when nothing else waits
 		q.Unlock()
 
-		if err := cl.WritePacket(*pk); err != nil {
-			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+		if err := cl.WritePacket(*next.pk); err != nil {
+			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", *next.pk)
+		}
+		if next.sd != nil {
+			next.sd.release()
 		}
 	}
 }

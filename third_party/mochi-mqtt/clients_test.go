@@ -811,7 +811,7 @@ func TestClientWritePacketBuffer(t *testing.T) {
 	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 
 	// fork: a packet waits in the queue, so the writes below are buffered
-	cl.State.outbound.pks = append(cl.State.outbound.pks, small)
+	cl.State.outbound.pks = append(cl.State.outbound.pks, queued{pk: small})
 	atomic.AddInt32(&cl.State.outboundQty, 1)
 
 	tt := []struct {

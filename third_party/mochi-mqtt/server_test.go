@@ -2122,7 +2122,7 @@ func TestPublishToClientExceedClientWritesPending(t *testing.T) {
 
 	cl.State.outbound.writing = true // fork: as if a writer were busy, so the queue stays full
 	for i := int32(0); i < cl.ops.options.Capabilities.MaximumClientWritesPending; i++ {
-		require.True(t, cl.enqueue(new(packets.Packet), false))
+		require.True(t, cl.enqueue(new(packets.Packet), nil, false))
 	}
 
 	id, _ := cl.NextPacketID()
@@ -3966,12 +3966,13 @@ func TestDeliverSharesPlainQos0Packets(t *testing.T) {
 		return cl
 	}
 
-	var shared *packets.Packet
+	var shared *sharedDelivery
 	a, _ := s.deliver(client(0), &packets.Subscription{Filter: "a/b/c"}, &pk, &shared)
 	b, _ := s.deliver(client(0), &packets.Subscription{Filter: "a/+/c", Identifiers: map[string]int{"a/+/c": 0}}, &pk, &shared)
 	require.NotNil(t, a)
 	require.Same(t, a, b)
-	require.Same(t, shared, a)
+	require.Same(t, &shared.pk, a)
+	require.Equal(t, int32(1), shared.refs.Load(), "no queue holds it: deliver only returned it")
 	require.Equal(t, byte(0), a.FixedHeader.Qos)
 	require.False(t, a.FixedHeader.Retain)
 	require.Equal(t, pk.Payload, a.Payload)
@@ -3993,10 +3994,51 @@ func TestDeliverSharesPlainQos0Packets(t *testing.T) {
 	for i, o := range own {
 		out, _ := s.deliver(o.cl, &o.sub, &pk, &shared)
 		require.NotNil(t, out, i)
-		require.NotSame(t, shared, out, i)
+		require.NotSame(t, &shared.pk, out, i)
 	}
-	require.Equal(t, byte(0), shared.FixedHeader.Qos)
-	require.False(t, shared.FixedHeader.Retain)
+	require.Equal(t, byte(0), shared.pk.FixedHeader.Qos)
+	require.False(t, shared.pk.FixedHeader.Retain)
+}
+
+// A shared delivery is held by each queue it waits in and by the publish
+// delivering it, and cleared once the last of them lets it go.
+func TestSharedDeliveryReferences(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish},
+		TopicName:   "a/b/c",
+		Payload:     []byte("hello"),
+	}
+	var cls []*Client
+	var rs []net.Conn
+	for range 3 {
+		cl, r, _ := newTestClient()
+		cl.Properties.ProtocolVersion = 5
+		defer cl.Stop(errClientStop)
+		cls, rs = append(cls, cl), append(rs, r)
+	}
+
+	var shared *sharedDelivery
+	for _, cl := range cls {
+		_, err := s.deliver(cl, &packets.Subscription{Filter: "a/b/c"}, &pk, &shared)
+		require.NoError(t, err)
+	}
+	sd := shared
+	require.GreaterOrEqual(t, sd.refs.Load(), int32(1), "the publish holds it until it releases it")
+
+	// Each subscriber gets the packet; once all are written and the
+	// publish lets go, the delivery is cleared for reuse.
+	for _, r := range rs {
+		buf := make([]byte, 64)
+		n, err := r.Read(buf)
+		require.NoError(t, err)
+		require.Contains(t, string(buf[:n]), "hello")
+	}
+	require.Eventually(t, func() bool { return sd.refs.Load() == 1 }, time.Second, time.Millisecond)
+	require.Equal(t, "a/b/c", sd.pk.TopicName)
+	shared.release()
+	require.Equal(t, packets.Packet{}, sd.pk)
 }
 
 // copyOf gives a packet to the functions that process one in place, without

@@ -194,6 +194,27 @@ func LoadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// moreRounds lists the scenarios run for more rounds than the suite's,
+// as ", 4 for fan-out-1000 and pairs-100"; empty when there are none.
+func (r *Runner) moreRounds() string {
+	by := map[int][]string{}
+	var counts []int
+	for _, s := range r.Scenarios() {
+		if n := s.rounds(r.cfg.Rounds); n > r.cfg.Rounds {
+			if by[n] == nil {
+				counts = append(counts, n)
+			}
+			by[n] = append(by[n], s.Name)
+		}
+	}
+	slices.Sort(counts)
+	var out strings.Builder
+	for _, n := range counts {
+		fmt.Fprintf(&out, ", %d for %s", n, strings.Join(by[n], " and "))
+	}
+	return out.String()
+}
+
 // WriteMarkdown writes the report: the run's header, a table per kind,
 // and the ratio table last. Charts are referenced from imgRel.
 func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string) {
@@ -202,8 +223,8 @@ func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string
 	for _, b := range r.brokers {
 		names = append(names, b.Name())
 	}
-	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker, in the order %s, reversed in even rounds; each figure is the median of its rounds, latencies are merged over rounds).  \n",
-		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.cfg.Profile, r.cfg.Rounds, strings.Join(names, ", "))
+	fmt.Fprintf(w, "Date: %s (%s profile, %d round(s) per broker%s, in the order %s, reversed in even rounds; each figure is the median of its rounds, latencies are merged over rounds).  \n",
+		r.Started.UTC().Format("2006-01-02 15:04 MST"), r.cfg.Profile, r.cfg.Rounds, r.moreRounds(), strings.Join(names, ", "))
 	fmt.Fprintf(w, "Machine: %s.  \n", Machine())
 	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", r.commit, loadBefore, loadAfter)
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.cfg.Command)

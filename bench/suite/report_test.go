@@ -88,3 +88,27 @@ func TestRoundOrderReversesEvenRounds(t *testing.T) {
 		t.Errorf("roundOrder changed its argument: %s", got)
 	}
 }
+
+// The full profile runs its two throughput-target scenarios for more
+// rounds than the suite's, unless the suite asks for more still, and the
+// report's header says which.
+func TestTargetScenariosRunMoreRounds(t *testing.T) {
+	r := &Runner{cfg: Config{Profile: "full", Rounds: 2}}
+	rounds := map[string]int{}
+	for _, s := range r.Scenarios() {
+		rounds[s.Name] = s.rounds(r.cfg.Rounds)
+	}
+	if rounds["fan-out-1000"] != targetRounds || rounds["pairs-100"] != targetRounds || rounds["fan-out-100"] != 2 {
+		t.Errorf("rounds: %v", rounds)
+	}
+	if got, want := r.moreRounds(), ", 4 for fan-out-1000 and pairs-100"; got != want {
+		t.Errorf("header: %q, want %q", got, want)
+	}
+	r.cfg.Rounds = 5
+	if got := r.moreRounds(); got != "" {
+		t.Errorf("header with 5 rounds: %q, want none", got)
+	}
+	if n := targeted(Pairs(100, 0)).rounds(5); n != 5 {
+		t.Errorf("rounds with 5 asked: %d", n)
+	}
+}

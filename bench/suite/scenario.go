@@ -42,9 +42,15 @@ type Scenario struct {
 	// SSE makes a throughput scenario's subscribers SSE streams of the
 	// node's HTTP edge; only Pub/Sub runs it.
 	SSE bool
+	// MinRounds, when above the suite's rounds, is the scenario's own.
+	MinRounds int
 	// topology returns the roles of client i.
 	topology func(i int) (sub, pub string)
 }
+
+// rounds is how many rounds the scenario runs in a suite of the given
+// rounds.
+func (s Scenario) rounds(suite int) int { return max(suite, s.MinRounds) }
 
 // Params describes the scenario's parameters for the tables.
 func (s Scenario) Params() string {

@@ -994,3 +994,24 @@ func TestClientWritePacketFlushesDisconnect(t *testing.T) {
 	require.True(t, bytes.HasSuffix(all, wantDisconnect), "got % x", all)
 	require.Greater(t, len(all), len(wantDisconnect), "the buffered PUBLISH went first")
 }
+
+// A client is busy after busyStreak waits in a row that began within
+// busyGap of the one before, and no longer once one did not.
+func TestClientBusy(t *testing.T) {
+	cl, _, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	require.False(t, cl.busy(), "the first wait")
+	for i := 1; i < busyStreak; i++ {
+		cl.lastWait = time.Since(readEpoch) // as if the last wait began just now
+		require.False(t, cl.busy(), i)
+	}
+	cl.lastWait = time.Since(readEpoch)
+	require.True(t, cl.busy())
+	cl.lastWait = time.Since(readEpoch)
+	require.True(t, cl.busy(), "it stays busy")
+
+	cl.lastWait = time.Since(readEpoch) - busyGap // a pause as long as busyGap
+	require.False(t, cl.busy(), "a pause ends it")
+	cl.lastWait = time.Since(readEpoch)
+	require.False(t, cl.busy(), "it takes a new streak")
+}

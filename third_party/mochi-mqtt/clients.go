@@ -113,7 +113,7 @@ type Client struct {
 	deadlineSet  bool
 	lastWait     time.Duration // fork: when read last began to wait for a packet, since readEpoch (see busy)
 	streak       uint8         // fork: how many of the last waits began within busyGap of the one before
-	sync.RWMutex // mutex
+	sync.RWMutex               // mutex
 }
 
 // ClientConnection contains the connection transport and metadata for the client.

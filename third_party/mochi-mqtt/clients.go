@@ -297,7 +297,7 @@ func (cl *Client) writeLoop() {
 		q.Unlock()
 
 		if err := cl.WritePacket(*next.pk); err != nil {
-			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", *next.pk)
+			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", next.pk)
 		}
 		if next.sd != nil {
 			next.sd.release()

@@ -166,16 +166,20 @@ func (r *Runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.cfg.Log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-// profile starts a profile of the Pub/Sub node in the background when
-// profiles are wanted and b is the node; wait blocks until it is saved.
+// profile starts a profile of b in the background when profiles are
+// wanted and b can give one (the node, raw mochi); wait blocks until it
+// is saved.
 func (r *Runner) profile(b target.Broker, s Scenario, kind string, d time.Duration) (wait func()) {
-	p, ok := b.(*target.PubSub)
+	p, ok := b.(profiler)
 	if r.cfg.ProfileDir == "" || !ok {
 		return func() {}
 	}
 	name := "cpu"
 	if kind == "heap" {
 		name = "heap"
+	}
+	if b.Name() != "pubsub" {
+		name = b.Name() + "-" + name // the node's keep their names
 	}
 	path := filepath.Join(r.cfg.ProfileDir, fmt.Sprintf("%s-%s.pprof", s.Name, name))
 	done := make(chan struct{})
@@ -186,6 +190,12 @@ func (r *Runner) profile(b target.Broker, s Scenario, kind string, d time.Durati
 		}
 	}()
 	return func() { <-done }
+}
+
+// profiler is a broker whose profiles the suite can take: the node, and
+// raw mochi for comparison.
+type profiler interface {
+	Profile(kind string, d time.Duration, path string) error
 }
 
 func (r *Runner) pool(n int) (*load.Pool, error) {

@@ -196,3 +196,9 @@ func (m *Mosquitto) CollectGarbage() bool { return false }
 
 // CollectGarbage implements Broker.
 func (m *Mochi) CollectGarbage() bool { return forceGC(m.ops) }
+
+// Profile saves a pprof profile of the server to path, as PubSub.Profile
+// does of a node, so that the two can be compared function by function.
+func (m *Mochi) Profile(kind string, d time.Duration, path string) error {
+	return fetchProfile(m.ops, kind, d, path)
+}

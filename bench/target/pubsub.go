@@ -253,7 +253,13 @@ func (p *PubSub) Profile(kind string, d time.Duration, path string) error {
 	if len(p.ops) == 0 {
 		return errors.New("no node is running")
 	}
-	u := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", p.ops[0], kind)
+	return fetchProfile(p.ops[0], kind, d, path)
+}
+
+// fetchProfile saves a profile from the /debug/pprof/ of the ops server
+// on the port to path (see PubSub.Profile).
+func fetchProfile(port int, kind string, d time.Duration, path string) error {
+	u := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/%s", port, kind)
 	if kind == "profile" {
 		u += "?seconds=" + strconv.Itoa(max(1, int(d.Seconds())))
 	}

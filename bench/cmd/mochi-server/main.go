@@ -74,6 +74,7 @@ func run(addr, ops, certFile, keyFile string, writesPending, readBuf, writeBuf, 
 		// The profiles, as on the node's ops server; the suite forces a
 		// GC through the heap profile before it reads the idle RSS.
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		_ = http.ListenAndServe(ops, mux)
 	}()
 	sig := make(chan os.Signal, 1)

@@ -424,15 +424,16 @@ const (
 // readEpoch is the origin of Client.lastWait, on the monotonic clock.
 var readEpoch = time.Now()
 
-// busy records that read begins to wait for the next packet, and reports
-// whether the client is busy. A busy client's next packet is waited for
+// busy records that read begins to wait for the next packet at the given
+// time, and reports whether the client is busy. A busy client's next
+// packet is waited for
 // in a plain read, still without a buffer, but without awaitPacket's two
 // deadline updates: those were 7% of the node's CPU in the 100-pairs
 // flood. A client that goes quiet while busy keeps its goroutine until
 // its next packet (a PINGREQ within its keepalive at the latest), after
 // which it is no longer busy and its wait is handed over as usual.
-func (cl *Client) busy() bool {
-	now := time.Since(readEpoch)
+func (cl *Client) busy(at time.Time) bool {
+	now := at.Sub(readEpoch)
 	if cl.lastWait > 0 && now-cl.lastWait < busyGap {
 		cl.streak = min(cl.streak+1, busyStreak)
 	} else {
@@ -442,14 +443,15 @@ func (cl *Client) busy() bool {
 	return cl.streak >= busyStreak
 }
 
-// awaitPacket waits up to the client's idleLinger for the first byte of
-// its next packet, which it keeps in the reader, or returns errSessionIdle.
+// awaitPacket waits up to the client's idleLinger from now for the first
+// byte of its next packet, which it keeps in the reader, or returns
+// errSessionIdle.
 // The connection's read deadline is back at expiry (the keepalive's) on
 // return. A keepalive deadline before the linger's end is left to the read.
 // A read that times out leaves a TLS connection usable (crypto/tls keeps a
 // partial record and does not make timeouts sticky).
-func (cl *Client) awaitPacket(expiry time.Time) error {
-	linger := time.Now().Add(cl.idleLinger)
+func (cl *Client) awaitPacket(now, expiry time.Time) error {
+	linger := now.Add(cl.idleLinger)
 	if !expiry.IsZero() && !linger.Before(expiry) {
 		return nil
 	}
@@ -600,9 +602,11 @@ func (cl *Client) read(handle func(*Client, *packets.Packet) error) error {
 		// Fork: wait for the next packet without a buffer, and hand the
 		// wait over once it has been idle for idleLinger, unless the
 		// client is busy.
-		if cl.Net.bconn != nil && cl.Net.bconn.release() && cl.idleLinger > 0 && !cl.busy() {
-			if err := cl.awaitPacket(expiry); err != nil {
-				return err
+		if cl.Net.bconn != nil && cl.Net.bconn.release() && cl.idleLinger > 0 {
+			if now := time.Now(); !cl.busy(now) {
+				if err := cl.awaitPacket(now, expiry); err != nil {
+					return err
+				}
 			}
 		}
 		fh := new(packets.FixedHeader)

@@ -1000,18 +1000,18 @@ func TestClientWritePacketFlushesDisconnect(t *testing.T) {
 func TestClientBusy(t *testing.T) {
 	cl, _, _ := newTestClient()
 	defer cl.Stop(errClientStop)
-	require.False(t, cl.busy(), "the first wait")
+	require.False(t, cl.busy(time.Now()), "the first wait")
 	for i := 1; i < busyStreak; i++ {
 		cl.lastWait = time.Since(readEpoch) // as if the last wait began just now
-		require.False(t, cl.busy(), i)
+		require.False(t, cl.busy(time.Now()), i)
 	}
 	cl.lastWait = time.Since(readEpoch)
-	require.True(t, cl.busy())
+	require.True(t, cl.busy(time.Now()))
 	cl.lastWait = time.Since(readEpoch)
-	require.True(t, cl.busy(), "it stays busy")
+	require.True(t, cl.busy(time.Now()), "it stays busy")
 
 	cl.lastWait = time.Since(readEpoch) - busyGap // a pause as long as busyGap
-	require.False(t, cl.busy(), "a pause ends it")
+	require.False(t, cl.busy(time.Now()), "a pause ends it")
 	cl.lastWait = time.Since(readEpoch)
-	require.False(t, cl.busy(), "it takes a new streak")
+	require.False(t, cl.busy(time.Now()), "it takes a new streak")
 }

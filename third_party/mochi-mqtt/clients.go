@@ -426,10 +426,9 @@ var readEpoch = time.Now()
 
 // busy records that read begins to wait for the next packet at the given
 // time, and reports whether the client is busy. A busy client's next
-// packet is waited for
-// in a plain read, still without a buffer, but without awaitPacket's two
-// deadline updates: those were 7% of the node's CPU in the 100-pairs
-// flood. A client that goes quiet while busy keeps its goroutine until
+// packet is waited for in a plain read, still without a buffer, but
+// without awaitPacket's two deadline updates: those were 7% of the node's
+// CPU in the 100-pairs flood. A client that goes quiet while busy keeps its goroutine until
 // its next packet (a PINGREQ within its keepalive at the latest), after
 // which it is no longer busy and its wait is handed over as usual.
 func (cl *Client) busy(at time.Time) bool {

@@ -169,10 +169,11 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	sess.establishedNow(h.srv.node.state.Load().Broker(h.srv.id), h.limits.TokenLeeway)
 }
 
-// OnACLCheck is mochi's check for SUBSCRIBE filters and for each
-// delivery. Deliveries are checked although a granted filter only matches
-// allowed topics, because a session taken over by a connection with a
-// narrower token inherits its subscriptions. Publishes pass here and are
+// OnACLCheck is mochi's check for SUBSCRIBE filters and, for sessions
+// taken over by a connection with a narrower token (which inherit the
+// subscriptions of the wider one), for each delivery: mochi's fork skips
+// it for the others, whose granted filters only match allowed topics
+// (Options.ACLCoversFilters). Publishes pass here and are
 // checked in OnPublishInPlace instead, where mochi has resolved topic
 // aliases: here an aliased publish still has an empty topic.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {

@@ -81,6 +81,10 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.
 		InlineClient: true,
+		// The hook grants a filter only when the token allows every topic
+		// it matches (topic.ACL.AllowsFilter), so deliveries are checked
+		// only for sessions taken over with a narrower token.
+		ACLCoversFilters: true,
 	})
 	if err := s.mochi.AddHook(&hook{srv: s, limits: l}, nil); err != nil {
 		return nil, err

@@ -114,6 +114,11 @@ type Client struct {
 	lastWait     time.Duration // fork: when read last began to wait for a packet, since readEpoch (see busy)
 	streak       uint8         // fork: how many of the last waits began within busyGap of the one before
 	sync.RWMutex               // mutex
+
+	// checkDeliveries (fork) is set when the client inherited a
+	// subscription its own credentials would not be granted: with
+	// Options.ACLCoversFilters, only such a client's deliveries are checked.
+	checkDeliveries bool
 }
 
 // ClientConnection contains the connection transport and metadata for the client.

@@ -137,6 +137,14 @@ type Options struct {
 	// Enable Inline client to allow direct subscribing and publishing from the parent codebase,
 	// with negligible performance difference (disabled by default to prevent confusion in statistics).
 	InlineClient bool `yaml:"inline_client" json:"inline_client"`
+
+	// ACLCoversFilters (fork) says the hooks' OnACLCheck allows a topic
+	// filter only when it would allow each topic the filter matches. A
+	// subscription that passed the check then needs no check per delivery,
+	// which costs one call per hook for each of a fan-out's deliveries:
+	// only clients that inherited a subscription their own credentials are
+	// refused are still checked (see inheritClientSession).
+	ACLCoversFilters bool `yaml:"acl_covers_filters" json:"acl_covers_filters"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -688,6 +696,11 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		}
 
 		for _, sub := range existing.State.Subscriptions.GetAll() {
+			// Fork: a subscription granted to the old credentials and not
+			// to the new ones is kept, and the client's deliveries checked.
+			if s.Options.ACLCoversFilters && !cl.checkDeliveries && !s.hooks.OnACLCheck(cl, sub.Filter, false) {
+				cl.checkDeliveries = true
+			}
 			existed := !s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
 			if !existed {
 				atomic.AddInt64(&s.Info.Subscriptions, 1)
@@ -1183,7 +1196,7 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 	}
 
 	if shared != nil && s.plainDelivery(cl, sub, pk) {
-		if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
+		if !s.mayReceive(cl, pk.TopicName) {
 			return nil, packets.ErrNotAuthorized
 		}
 		if *shared == nil {
@@ -1193,7 +1206,7 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 	}
 
 	out := pk.Copy(false)
-	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
+	if !s.mayReceive(cl, pk.TopicName) {
 		return &out, packets.ErrNotAuthorized
 	}
 	if !sub.FwdRetainedFlag && ((cl.Properties.ProtocolVersion == 5 && !sub.RetainAsPublished) || cl.Properties.ProtocolVersion < 5) { // ![MQTT-3.3.1-13] [v3 MQTT-3.3.1-9]
@@ -1299,6 +1312,15 @@ func (sd *sharedDelivery) release() {
 		sd.pk = packets.Packet{}
 		sharedDeliveries.Put(sd)
 	}
+}
+
+// mayReceive is the ACL check of a delivery (fork: skipped when the
+// subscription's own check covers it; see Options.ACLCoversFilters).
+func (s *Server) mayReceive(cl *Client, topic string) bool {
+	if s.Options.ACLCoversFilters && !cl.checkDeliveries {
+		return true
+	}
+	return s.hooks.OnACLCheck(cl, topic, false)
 }
 
 // plainDelivery reports whether delivering pk to the subscription gives a
@@ -1867,6 +1889,7 @@ func (s *Server) loadSubscriptions(v []storage.Subscription) {
 func (s *Server) loadClients(v []storage.Client) {
 	for _, c := range v {
 		cl := s.NewClient(nil, c.Listener, c.ID, false)
+		cl.checkDeliveries = true // fork: its subscriptions were granted before the restart
 		cl.Properties.Username = c.Username
 		cl.Properties.Clean = c.Clean
 		cl.Properties.ProtocolVersion = c.ProtocolVersion

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -4044,3 +4045,75 @@ func TestSharedDeliveryReferences(t *testing.T) {
 // copyOf gives a packet to the functions that process one in place, without
 // changing the shared fixture it came from.
 func copyOf(pk packets.Packet) *packets.Packet { return &pk }
+
+// readChecks allows the topic filters and topics under allowed, and counts
+// the checks of topics and filters other than writes.
+type readChecks struct {
+	HookBase
+	allowed string
+	asked   atomic.Int32
+}
+
+func (h *readChecks) ID() string           { return "read-checks" }
+func (h *readChecks) Provides(b byte) bool { return b == OnACLCheck }
+func (h *readChecks) OnACLCheck(_ *Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	h.asked.Add(1)
+	return strings.HasPrefix(topic, h.allowed)
+}
+
+// With ACLCoversFilters, a delivery is not checked again, on either
+// delivery path, unless the client inherited a subscription its own
+// credentials are refused.
+func TestDeliverACLCoversFilters(t *testing.T) {
+	s := New(&Options{Logger: logger, ACLCoversFilters: true})
+	defer s.Close()
+	h := &readChecks{allowed: "ok/"}
+	require.NoError(t, s.AddHook(h, nil))
+
+	plain := &packets.Subscription{Filter: "ok/#"}
+	withID := &packets.Subscription{Filter: "ok/#", Identifiers: map[string]int{"ok/#": 7}}
+	deliver := func(cl *Client, sub *packets.Subscription, name string) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: name, Payload: []byte("x")}
+		var shared *sharedDelivery
+		_, err := s.deliver(cl, sub, &pk, &shared)
+		if shared != nil {
+			shared.release()
+		}
+		return err
+	}
+	client := func(id string) *Client {
+		cl, r, _ := newTestClient()
+		cl.ID = id
+		cl.Properties.ProtocolVersion = 5
+		t.Cleanup(func() { cl.Stop(errClientStop) })
+		go func() { _, _ = io.Copy(io.Discard, r) }()
+		return cl
+	}
+
+	fresh := client("fresh")
+	require.NoError(t, deliver(fresh, plain, "ok/a"))
+	require.NoError(t, deliver(fresh, withID, "ok/a"))
+	require.Equal(t, int32(0), h.asked.Load(), "deliveries through a granted subscription are not checked")
+
+	// A session taken over with a subscription the new client would not
+	// be granted: it keeps it, and its deliveries are checked.
+	old := client("dev")
+	s.Clients.Add(old)
+	old.State.Subscriptions.Add("#", packets.Subscription{Filter: "#"})
+	heir := client("dev")
+	connect := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}}
+	require.True(t, s.inheritClientSession(connect, heir))
+	require.Equal(t, int32(1), h.asked.Load(), "the inherited filter is checked once")
+	require.ErrorIs(t, deliver(heir, &packets.Subscription{Filter: "#"}, "secret/a"), packets.ErrNotAuthorized)
+	require.ErrorIs(t, deliver(heir, withID, "secret/a"), packets.ErrNotAuthorized)
+	require.NoError(t, deliver(heir, plain, "ok/a"))
+	require.Equal(t, int32(4), h.asked.Load())
+
+	// Without the option every delivery is checked, as upstream does.
+	s.Options.ACLCoversFilters = false
+	require.NoError(t, deliver(fresh, plain, "ok/a"))
+	require.Equal(t, int32(5), h.asked.Load())
+}

@@ -94,6 +94,50 @@ func Profiles(profile string) []Scenario {
 	}
 }
 
+// ProfileNames are the profiles Profiles knows.
+var ProfileNames = []string{"short", "full"}
+
+// BrokerNames are the brokers a suite can run.
+var BrokerNames = []string{"pubsub", "mosquitto", "mochi"}
+
+// ProfileOf returns the profile that has the scenario: short when both
+// have it, "" when neither does.
+func ProfileOf(name string) string {
+	for _, p := range ProfileNames {
+		if slices.ContainsFunc(Profiles(p), func(s Scenario) bool { return s.Name == name }) {
+			return p
+		}
+	}
+	return ""
+}
+
+// validate refuses a profile, scenario or broker the suite does not know,
+// before anything starts, naming the ones it knows.
+func (c Config) validate() error {
+	if !slices.Contains(ProfileNames, c.Profile) {
+		return fmt.Errorf("unknown profile %q: want %s", c.Profile, strings.Join(ProfileNames, " or "))
+	}
+	var names []string
+	for _, s := range Profiles(c.Profile) {
+		names = append(names, s.Name)
+	}
+	for _, n := range c.Scenarios {
+		if slices.Contains(names, n) {
+			continue
+		}
+		if p := ProfileOf(n); p != "" {
+			return fmt.Errorf("scenario %q is not in the %s profile: add -profile %s", n, c.Profile, p)
+		}
+		return fmt.Errorf("unknown scenario %q; the %s profile has %s", n, c.Profile, strings.Join(names, ", "))
+	}
+	for _, b := range c.Brokers {
+		if !slices.Contains(BrokerNames, b) {
+			return fmt.Errorf("unknown broker %q: want some of %s", b, strings.Join(BrokerNames, ", "))
+		}
+	}
+	return nil
+}
+
 // targetRounds is the rounds of the full profile's two scenarios with
 // throughput targets: their rounds differ by up to a third from one to the
 // next on this machine, and the median of four (two in each order of the
@@ -120,6 +164,9 @@ type Runner struct {
 
 // New prepares a suite: certificates and the three brokers, not started.
 func New(cfg Config) (*Runner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}

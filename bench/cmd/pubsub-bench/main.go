@@ -1,7 +1,9 @@
 // Command pubsub-bench is the Pub/Sub load tool and benchmark suite.
 //
-//	pubsub-bench suite [flags]   run the scenarios against pubsub, mosquitto and raw mochi
-//	pubsub-bench worker          a load worker process (started by the suite itself)
+//	pubsub-bench suite [flags]       run the scenarios against pubsub, mosquitto and raw mochi
+//	pubsub-bench <scenario> [flags]  run one scenario (suite -scenarios <scenario>)
+//	pubsub-bench list                the scenarios, with their parameters
+//	pubsub-bench worker              a load worker process (started by the suite itself)
 //
 // See docs/benchmarks.md for the scenarios and the figures they produced.
 package main
@@ -26,10 +28,12 @@ import (
 
 const usage = `pubsub-bench: the Pub/Sub load tool and benchmark suite.
 
-  pubsub-bench suite [flags]   run the scenarios (make bench, make bench-full)
-  pubsub-bench worker          a load worker, driven over stdin/stdout by the suite
+  pubsub-bench suite [flags]       run the scenarios (make bench, make bench-full)
+  pubsub-bench <scenario> [flags]  run one scenario, e.g. pubsub-bench fan-out-1000 -brokers pubsub,mochi
+  pubsub-bench list                the scenarios of each profile, with their parameters
+  pubsub-bench worker              a load worker, driven over stdin/stdout by the suite
 
-Run "pubsub-bench suite -h" for the suite's flags.
+Run "pubsub-bench suite -h" for the flags, which a scenario takes too.
 `
 
 func main() {
@@ -52,12 +56,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return load.WorkerMain(ctx)
 	case "suite":
 		return runSuite(ctx, args[1:], stdout, stderr)
+	case "list":
+		listScenarios(stdout)
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
+	if p := suite.ProfileOf(args[0]); p != "" {
+		// A later -profile among the flags wins over this one.
+		return runSuite(ctx, append([]string{"-scenarios", args[0], "-profile", p}, args[1:]...), stdout, stderr)
+	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// listScenarios prints each profile's scenarios and their parameters.
+func listScenarios(w io.Writer) {
+	for _, p := range suite.ProfileNames {
+		fmt.Fprintf(w, "%s profile:\n", p)
+		for _, s := range suite.Profiles(p) {
+			fmt.Fprintf(w, "  %-20s %s\n", s.Name, s.Params())
+		}
+	}
 }
 
 func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -24,6 +24,7 @@ const (
 	targetP99         = 5 * time.Millisecond
 	targetStorm       = 3000 // connects/s
 	targetPerConn     = 24 << 10
+	targetIdle        = 19000 // connections in one node
 	targetRevocation  = 100 * time.Millisecond
 )
 
@@ -409,11 +410,19 @@ func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv 
 		row(s.Name, "connects/s", func(a *agg) float64 { return a.connectRate }, num, "≥ 3,000/s", func(o, _, _ float64) string { return yes(o >= targetStorm) })
 	}
 	for _, s := range id {
-		row(s.Name, "connections held", func(a *agg) float64 { return float64(a.connected) }, num, "~19,000", func(o, _, _ float64) string { return yes(o >= 0.95*19000 || s.Conns < 19000) })
+		// The idle targets are for targetIdle connections: with fewer, the
+		// process's fixed memory weighs more in each connection's share,
+		// so a smaller run is shown but not judged.
+		held, perConn := "~19,000", "≤ 24 KiB"
+		heldMet := func(o, _, _ float64) string { return yes(o >= 0.95*targetIdle) }
+		perConnMet := func(o, _, _ float64) string { return yes(o <= targetPerConn) }
+		if s.Conns < targetIdle {
+			held, perConn, heldMet, perConnMet = "at 19,000 only", "at 19,000 only", nil, nil
+		}
+		row(s.Name, "connections held", func(a *agg) float64 { return float64(a.connected) }, num, held, heldMet)
 		kib := func(v float64) string { return fmt.Sprintf("%.1f KiB", v/1024) }
 		row(s.Name, "RSS per connection after 5 s", func(a *agg) float64 { return a.perConn }, kib, "", nil)
-		row(s.Name, "RSS per connection, steady", func(a *agg) float64 { return a.perConnSteady }, kib,
-			"≤ 24 KiB", func(o, _, _ float64) string { return yes(o <= targetPerConn) })
+		row(s.Name, "RSS per connection, steady", func(a *agg) float64 { return a.perConnSteady }, kib, perConn, perConnMet)
 	}
 	for _, s := range rv {
 		row(s.Name, "p99 API → DISCONNECT", lat, fms, "≤ 100 ms", func(o, _, _ float64) string { return yes(time.Duration(o) <= targetRevocation) })

@@ -66,6 +66,35 @@ func TestRatios(t *testing.T) {
 	}
 }
 
+// The idle targets are judged only at the 19,000 connections they name.
+func TestIdleTargetsNeedTheirConnections(t *testing.T) {
+	for _, tc := range []struct {
+		profile, scenario string
+		conns             int
+		want              []string
+	}{
+		{"short", "idle-5000", 5000, []string{
+			"| idle-5000 | connections held | 5,000 | – | – | – | – | at 19,000 only |  |",
+			"| idle-5000 | RSS per connection, steady | 25.0 KiB | – | – | – | – | at 19,000 only |  |",
+		}},
+		{"full", "idle-19000", 19000, []string{
+			"| idle-19000 | connections held | 19,000 | – | – | – | – | ~19,000 | yes |",
+			"| idle-19000 | RSS per connection, steady | 25.0 KiB | – | – | – | – | ≤ 24 KiB | **no** |",
+		}},
+	} {
+		r := &Runner{cfg: Config{Profile: tc.profile, Scenarios: []string{tc.scenario}, Rounds: 1},
+			brokers: []target.Broker{&target.PubSub{}}}
+		r.Results = []Result{{Scenario: tc.scenario, Broker: "pubsub", Round: 1, Connected: tc.conns, PerConn: 26 << 10, PerConnSteady: 25 << 10}}
+		var buf bytes.Buffer
+		r.WriteMarkdown(&buf, "0", "0", "img")
+		for _, want := range tc.want {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("the ratio table lacks\n%s\nin\n%s", want, buf.String())
+			}
+		}
+	}
+}
+
 func TestRoundOrderReversesEvenRounds(t *testing.T) {
 	brokers := []target.Broker{&target.PubSub{}, &target.Mosquitto{}, &target.Mochi{}}
 	names := func(bs []target.Broker) string {

@@ -230,7 +230,7 @@ func (r *Runner) WriteMarkdown(w io.Writer, loadBefore, loadAfter, imgRel string
 	fmt.Fprintf(w, "Commit: `%s`. Load average before: %s; after: %s.  \n", r.commit, loadBefore, loadAfter)
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.cfg.Command)
 	fmt.Fprintf(w, "Every broker serves TLS 1.3 with the same ECDSA P-256 certificate on 127.0.0.1; clients spread over %d source addresses (%s–%s). "+
-		"Pub/Sub checks an Ed25519 token per CONNECT and the ACL `%s` on every publish and delivery; mosquitto and mochi allow anonymous clients. "+
+		"Pub/Sub checks an Ed25519 token per CONNECT and the ACL `%s` on every publish and subscription (a granted subscription matches only topics the ACL allows, so deliveries need no check); mosquitto and mochi allow anonymous clients. "+
 		"Payloads are %d B, runs are %v of warm-up then a %v window.\n\n",
 		len(r.cfg.SourceIPs), first(r.cfg.SourceIPs), last(r.cfg.SourceIPs), "bench/#", r.cfg.PayloadSize, r.cfg.Warmup, r.cfg.Duration)
 

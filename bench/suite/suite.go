@@ -97,9 +97,6 @@ func Profiles(profile string) []Scenario {
 // ProfileNames are the profiles Profiles knows.
 var ProfileNames = []string{"short", "full"}
 
-// BrokerNames are the brokers a suite can run.
-var BrokerNames = []string{"pubsub", "mosquitto", "mochi"}
-
 // ProfileOf returns the profile that has the scenario: short when both
 // have it, "" when neither does.
 func ProfileOf(name string) string {
@@ -111,8 +108,8 @@ func ProfileOf(name string) string {
 	return ""
 }
 
-// validate refuses a profile, scenario or broker the suite does not know,
-// before anything starts, naming the ones it knows.
+// validate refuses a profile or scenario the suite does not know, naming
+// the ones it knows (New checks the broker names against its brokers).
 func (c Config) validate() error {
 	if !slices.Contains(ProfileNames, c.Profile) {
 		return fmt.Errorf("unknown profile %q: want %s", c.Profile, strings.Join(ProfileNames, " or "))
@@ -129,11 +126,6 @@ func (c Config) validate() error {
 			return fmt.Errorf("scenario %q is not in the %s profile: add -profile %s", n, c.Profile, p)
 		}
 		return fmt.Errorf("unknown scenario %q; the %s profile has %s", n, c.Profile, strings.Join(names, ", "))
-	}
-	for _, b := range c.Brokers {
-		if !slices.Contains(BrokerNames, b) {
-			return fmt.Errorf("unknown broker %q: want some of %s", b, strings.Join(BrokerNames, ", "))
-		}
 	}
 	return nil
 }
@@ -192,9 +184,16 @@ func New(cfg Config) (*Runner, error) {
 			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize,
 			ReceiveMaximum: int(d.ReceiveMaximum), MaxInflight: int(d.MaxInflight)},
 	}
+	var names []string
 	for _, b := range all {
+		names = append(names, b.Name())
 		if len(cfg.Brokers) == 0 || slices.Contains(cfg.Brokers, b.Name()) {
 			r.brokers = append(r.brokers, b)
+		}
+	}
+	for _, b := range cfg.Brokers {
+		if !slices.Contains(names, b) {
+			return nil, fmt.Errorf("unknown broker %q: want some of %s", b, strings.Join(names, ", "))
 		}
 	}
 	return r, nil

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/openpubsub/pubsub/broker"
 )
 
 // Error codes of the edge. They are stable: clients match on them (or on
@@ -123,4 +125,14 @@ func writeJSON(w http.ResponseWriter, result any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// refusalError is the edge's error for a refusal of the security rules:
+// 401 whatever the reason (unknown key included), since a token the node
+// cannot verify is not a server error.
+func refusalError(r *broker.Refusal) *Error {
+	if r.Reason == broker.ReasonNoToken {
+		return errorf(ENOTOKEN, "a token is required: send \"Authorization: Bearer <token>\" or the auth query parameter")
+	}
+	return errorf(EBADTOKEN, "%s", r.Message)
 }

@@ -223,17 +223,17 @@ func (h *hub) register(c *client) *Error {
 	switch {
 	case h.closed || b == nil:
 		return errorf(EUNAVAILABLE, "the broker is not available on this node")
-	case b.Revoked(c.g.jti):
+	case b.Revoked(c.g.JTI):
 		return errorf(EBADTOKEN, "token has been revoked")
-	case b.Keys[c.g.kid] == nil:
+	case b.Keys[c.g.KID] == nil:
 		return errorf(EBADTOKEN, "token key id is not a key of this broker")
-	case b.TooOld(c.g.iat, time.Now()):
+	case b.TooOld(c.g.IssuedAt, time.Now()):
 		return errorf(EBADTOKEN, "token is older than the broker's expiration allows")
 	}
 	h.clients[c] = struct{}{}
-	addTo(h.byJTI, c.g.jti, c)
-	addTo(h.byKID, c.g.kid, c)
-	c.schedule(c.g.deadline(b, h.srv.cfg.TokenLeeway))
+	addTo(h.byJTI, c.g.JTI, c)
+	addTo(h.byKID, c.g.KID, c)
+	c.schedule(c.g.Deadline(b, h.srv.cfg.TokenLeeway))
 	return nil
 }
 
@@ -241,8 +241,8 @@ func (h *hub) unregister(c *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.clients, c)
-	removeFrom(h.byJTI, c.g.jti, c)
-	removeFrom(h.byKID, c.g.kid, c)
+	removeFrom(h.byJTI, c.g.JTI, c)
+	removeFrom(h.byKID, c.g.KID, c)
 }
 
 func addTo(idx map[string]map[*client]struct{}, key string, c *client) {
@@ -298,10 +298,10 @@ func (h *hub) enforce(ob, nb *broker.Broker, now time.Time) {
 	}
 	if ob == nil || ob.Expiration != nb.Expiration {
 		for c := range h.clients {
-			if nb.TooOld(c.g.iat, now) {
+			if nb.TooOld(c.g.IssuedAt, now) {
 				c.end(errTooOld)
 			} else {
-				c.schedule(c.g.deadline(nb, h.srv.cfg.TokenLeeway))
+				c.schedule(c.g.Deadline(nb, h.srv.cfg.TokenLeeway))
 			}
 		}
 	}

@@ -70,7 +70,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		writeError(w, perr)
 		return
 	}
-	if !g.canPublish(p.topic) {
+	if !g.CanPublish(p.topic) {
 		writeError(w, errorf(EFORBIDDEN, "the token does not allow publishing to %q", truncate(p.topic, 64)))
 		return
 	}
@@ -109,7 +109,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 	}
 	m := &broker.Message{
 		BrokerID: g.b.ID, Topic: p.topic, Payload: body, Retain: p.retain,
-		ClientID: g.clientID, ContentType: ct,
+		ClientID: g.ClientID, ContentType: ct,
 	}
 	if p.ttl > 0 {
 		m.Expiry = time.Now().Add(time.Duration(p.ttl) * time.Second)

@@ -181,7 +181,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		return
 	}
 	for _, f := range p.filters {
-		if !g.canSubscribe(f) {
+		if !g.CanSubscribe(f) {
 			writeError(w, errorf(EFORBIDDEN, "the token does not allow subscribing to %q", truncate(f, 64)))
 			return
 		}

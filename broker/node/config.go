@@ -109,8 +109,6 @@ type Limits struct {
 
 // The fixed limits of the Pub/Sub protocol.
 const (
-	// maxPasswordLen is the largest token a client may send as password.
-	maxPasswordLen = 4096
 	// maxClientIDLen is the longest client id accepted, in bytes. The
 	// control plane mints ids of at most 128 bytes.
 	maxClientIDLen = 256

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"errors"
 	"io"
 )
@@ -168,18 +167,6 @@ func (c *cursor) varint() int {
 	}
 	c.bad = true
 	return 0
-}
-
-// tokenFromPassword returns the token a client sent as its password. The
-// guide's `jq` without -r leaves the JSON quotes around the token, and
-// copy-pasted tokens bring stray spaces, so both are stripped: neither can
-// be part of a JWT.
-func tokenFromPassword(pw []byte) string {
-	pw = bytes.TrimSpace(pw)
-	if len(pw) >= 2 && pw[0] == '"' && pw[len(pw)-1] == '"' {
-		pw = pw[1 : len(pw)-1]
-	}
-	return string(pw)
 }
 
 // connackPacket encodes a refusing CONNACK for a client the node answers

@@ -1,14 +1,12 @@
 package node
 
 import (
-	"bytes"
-	"errors"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/openpubsub/pubsub/pkg/token"
+	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/pkg/topic"
 )
 
@@ -43,24 +41,6 @@ func sessionOf(cl *mqtt.Client) *session {
 	return nil
 }
 
-// refusal is a CONNACK refusal: its reason code, the metric label, and the
-// reason string sent to the client.
-type refusal struct {
-	code   byte
-	reason string
-	msg    string
-}
-
-var (
-	refNoToken     = &refusal{0x86, "no_token", "a token is required as the password"}
-	refTooLong     = &refusal{0x86, "password_too_long", "the password is longer than 4096 bytes"}
-	refRevoked     = &refusal{0x87, "revoked", "token has been revoked"}
-	refTooOld      = &refusal{0x86, "too_old", "token is older than the broker's expiration allows"}
-	refClientID    = &refusal{0x85, "client_id", "client identifier is longer than 256 bytes"}
-	refWillTopic   = &refusal{0x90, "will_topic", "the token does not allow publishing to the will topic"}
-	refUnavailable = &refusal{0x88, "unavailable", "broker is not available on this node"}
-)
-
 // OnConnect authenticates the client. It runs before mochi sends CONNACK
 // and, unlike OnConnectAuthenticate, may choose the reason code, so it
 // does all the work and sends the refusing CONNACK itself; mochi then
@@ -70,41 +50,28 @@ var (
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	c, _ := cl.Net.Conn.(*conn)
 	if c == nil {
-		return h.refuse(cl, pk, refUnavailable)
+		return h.refuse(cl, pk, broker.RefuseUnavailable)
 	}
 	now := time.Now()
 	b := h.srv.node.state.Load().Broker(h.srv.id)
 	switch {
 	case b == nil:
-		return h.refuse(cl, pk, refUnavailable)
-	case !pk.Connect.PasswordFlag || len(bytes.TrimSpace(pk.Connect.Password)) == 0:
-		return h.refuse(cl, pk, refNoToken)
-	case len(pk.Connect.Password) > maxPasswordLen:
-		return h.refuse(cl, pk, refTooLong)
+		return h.refuse(cl, pk, broker.RefuseUnavailable)
+	case !pk.Connect.PasswordFlag:
+		return h.refuse(cl, pk, broker.RefuseNoToken)
+	case len(pk.Connect.Password) > broker.MaxTokenLen:
+		return h.refuse(cl, pk, refPasswordLen)
 	case len(pk.Connect.ClientIdentifier) > maxClientIDLen:
 		return h.refuse(cl, pk, refClientID)
 	}
-
-	u, err := token.Parse(tokenFromPassword(pk.Connect.Password))
-	if err != nil {
-		return h.refuse(cl, pk, tokenRefusal(err))
+	g, r := broker.Authenticate(b, broker.CleanToken(string(pk.Connect.Password)), now, h.limits.TokenLeeway)
+	if r != nil {
+		return h.refuse(cl, pk, r)
 	}
-	claims, err := u.Verify(b.Keys, b.Hostname, now, h.limits.TokenLeeway)
-	if err != nil {
-		return h.refuse(cl, pk, tokenRefusal(err))
-	}
-	switch {
-	case b.Revoked(claims.ID):
-		return h.refuse(cl, pk, refRevoked)
-	case b.TooOld(claims.IssuedAt, now):
-		return h.refuse(cl, pk, refTooOld)
-	case len(claims.Subject) > maxClientIDLen:
+	if len(g.ClientID) > maxClientIDLen {
 		return h.refuse(cl, pk, refClientID)
 	}
-	sess, err := newSession(h.srv, cl, claims, u.KeyID())
-	if err != nil {
-		return h.refuse(cl, pk, &refusal{0x86, "claims", "token ACL is invalid"})
-	}
+	sess := newSession(h.srv, cl, g)
 	// MQTT v5 §3.2.2.2 lists 0x90 for "the Will Topic Name is not
 	// malformed, but is not accepted by this Server"; 0x87 would tell the
 	// client it may not connect at all, which is not so.
@@ -118,9 +85,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	c.sess.Store(sess)
 
-	if pk.Connect.ClientIdentifier != claims.Subject {
-		cl.ID = claims.Subject
-		cl.Properties.Props.AssignedClientID = claims.Subject
+	if pk.Connect.ClientIdentifier != g.ClientID {
+		cl.ID = g.ClientID
+		cl.Properties.Props.AssignedClientID = g.ClientID
 	}
 	ka := pk.Connect.Keepalive
 	switch {
@@ -134,22 +101,13 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// tokenRefusal maps a pkg/token error to its refusal; every one is 0x86.
-func tokenRefusal(err error) *refusal {
-	var te *token.Error
-	if errors.As(err, &te) {
-		return &refusal{0x86, string(te.Reason), te.Message}
-	}
-	return &refusal{0x86, "malformed", "token is invalid"}
-}
-
 // refuse counts and logs a refusal and sends its CONNACK. The returned
 // error makes mochi close the connection.
-func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, r *refusal) error {
-	h.srv.m.refused(r.reason)
-	h.srv.log.Info("connection refused", "reason", r.reason, "code", r.code,
+func (h *hook) refuse(cl *mqtt.Client, pk packets.Packet, r *broker.Refusal) error {
+	code := connackCode(r)
+	h.srv.m.refused(string(r.Reason))
+	h.srv.log.Info("connection refused", "reason", r.Reason, "code", code.Code,
 		"client_id", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote)
-	code := packets.Code{Code: r.code, Reason: r.msg}
 	_ = h.srv.mochi.SendConnack(cl, code, false, nil)
 	return code
 }
@@ -240,7 +198,7 @@ func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 		return nil
 	}
 	if h.limits.MessageRate > 0 && !sess.allowPublish(time.Now(), h.limits.MessageRate, h.limits.MessageBurst) {
-		sess.disconnect(dcRate)
+		sess.disconnect(refRate)
 		return packets.ErrRejectPacket
 	}
 	if len(pk.TopicName) > 0 && pk.TopicName[0] == '$' {

@@ -19,22 +19,25 @@ import (
 // pkg/token gives for a token it refuses.
 var refusalReasons = []string{
 	"malformed", "algorithm", "unknown_key", "signature", "claims", "audience", "expired", "not_yet_valid",
-	"no_token", "password_too_long", "revoked", "too_old", "client_id", "will_topic", "protocol_version", "unavailable",
+	"no_token", "token_too_long", "revoked", "too_old", "client_id", "will_topic", "protocol_version", "unavailable",
+	"broker_deleted", "key_removed",
 }
 
-// disconnectReasons label the DISCONNECTs the node sends.
+// disconnectReasons label the DISCONNECTs the node sends, and the
+// offline sessions it drops.
 var disconnectReasons = []string{
-	"revoked", "key_removed", "broker_deleted", "broker_expiration", "token_expired", "packet_too_large", "message_rate", "shutdown",
+	"revoked", "key_removed", "broker_deleted", "too_old", "expired", "packet_too_large", "message_rate", "shutdown",
 }
 
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
 	connections  atomic.Int64 // sessions established
-	refusals     [16]atomic.Int64
+	refusals     [18]atomic.Int64
 	disconnects  [8]atomic.Int64
-	aclPublish   atomic.Int64 // publishes refused by the ACL
-	aclSubscribe atomic.Int64 // filters refused by the ACL
-	droppedQoS0  atomic.Int64 // QoS 0 publishes refused, hence dropped silently
+	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
+	aclPublish   atomic.Int64    // publishes refused by the ACL
+	aclSubscribe atomic.Int64    // filters refused by the ACL
+	droppedQoS0  atomic.Int64    // QoS 0 publishes refused, hence dropped silently
 }
 
 func (m *brokerMetrics) refused(reason string) {
@@ -46,6 +49,12 @@ func (m *brokerMetrics) refused(reason string) {
 func (m *brokerMetrics) disconnected(reason string) {
 	if i := slices.Index(disconnectReasons, reason); i >= 0 {
 		m.disconnects[i].Add(1)
+	}
+}
+
+func (m *brokerMetrics) dropped(reason string) {
+	if i := slices.Index(disconnectReasons, reason); i >= 0 {
+		m.offlineDrops[i].Add(1)
 	}
 }
 
@@ -144,6 +153,14 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		for i, r := range disconnectReasons {
 			if v := s.m.disconnects[i].Load(); v > 0 {
 				sample(w, "pubsub_disconnects_total", s.hostname(), `reason="`+r+`"`, v)
+			}
+		}
+	}
+	family(w, "pubsub_offline_sessions_dropped_total", "counter", "Offline sessions and delayed wills dropped when their token was revoked or its key removed, by reason.")
+	for _, s := range servers {
+		for i, r := range disconnectReasons {
+			if v := s.m.offlineDrops[i].Load(); v > 0 {
+				sample(w, "pubsub_offline_sessions_dropped_total", s.hostname(), `reason="`+r+`"`, v)
 			}
 		}
 	}

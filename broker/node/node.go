@@ -225,7 +225,7 @@ func (n *Node) Apply(st *broker.State) {
 
 	for _, s := range gone {
 		s.log.Info("broker deleted, closing its sessions")
-		n.wg.Go(func() { s.shutdown(dcDeleted) })
+		n.wg.Go(func() { s.shutdown(broker.RefuseDeleted) })
 	}
 	for _, s := range live {
 		if ob, nb := old.Broker(s.id), st.Broker(s.id); ob != nb {
@@ -314,7 +314,7 @@ func (n *Node) Close() error {
 		}
 		var wg sync.WaitGroup
 		for _, s := range servers {
-			wg.Go(func() { s.shutdown(dcShuttingDown) })
+			wg.Go(func() { s.shutdown(refShutdown) })
 		}
 		waitTimeout(&wg, closeTimeout)
 

@@ -187,14 +187,14 @@ func (n *Node) routeByAudience(tc net.Conn) (*broker.Broker, []byte) {
 		return refuse("protocol_version", 0x01, "")
 	}
 	if len(info.Password) == 0 {
-		return refuse("no_token", 0x86, refNoToken.msg)
+		return refuse("no_token", 0x86, broker.RefuseNoToken.Message)
 	}
-	if len(info.Password) > maxPasswordLen {
-		return refuse("bad_token", 0x86, refTooLong.msg)
+	if len(info.Password) > broker.MaxTokenLen {
+		return refuse("bad_token", 0x86, refPasswordLen.Message)
 	}
-	aud, err := token.PeekAudience(tokenFromPassword(info.Password))
+	aud, err := token.PeekAudience(broker.CleanToken(string(info.Password)))
 	if err != nil {
-		return refuse("bad_token", 0x86, tokenRefusal(err).msg)
+		return refuse("bad_token", 0x86, broker.TokenRefusal(err).Message)
 	}
 	b := n.state.Load().BrokerByHostname(aud)
 	if b == nil {

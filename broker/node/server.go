@@ -34,12 +34,12 @@ type server struct {
 	log   *slog.Logger
 	m     brokerMetrics
 
-	mu       sync.Mutex
-	closed   bool
-	conns    map[*conn]struct{}
-	sessions map[*session]struct{}
-	byJTI    map[string]map[*session]struct{}
-	byKID    map[string]map[*session]struct{}
+	sessions broker.Sessions // every session, connected or offline
+
+	mu      sync.Mutex
+	closed  bool
+	conns   map[*conn]struct{}
+	offline map[string]*session // offline sessions by client id
 
 	active sync.WaitGroup // EstablishConnection calls in progress
 	bg     sync.WaitGroup // DISCONNECTs being sent
@@ -62,14 +62,12 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
 
 	s := &server{
-		node:     n,
-		id:       b.ID,
-		ln:       &listener{done: make(chan struct{})},
-		log:      n.log.With("broker", b.Hostname),
-		conns:    map[*conn]struct{}{},
-		sessions: map[*session]struct{}{},
-		byJTI:    map[string]map[*session]struct{}{},
-		byKID:    map[string]map[*session]struct{}{},
+		node:    n,
+		id:      b.ID,
+		ln:      &listener{done: make(chan struct{})},
+		log:     n.log.With("broker", b.Hostname),
+		conns:   map[*conn]struct{}{},
+		offline: map[string]*session{},
 	}
 	s.host.Store(&b.Hostname)
 	s.mochi = mqtt.New(&mqtt.Options{
@@ -134,125 +132,126 @@ func (s *server) establish(c *conn, ended func()) {
 		}
 		s.mu.Lock()
 		delete(s.conns, c)
-		if sess := c.sess.Load(); sess != nil {
-			s.unregisterLocked(sess)
-		}
 		s.mu.Unlock()
+		if sess := c.sess.Load(); sess != nil {
+			s.ended(sess)
+		}
 		s.active.Done()
 		ended()
 	})
 }
 
 // register adds a session to the index, unless the current State, which
-// Apply may have swapped in since the token was verified, refuses it.
-// Checking again under the lock that enforcement takes closes the race
-// with Apply: either this sees the new State, or enforcement sees the
-// session.
-func (s *server) register(sess *session, now time.Time) *refusal {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.node.state.Load().Broker(s.id)
-	switch {
-	case s.closed || b == nil:
-		return refUnavailable
-	case b.Revoked(sess.jti):
-		return refRevoked
-	case b.Keys[sess.kid] == nil:
-		return &refusal{0x86, "unknown_key", "token key id is not a key of this broker"}
-	case b.TooOld(sess.iat, now):
-		return refTooOld
+// Apply may have swapped in since the token was verified, refuses it
+// (broker.Sessions.Register). An offline session of the same client id
+// leaves the index: the new one takes its place, and mochi hands it the
+// old one's state.
+func (s *server) register(sess *session, now time.Time) *broker.Refusal {
+	if r := s.sessions.Register(sess, func() *broker.Broker { return s.node.state.Load().Broker(s.id) }, now); r != nil {
+		return r
 	}
-	s.sessions[sess] = struct{}{}
-	addTo(s.byJTI, sess.jti, sess)
-	addTo(s.byKID, sess.kid, sess)
+	s.mu.Lock()
+	old := s.offline[sess.clientID]
+	delete(s.offline, sess.clientID)
+	s.mu.Unlock()
+	if old != nil {
+		old.disconnected(0)
+		s.sessions.Unregister(old)
+	}
 	return nil
 }
 
-func (s *server) unregisterLocked(sess *session) {
-	sess.stop()
-	delete(s.sessions, sess)
-	removeFrom(s.byJTI, sess.jti, sess)
-	removeFrom(s.byKID, sess.kid, sess)
-}
-
-func addTo(idx map[string]map[*session]struct{}, key string, sess *session) {
-	set := idx[key]
-	if set == nil {
-		set = map[*session]struct{}{}
-		idx[key] = set
+// keepFor is how long mochi may keep what remains of the disconnected
+// client cl: its session expiry, or its will's delay if longer, plus the
+// second mochi's expiry sweep may take.
+func keepFor(cl *mqtt.Client) time.Duration {
+	d := time.Duration(cl.Properties.Props.SessionExpiryInterval) * time.Second
+	if w := time.Duration(cl.Properties.Will.WillDelayInterval) * time.Second; w > d {
+		d = w
 	}
-	set[sess] = struct{}{}
+	return d + 2*time.Second
 }
 
-func removeFrom(idx map[string]map[*session]struct{}, key string, sess *session) {
-	if set := idx[key]; set != nil {
-		delete(set, sess)
-		if len(set) == 0 {
-			delete(idx, key)
+// ended follows a session whose connection has ended. If mochi keeps its
+// state (a session expiry, a delayed will), the session stays in the
+// index offline, so that revoking its token drops that state too. A
+// session ended for its credentials (revoked, key removed, too old) has
+// its state dropped at once: the next connection with its client id
+// starts afresh.
+func (s *server) ended(sess *session) {
+	switch {
+	case sess.cl.IsTakenOver() || !s.mochi.Retains(sess.cl):
+		sess.disconnected(0)
+	case dropsState(sess.endedFor()):
+		sess.disconnected(0)
+		s.dropOffline(sess, sess.endedFor())
+	case sess.disconnected(keepFor(sess.cl)):
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			break
 		}
+		s.offline[sess.clientID] = sess
+		s.mu.Unlock()
+		return
 	}
+	s.sessions.Unregister(sess)
+}
+
+// dropsState reports whether a session ended for r loses what mochi keeps
+// of it: the credentials are gone for good, not merely expired (a device
+// resumes its session with a fresh token).
+func dropsState(r *broker.Refusal) bool {
+	return r == broker.RefuseRevoked || r == broker.RefuseKeyRemoved || r == broker.RefuseTooOld
+}
+
+// dropOffline drops what mochi keeps of an offline session ended for r.
+func (s *server) dropOffline(sess *session, r *broker.Refusal) {
+	s.forget(sess)
+	s.mu.Lock()
+	closed := s.closed // mochi is closing: nothing to keep anyway
+	s.mu.Unlock()
+	if !closed && s.mochi.DropSession(sess.cl) {
+		s.m.dropped(string(r.Reason))
+		s.log.Info("dropped an offline session", "client_id", sess.clientID, "jti", sess.grant.JTI, "reason", r.Reason)
+	}
+}
+
+// forget removes an offline session from the index.
+func (s *server) forget(sess *session) {
+	s.mu.Lock()
+	if s.offline[sess.clientID] == sess {
+		delete(s.offline, sess.clientID)
+	}
+	s.mu.Unlock()
+	s.sessions.Unregister(sess)
 }
 
 // enforce ends the sessions that broker nb no longer accepts, when the
-// broker changed from ob. Revocation costs the smaller of the live jtis
-// and the revocations, never a scan of every session.
+// broker changed from ob (broker.Sessions.Enforce).
 func (s *server) enforce(ob, nb *broker.Broker, now time.Time) {
 	if nb.Hostname != s.hostname() {
 		s.host.Store(&nb.Hostname)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.byJTI) <= nb.Revocations() {
-		for jti, set := range s.byJTI {
-			if nb.Revoked(jti) {
-				endAll(set, dcRevoked)
-			}
-		}
-	} else {
-		for jti := range nb.RevokedIDs() {
-			endAll(s.byJTI[jti], dcRevoked)
-		}
-	}
-	for kid, set := range s.byKID {
-		if nb.Keys[kid] == nil {
-			endAll(set, dcKeyRemoved)
-		}
-	}
-	if ob == nil || ob.Expiration != nb.Expiration {
-		for sess := range s.sessions {
-			if nb.TooOld(sess.iat, now) {
-				sess.end(dcTooOld)
-			} else {
-				sess.schedule(sess.deadline(nb, s.node.cfg.Limits.TokenLeeway))
-			}
-		}
-	}
+	s.sessions.Enforce(ob, nb, now, s.node.cfg.Limits.TokenLeeway)
 }
 
-func endAll(set map[*session]struct{}, why disconnectAs) {
-	for sess := range set {
-		sess.end(why)
-	}
-}
-
-// shutdown ends every session with why, then stops the mochi server. It
+// shutdown ends every session with r, then stops the mochi server. It
 // is bounded in time: a client that does not read its DISCONNECT is cut
 // off.
-func (s *server) shutdown(why disconnectAs) {
+func (s *server) shutdown(r *broker.Refusal) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	for sess := range s.sessions {
-		sess.end(why)
-	}
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.sessions.Close(r)
 
 	waitTimeout(&s.bg, 2*disconnectWriteTimeout)
 	for _, c := range conns {
@@ -267,7 +266,7 @@ func (s *server) shutdown(why disconnectAs) {
 // closed, as MQTT allows no DISCONNECT there.
 func (s *server) packetTooLarge(c *conn) {
 	if sess := c.sess.Load(); sess != nil && sess.established.Load() {
-		sess.disconnect(dcTooLarge)
+		sess.disconnect(refTooLarge)
 	}
 }
 

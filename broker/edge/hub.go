@@ -25,6 +25,7 @@ type hub struct {
 	srv   *Server
 	id    string // broker id
 	bus   Bus
+	rate  *limiter // nil: no message rate
 	epoch uint64
 	seq   atomic.Uint64 // the last sequence number handed out
 
@@ -39,6 +40,7 @@ type hub struct {
 	streams   atomic.Int64 // streams opened
 	evicted   atomic.Int64 // streams ended for being too slow
 	publishes atomic.Int64 // HTTP publishes accepted
+	limited   atomic.Int64 // HTTP publishes refused for the message rate
 	wsConns   atomic.Int64 // WebSocket connections open
 	wsTotal   atomic.Int64 // WebSocket connections accepted
 }
@@ -46,11 +48,15 @@ type hub struct {
 func newHub(srv *Server, id string, bus Bus) *hub {
 	var e [8]byte
 	_, _ = rand.Read(e[:])
-	return &hub{
+	h := &hub{
 		srv: srv, id: id, bus: bus, epoch: binary.BigEndian.Uint64(e[:]),
 		subs: map[string]*subscription{}, clients: map[*client]struct{}{},
 		byJTI: map[string]map[*client]struct{}{}, byKID: map[string]map[*client]struct{}{},
 	}
+	if srv.cfg.MessageRate > 0 {
+		h.rate = newLimiter(srv.cfg.MessageRate, srv.cfg.MessageBurst, maxRateBuckets)
+	}
+	return h
 }
 
 // event is one message as SSE clients get it, rendered once.

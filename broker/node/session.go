@@ -34,8 +34,7 @@ type session struct {
 	received atomic.Pointer[string]
 
 	// The message rate limiter, used only by the client's read goroutine.
-	tokens float64
-	last   time.Time
+	bucket broker.Bucket
 
 	established atomic.Bool
 
@@ -134,17 +133,7 @@ func (s *session) canReceive(name string) bool {
 
 // allowPublish takes one token from the session's bucket.
 func (s *session) allowPublish(now time.Time, rate float64, burst int) bool {
-	if s.last.IsZero() {
-		s.tokens = float64(burst)
-	} else {
-		s.tokens = min(float64(burst), s.tokens+now.Sub(s.last).Seconds()*rate)
-	}
-	s.last = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
+	return s.bucket.Allow(now, rate, burst)
 }
 
 // deadline returns when the session's token stops being valid on broker

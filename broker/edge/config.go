@@ -62,6 +62,15 @@ type Config struct {
 	ReplayCount int
 	ReplayAge   time.Duration
 	ReplayBytes int
+	// MessageRate, when positive, limits the HTTP publishes of each token
+	// (jti) to this many per second on average, with bursts of
+	// MessageBurst; a publish over it is answered 429 with Retry-After.
+	// The node passes its MQTT message rate, so that a token publishes
+	// no faster over HTTP than one MQTT connection may.
+	MessageRate float64
+	// MessageBurst is the burst allowed above MessageRate. Default: the
+	// rate rounded up, at least 1.
+	MessageBurst int
 	// ClientQueue is how many events an SSE client may fall behind
 	// before it is disconnected as too slow.
 	ClientQueue int
@@ -116,6 +125,9 @@ func (c Config) withDefaults() Config {
 	def(&c.ReplayBytes, d.ReplayBytes)
 	def(&c.ClientQueue, d.ClientQueue)
 	defDur(&c.WriteTimeout, d.WriteTimeout)
+	if c.MessageRate > 0 && c.MessageBurst == 0 {
+		c.MessageBurst = max(1, int(c.MessageRate+0.999))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -126,6 +138,8 @@ func (c Config) validate() error {
 	switch {
 	case c.MaxTopics < 1 || c.ReplayBytes < 0 || c.ClientQueue < 1:
 		return errors.New("edge: MaxTopics and ClientQueue must be positive, ReplayBytes not negative")
+	case c.MessageRate < 0 || c.MessageBurst < 0:
+		return errors.New("edge: MessageRate and MessageBurst must not be negative")
 	case c.KeepAlive < time.Second || c.ReplayAge < 0 || c.WriteTimeout < 0 || c.TokenLeeway < 0:
 		return errors.New("edge: KeepAlive must be at least 1s, and other durations not negative")
 	}

@@ -26,6 +26,7 @@ const (
 	ESLOW          = "slow_client"     // the stream fell too far behind and was ended
 	EREVOKED       = "revoked"         // the stream's token was revoked or its key removed
 	EEXPIRED       = "expired"         // the stream's token expired, or the broker's expiration ended it
+	ERATE          = "rate_limited"    // the token published faster than the node's message rate
 	EINTERNAL      = "internal"        // anything else; details are logged, never sent
 )
 
@@ -53,6 +54,7 @@ var errorTable = map[string]errorInfo{
 	ESLOW:          {http.StatusServiceUnavailable, 20041},
 	EREVOKED:       {http.StatusUnauthorized, 20042},
 	EEXPIRED:       {http.StatusUnauthorized, 20043},
+	ERATE:          {http.StatusTooManyRequests, 20050},
 	EINTERNAL:      {http.StatusInternalServerError, 20500},
 }
 

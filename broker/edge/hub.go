@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"sync"
@@ -17,11 +18,14 @@ import (
 // subscription keeps its recent events for reconnecting clients.
 //
 // Locking: hub.mu, then subscription.mu, then client.mu. Deliveries take
-// only the subscription's lock, so different filters never contend.
+// only the subscription's lock, so different filters never contend. No
+// lock is held across a call into the bus: config changes (enforce)
+// take hub.mu, and must not wait on one filter's Subscribe.
 type hub struct {
 	srv   *Server
 	id    string // broker id
 	bus   Bus
+	rate  *limiter // nil: no message rate
 	epoch uint64
 	seq   atomic.Uint64 // the last sequence number handed out
 
@@ -36,6 +40,7 @@ type hub struct {
 	streams   atomic.Int64 // streams opened
 	evicted   atomic.Int64 // streams ended for being too slow
 	publishes atomic.Int64 // HTTP publishes accepted
+	limited   atomic.Int64 // HTTP publishes refused for the message rate
 	wsConns   atomic.Int64 // WebSocket connections open
 	wsTotal   atomic.Int64 // WebSocket connections accepted
 }
@@ -43,11 +48,15 @@ type hub struct {
 func newHub(srv *Server, id string, bus Bus) *hub {
 	var e [8]byte
 	_, _ = rand.Read(e[:])
-	return &hub{
+	h := &hub{
 		srv: srv, id: id, bus: bus, epoch: binary.BigEndian.Uint64(e[:]),
 		subs: map[string]*subscription{}, clients: map[*client]struct{}{},
 		byJTI: map[string]map[*client]struct{}{}, byKID: map[string]map[*client]struct{}{},
 	}
+	if srv.cfg.MessageRate > 0 {
+		h.rate = newLimiter(srv.cfg.MessageRate, srv.cfg.MessageBurst, maxRateBuckets)
+	}
+	return h
 }
 
 // event is one message as SSE clients get it, rendered once.
@@ -62,9 +71,14 @@ type event struct {
 type subscription struct {
 	hub    *hub
 	filter string
-	cancel func() // ends the bus subscription
-	refs   int    // streams attached or attaching; guarded by hub.mu
+	refs   int // streams attached or attaching; guarded by hub.mu
 	linger *time.Timer
+
+	// ready is closed once the bus subscription is made (or failed, then
+	// err is set). cancel and err are written before, and read after.
+	ready  chan struct{}
+	cancel func() // ends the bus subscription; nil until ready, guarded by hub.mu
+	err    *Error
 
 	mu      sync.Mutex
 	clients map[*client]int // the stream, and the filter's index in its cursor
@@ -74,13 +88,19 @@ type subscription struct {
 	last    uint64          // the newest event's seq, or floor
 }
 
+var errNoBroker = &Error{EUNAVAILABLE, "the broker is not available on this node"}
+
 // acquire returns the subscription of filter, making it on first use,
-// and counts one more stream on it.
-func (h *hub) acquire(filter string) (*subscription, *Error) {
+// and counts one more stream on it. The bus subscription is made without
+// hub.mu held, which enforcement and the other filters' streams take:
+// a slow Subscribe (a deep filter, many retained messages) only delays
+// the streams that wait for this filter, and those stop waiting when
+// their request ends.
+func (h *hub) acquire(ctx context.Context, filter string) (*subscription, *Error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
-		return nil, errorf(EUNAVAILABLE, "the broker is not available on this node")
+		h.mu.Unlock()
+		return nil, errNoBroker
 	}
 	if s := h.subs[filter]; s != nil {
 		s.refs++
@@ -88,18 +108,48 @@ func (h *hub) acquire(filter string) (*subscription, *Error) {
 			s.linger.Stop()
 			s.linger = nil
 		}
+		h.mu.Unlock()
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			h.release(s)
+			return nil, errorf(EUNAVAILABLE, "the request ended before the subscription was made")
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
 		return s, nil
 	}
-	s := &subscription{hub: h, filter: filter, clients: map[*client]int{}, refs: 1}
+	s := &subscription{hub: h, filter: filter, clients: map[*client]int{}, refs: 1, ready: make(chan struct{})}
 	s.floor = h.seq.Load()
 	s.last = s.floor
-	cancel, err := h.bus.Subscribe(filter, s.deliver)
-	if err != nil {
-		h.srv.log.Error("subscribing the SSE hub", "filter", filter, "error", err)
-		return nil, errorf(EINTERNAL, "internal error")
-	}
-	s.cancel = cancel
 	h.subs[filter] = s
+	h.mu.Unlock()
+
+	cancel, err := h.bus.Subscribe(filter, s.deliver)
+
+	h.mu.Lock()
+	switch {
+	case err != nil:
+		h.srv.log.Error("subscribing the SSE hub", "filter", filter, "error", err)
+		s.err = errorf(EINTERNAL, "internal error")
+	case h.closed || h.subs[filter] != s:
+		// The hub closed meanwhile, and dropped s without a cancel to call.
+		s.err = errNoBroker
+	default:
+		s.cancel = cancel
+	}
+	if s.err != nil && h.subs[filter] == s {
+		delete(h.subs, filter)
+	}
+	h.mu.Unlock()
+	close(s.ready)
+	if s.err != nil {
+		if err == nil {
+			cancel()
+		}
+		return nil, s.err
+	}
 	return s, nil
 }
 
@@ -107,32 +157,42 @@ func (h *hub) acquire(filter string) (*subscription, *Error) {
 // ReplayAge, so that clients reconnecting meanwhile miss nothing.
 func (h *hub) release(s *subscription) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	s.refs--
-	if s.refs > 0 || h.closed || h.subs[s.filter] != s {
+	if s.refs > 0 || h.closed || h.subs[s.filter] != s || s.cancel == nil {
+		// Still used, already dropped, or still being made: its maker
+		// keeps a reference until it is ready.
+		h.mu.Unlock()
 		return
 	}
 	if age := h.srv.cfg.ReplayAge; age > 0 && h.srv.cfg.ReplayCount > 0 {
 		s.linger = time.AfterFunc(age, func() { h.drop(s) })
+		h.mu.Unlock()
 		return
 	}
-	h.dropLocked(s)
+	cancel := h.dropLocked(s)
+	h.mu.Unlock()
+	cancel()
 }
 
 func (h *hub) drop(s *subscription) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.refs == 0 && h.subs[s.filter] == s {
-		h.dropLocked(s)
+	if s.refs != 0 || h.subs[s.filter] != s {
+		h.mu.Unlock()
+		return
 	}
+	cancel := h.dropLocked(s)
+	h.mu.Unlock()
+	cancel()
 }
 
-func (h *hub) dropLocked(s *subscription) {
+// dropLocked forgets a ready subscription and returns the cancel of its
+// bus subscription, for the caller to call once it has released hub.mu.
+func (h *hub) dropLocked(s *subscription) func() {
 	delete(h.subs, s.filter)
 	if s.linger != nil {
 		s.linger.Stop()
 	}
-	s.cancel()
+	return s.cancel
 }
 
 // deliver is the bus callback: it runs on the publisher's goroutine, so
@@ -313,19 +373,32 @@ func endAll(set map[*client]struct{}, why *Error) {
 	}
 }
 
-// close ends every stream with why and every subscription.
-func (h *hub) close(why *Error) {
+// close ends every stream with why and forgets every subscription. It
+// returns the cancels of their bus subscriptions, for the caller to run
+// where it can afford to wait on the bus. A subscription still being
+// made is ended by its maker, which finds the hub closed.
+func (h *hub) close(why *Error) (cancels []func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return
+		return nil
 	}
 	h.closed = true
 	for c := range h.clients {
 		c.end(why)
 	}
 	for _, s := range h.subs {
-		h.dropLocked(s)
+		if s.cancel != nil {
+			cancels = append(cancels, h.dropLocked(s))
+		}
+	}
+	clear(h.subs)
+	return cancels
+}
+
+func runAll(fs []func()) {
+	for _, f := range fs {
+		f()
 	}
 }
 

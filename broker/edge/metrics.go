@@ -40,6 +40,13 @@ func (s *Server) WriteMetrics(out io.Writer) error {
 			return int64(len(h.subs))
 		}},
 		{"pubsub_http_publishes_total", "counter", "Messages published with HTTP POST.", func(h *hub) int64 { return h.publishes.Load() }},
+		{"pubsub_http_publishes_limited_total", "counter", "HTTP publishes refused with 429 for the message rate.", func(h *hub) int64 { return h.limited.Load() }},
+		{"pubsub_http_rate_buckets_evicted_total", "counter", "Message rate buckets of tokens dropped before they refilled, to keep at most 10000 per broker.", func(h *hub) int64 {
+			if h.rate == nil {
+				return 0
+			}
+			return h.rate.evictions()
+		}},
 		{"pubsub_ws_connections", "gauge", "MQTT over WebSocket connections open.", func(h *hub) int64 { return h.wsConns.Load() }},
 		{"pubsub_ws_connections_total", "counter", "MQTT over WebSocket connections accepted.", func(h *hub) int64 { return h.wsTotal.Load() }},
 	} {

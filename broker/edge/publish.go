@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -74,6 +75,22 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		writeError(w, errorf(EFORBIDDEN, "the token does not allow publishing to %q", truncate(p.topic, 64)))
 		return
 	}
+	h := s.hub(g.b)
+	if h == nil {
+		writeError(w, errorf(EUNAVAILABLE, "the broker is not available on this node"))
+		return
+	}
+	// The rate is taken before the body is read, so that a refused
+	// publish costs nothing more.
+	if h.rate != nil {
+		if ok, wait := h.rate.allow(g.jti, time.Now()); !ok {
+			h.limited.Add(1)
+			secs := max(1, int64((wait+time.Second-1)/time.Second))
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			writeError(w, errorf(ERATE, "this token may publish %g messages per second (bursts of %d); retry after %d s", s.cfg.MessageRate, s.cfg.MessageBurst, secs))
+			return
+		}
+	}
 	ct := r.Header.Get("Content-Type")
 	if len(ct) > 256 {
 		ct = ""
@@ -101,11 +118,6 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 	if p.retain && len(body) == 0 {
 		// MQTT's way to delete a topic's retained message; fine as it is.
 		s.log.Debug("HTTP publish deletes a retained message", "topic", p.topic)
-	}
-	h := s.hub(g.b)
-	if h == nil {
-		writeError(w, errorf(EUNAVAILABLE, "the broker is not available on this node"))
-		return
 	}
 	m := &broker.Message{
 		BrokerID: g.b.ID, Topic: p.topic, Payload: body, Retain: p.retain,

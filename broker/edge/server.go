@@ -79,7 +79,7 @@ func (s *Server) Close() error {
 	s.hubs = map[string]*hub{}
 	s.mu.Unlock()
 	for _, h := range hubs {
-		h.close(errShutdown)
+		runAll(h.close(errShutdown))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -89,7 +89,9 @@ func (s *Server) Close() error {
 
 // Apply enforces a new configuration on the streams, as the node does
 // for MQTT sessions: the streams of a deleted broker end, and those of a
-// changed broker end when the change invalidates their token.
+// changed broker end when the change invalidates their token. It never
+// waits on a broker's bus: a deleted broker's subscriptions are ended on
+// another goroutine, and no hub holds its lock across a bus call.
 func (s *Server) Apply(old, st *broker.State, now time.Time) {
 	s.mu.Lock()
 	type change struct {
@@ -109,7 +111,9 @@ func (s *Server) Apply(old, st *broker.State, now time.Time) {
 	s.mu.Unlock()
 	for _, c := range changes {
 		if c.nb == nil {
-			c.h.close(errDeleted)
+			if cancels := c.h.close(errDeleted); len(cancels) > 0 {
+				go runAll(cancels)
+			}
 		} else {
 			c.h.enforce(c.ob, c.nb, now)
 		}
@@ -117,21 +121,32 @@ func (s *Server) Apply(old, st *broker.State, now time.Time) {
 }
 
 // hub returns the hub of broker b, making it on first use; nil when the
-// broker's bus is not available.
+// broker's bus is not available. The bus is fetched without s.mu held:
+// it may start the broker's server, and Apply, which takes s.mu, must
+// not wait on one broker's start.
 func (s *Server) hub(b *broker.Broker) *hub {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	if h := s.hubs[b.ID]; h != nil {
+	h, closed := s.hubs[b.ID], s.closed
+	s.mu.Unlock()
+	if h != nil || closed {
 		return h
 	}
 	bus := s.backend.Bus(b)
 	if bus == nil {
 		return nil
 	}
-	h := newHub(s, b.ID, bus)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hubs[b.ID]; h != nil || s.closed {
+		return h
+	}
+	// Apply drops the hubs of deleted brokers under s.mu, after the
+	// backend's State has lost them: a broker deleted while its bus was
+	// fetched is seen here.
+	if s.backend.State().Broker(b.ID) == nil {
+		return nil
+	}
+	h = newHub(s, b.ID, bus)
 	s.hubs[b.ID] = h
 	return h
 }

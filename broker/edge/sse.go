@@ -222,7 +222,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 	var stale []string // filters whose missed messages the buffer could not cover
 	live := make([]uint64, len(p.filters))
 	for i, f := range p.filters {
-		sub, err := h.acquire(f)
+		sub, err := h.acquire(r.Context(), f)
 		if err != nil {
 			c.end(err)
 			break

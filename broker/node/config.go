@@ -66,7 +66,8 @@ type Limits struct {
 	MinKeepAlive, MaxKeepAlive uint16
 	// MessageRate, when positive, limits each client to this many PUBLISH
 	// packets per second on average, with bursts of MessageBurst;
-	// exceeding it ends the connection with DISCONNECT 0x96.
+	// exceeding it ends the connection with DISCONNECT 0x96. The HTTP
+	// edge applies the same rate to each token's HTTP publishes (429).
 	MessageRate float64
 	// MessageBurst is the burst allowed above MessageRate. Default: the
 	// rate rounded up, at least 1.

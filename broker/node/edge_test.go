@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -707,4 +708,38 @@ func TestEdgeMetrics(t *testing.T) {
 			t.Errorf("%s = %d, want %d", sample, got, want)
 		}
 	}
+}
+
+// TestHTTPPublishRate is issue 14's finding 13: the node's message rate
+// applies to a token's HTTP publishes (429 with Retry-After past the
+// burst, counted), per token, and to MQTT over WebSocket as to any MQTT
+// connection.
+func TestHTTPPublishRate(t *testing.T) {
+	t.Parallel()
+	// One message per 100 s refills nothing while the test runs.
+	e := newEnv(t, node.Limits{MessageRate: 0.01, MessageBurst: 3}, "a")
+	host := e.brokers["a"].host
+	tok, _ := e.brokers["a"].token(t, nil)
+	for i := 0; i < 3; i++ {
+		e.publishHTTP("a", tok, "topic=r", "x")
+	}
+	status, hdr, body := e.request("POST", "a", "/events?topic=r", tok, "x", nil)
+	if status != 429 || errorCode(t, body) != 20050 {
+		t.Fatalf("publish past the burst: %d %s, want 429 and code 20050", status, body)
+	}
+	if ra, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || ra < 1 || ra > 100 {
+		t.Errorf("Retry-After %q, want 1 to 100 seconds", hdr.Get("Retry-After"))
+	}
+	// Another token has a bucket of its own.
+	other, _ := e.brokers["a"].token(t, nil)
+	e.publishHTTP("a", other, "topic=r", "x")
+	if got := e.metric(`pubsub_http_publishes_limited_total{broker="` + host + `"}`); got != 1 {
+		t.Errorf("pubsub_http_publishes_limited_total = %d, want 1", got)
+	}
+
+	ws := e.connectWS("a")
+	for i := 0; i < 5; i++ {
+		_, _ = ws.publish(t, "fast", 0, "x")
+	}
+	ws.expectDisconnect(t, 0x96)
 }

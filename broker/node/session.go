@@ -27,8 +27,7 @@ type session struct {
 	received atomic.Pointer[string]
 
 	// The message rate limiter, used only by the client's read goroutine.
-	tokens float64
-	last   time.Time
+	bucket broker.Bucket
 
 	established atomic.Bool
 
@@ -73,17 +72,7 @@ func (s *session) canReceive(name string) bool {
 
 // allowPublish takes one token from the session's bucket.
 func (s *session) allowPublish(now time.Time, rate float64, burst int) bool {
-	if s.last.IsZero() {
-		s.tokens = float64(burst)
-	} else {
-		s.tokens = min(float64(burst), s.tokens+now.Sub(s.last).Seconds()*rate)
-	}
-	s.last = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
+	return s.bucket.Allow(now, rate, burst)
 }
 
 // Schedule arms the session's timer for its token's deadline d,

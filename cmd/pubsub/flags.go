@@ -57,7 +57,7 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 	connectTimeout := fs.Duration("connect-timeout", d.ConnectTimeout, "a client must send CONNECT within this time")
 	minKA := fs.Uint("min-keepalive", uint(d.MinKeepAlive), "smallest keep-alive granted, in seconds")
 	maxKA := fs.Uint("max-keepalive", uint(d.MaxKeepAlive), "largest keep-alive granted, in seconds")
-	rate := fs.Float64("message-rate", 0, "PUBLISH packets per second allowed per client; 0 for no limit")
+	rate := fs.Float64("message-rate", 0, "PUBLISH packets per second allowed per MQTT connection, and HTTP publishes per token; 0 for no limit")
 	sessionExpiry := fs.Duration("max-session-expiry", d.MaxSessionExpiry, "cap on the session expiry a client asks for")
 	return func() node.Limits {
 		return node.Limits{

@@ -23,6 +23,7 @@ const (
 	ReasonExpired      Reason = Reason(token.ReasonExpired)
 	ReasonUnavailable  Reason = "unavailable"    // the broker is not served here (deleted meanwhile)
 	ReasonDeleted      Reason = "broker_deleted" // the broker was deleted while connected
+	ReasonShutdown     Reason = "shutdown"       // the node is shutting down
 )
 
 // Refusal is why a token is refused or a session ended: its reason and a
@@ -48,4 +49,5 @@ var (
 	RefuseExpired      = &Refusal{ReasonExpired, "token has expired"}
 	RefuseUnavailable  = &Refusal{ReasonUnavailable, "broker is not available on this node"}
 	RefuseDeleted      = &Refusal{ReasonDeleted, "broker has been deleted"}
+	RefuseShutdown     = &Refusal{ReasonShutdown, "server shutting down"}
 )

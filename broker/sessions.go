@@ -35,15 +35,17 @@ type Sessions struct {
 // grant: the configuration may have changed since the token was verified.
 // Enforce takes the same lock, so either Register sees the new
 // configuration or Enforce sees s. After Close, every registration is
-// refused with Close's reason.
-func (x *Sessions) Register(s Session, current func() *Broker, now time.Time) *Refusal {
+// refused with Close's reason. A session registered has its deadline
+// scheduled, with leeway on exp.
+func (x *Sessions) Register(s Session, current func() *Broker, now time.Time, leeway time.Duration) *Refusal {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed != nil {
 		return x.closed
 	}
 	g := s.Grant()
-	if r := g.Valid(current(), now); r != nil {
+	b := current()
+	if r := g.Valid(b, now); r != nil {
 		if r == RefuseKeyRemoved {
 			// At CONNECT, a key that is gone is a key the token does not
 			// know, as if Verify had not found it.
@@ -59,6 +61,7 @@ func (x *Sessions) Register(s Session, current func() *Broker, now time.Time) *R
 	x.all[s] = struct{}{}
 	addTo(x.byJTI, g.JTI, s)
 	addTo(x.byKID, g.KID, s)
+	s.Schedule(g.Deadline(b, leeway))
 	return nil
 }
 

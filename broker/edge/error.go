@@ -129,12 +129,27 @@ func writeJSON(w http.ResponseWriter, result any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// streamError is the edge's error for a stream ended by the security
+// rules, sent as its last event.
+func streamError(r *broker.Refusal) *Error {
+	switch r.Reason {
+	case broker.ReasonRevoked, broker.ReasonKeyRemoved:
+		return &Error{EREVOKED, r.Message}
+	case broker.ReasonExpired, broker.ReasonTooOld:
+		return &Error{EEXPIRED, r.Message}
+	}
+	return &Error{EUNAVAILABLE, r.Message}
+}
+
 // refusalError is the edge's error for a refusal of the security rules:
 // 401 whatever the reason (unknown key included), since a token the node
 // cannot verify is not a server error.
 func refusalError(r *broker.Refusal) *Error {
-	if r.Reason == broker.ReasonNoToken {
+	switch r.Reason {
+	case broker.ReasonNoToken:
 		return errorf(ENOTOKEN, "a token is required: send \"Authorization: Bearer <token>\" or the auth query parameter")
+	case broker.ReasonUnavailable, broker.ReasonDeleted, broker.ReasonShutdown:
+		return errorf(EUNAVAILABLE, "the broker is not available on this node")
 	}
 	return errorf(EBADTOKEN, "%s", r.Message)
 }

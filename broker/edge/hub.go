@@ -29,12 +29,11 @@ type hub struct {
 	epoch uint64
 	seq   atomic.Uint64 // the last sequence number handed out
 
-	mu      sync.Mutex
-	closed  bool
-	subs    map[string]*subscription // by filter
-	clients map[*client]struct{}
-	byJTI   map[string]map[*client]struct{}
-	byKID   map[string]map[*client]struct{}
+	sessions broker.Sessions // the streams, for enforcement
+
+	mu     sync.Mutex
+	closed bool
+	subs   map[string]*subscription // by filter
 
 	// Counters for /metrics.
 	streams   atomic.Int64 // streams opened
@@ -50,8 +49,7 @@ func newHub(srv *Server, id string, bus Bus) *hub {
 	_, _ = rand.Read(e[:])
 	h := &hub{
 		srv: srv, id: id, bus: bus, epoch: binary.BigEndian.Uint64(e[:]),
-		subs: map[string]*subscription{}, clients: map[*client]struct{}{},
-		byJTI: map[string]map[*client]struct{}{}, byKID: map[string]map[*client]struct{}{},
+		subs: map[string]*subscription{},
 	}
 	if srv.cfg.MessageRate > 0 {
 		h.rate = newLimiter(srv.cfg.MessageRate, srv.cfg.MessageBurst, maxRateBuckets)
@@ -274,119 +272,38 @@ func (s *subscription) detach(c *client) {
 }
 
 // register indexes a stream for enforcement, unless the broker's current
-// configuration refuses its token already: checking under the lock that
-// enforce takes closes the race with a configuration change.
+// configuration refuses its token already (broker.Sessions.Register).
 func (h *hub) register(c *client) *Error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	b := h.srv.backend.State().Broker(h.id)
-	switch {
-	case h.closed || b == nil:
-		return errorf(EUNAVAILABLE, "the broker is not available on this node")
-	case b.Revoked(c.g.JTI):
-		return errorf(EBADTOKEN, "token has been revoked")
-	case b.Keys[c.g.KID] == nil:
-		return errorf(EBADTOKEN, "token key id is not a key of this broker")
-	case b.TooOld(c.g.IssuedAt, time.Now()):
-		return errorf(EBADTOKEN, "token is older than the broker's expiration allows")
+	current := func() *broker.Broker { return h.srv.backend.State().Broker(h.id) }
+	if r := h.sessions.Register(c, current, time.Now(), h.srv.cfg.TokenLeeway); r != nil {
+		return refusalError(r)
 	}
-	h.clients[c] = struct{}{}
-	addTo(h.byJTI, c.g.JTI, c)
-	addTo(h.byKID, c.g.KID, c)
-	c.schedule(c.g.Deadline(b, h.srv.cfg.TokenLeeway))
 	return nil
 }
 
-func (h *hub) unregister(c *client) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.clients, c)
-	removeFrom(h.byJTI, c.g.JTI, c)
-	removeFrom(h.byKID, c.g.KID, c)
-}
+func (h *hub) unregister(c *client) { h.sessions.Unregister(c) }
 
-func addTo(idx map[string]map[*client]struct{}, key string, c *client) {
-	set := idx[key]
-	if set == nil {
-		set = map[*client]struct{}{}
-		idx[key] = set
-	}
-	set[c] = struct{}{}
-}
-
-func removeFrom(idx map[string]map[*client]struct{}, key string, c *client) {
-	if set := idx[key]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(idx, key)
-		}
-	}
-}
-
-// Errors that end streams after they started.
-var (
-	errRevoked    = &Error{EREVOKED, "token has been revoked"}
-	errKeyRemoved = &Error{EREVOKED, "the key that signed the token has been removed"}
-	errTooOld     = &Error{EEXPIRED, "token is older than the broker's expiration now allows"}
-	errExpired    = &Error{EEXPIRED, "token has expired"}
-	errDeleted    = &Error{EUNAVAILABLE, "broker has been deleted"}
-	errShutdown   = &Error{EUNAVAILABLE, "server shutting down"}
-	errSlow       = &Error{ESLOW, "the stream fell too far behind; reconnect with Last-Event-ID to resume"}
-)
+// errSlow ends a stream that fell too far behind.
+var errSlow = &Error{ESLOW, "the stream fell too far behind; reconnect with Last-Event-ID to resume"}
 
 // enforce ends the streams broker nb no longer accepts, as the node does
-// for MQTT sessions: revoked jti, removed key, an expiration lowered
-// below the token's age; deadlines follow a changed expiration.
+// for MQTT sessions (broker.Sessions.Enforce).
 func (h *hub) enforce(ob, nb *broker.Broker, now time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.byJTI) <= nb.Revocations() {
-		for jti, set := range h.byJTI {
-			if nb.Revoked(jti) {
-				endAll(set, errRevoked)
-			}
-		}
-	} else {
-		for jti := range nb.RevokedIDs() {
-			endAll(h.byJTI[jti], errRevoked)
-		}
-	}
-	for kid, set := range h.byKID {
-		if nb.Keys[kid] == nil {
-			endAll(set, errKeyRemoved)
-		}
-	}
-	if ob == nil || ob.Expiration != nb.Expiration {
-		for c := range h.clients {
-			if nb.TooOld(c.g.IssuedAt, now) {
-				c.end(errTooOld)
-			} else {
-				c.schedule(c.g.Deadline(nb, h.srv.cfg.TokenLeeway))
-			}
-		}
-	}
-}
-
-func endAll(set map[*client]struct{}, why *Error) {
-	for c := range set {
-		c.end(why)
-	}
+	h.sessions.Enforce(ob, nb, now, h.srv.cfg.TokenLeeway)
 }
 
 // close ends every stream with why and forgets every subscription. It
 // returns the cancels of their bus subscriptions, for the caller to run
 // where it can afford to wait on the bus. A subscription still being
 // made is ended by its maker, which finds the hub closed.
-func (h *hub) close(why *Error) (cancels []func()) {
+func (h *hub) close(why *broker.Refusal) (cancels []func()) {
+	h.sessions.Close(why)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil
 	}
 	h.closed = true
-	for c := range h.clients {
-		c.end(why)
-	}
 	for _, s := range h.subs {
 		if s.cancel != nil {
 			cancels = append(cancels, h.dropLocked(s))
@@ -403,8 +320,4 @@ func runAll(fs []func()) {
 }
 
 // sseClients returns the number of open streams.
-func (h *hub) sseClients() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.clients)
-}
+func (h *hub) sseClients() int { return h.sessions.Len() }

@@ -79,7 +79,7 @@ func (s *Server) Close() error {
 	s.hubs = map[string]*hub{}
 	s.mu.Unlock()
 	for _, h := range hubs {
-		runAll(h.close(errShutdown))
+		runAll(h.close(broker.RefuseShutdown))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -111,7 +111,7 @@ func (s *Server) Apply(old, st *broker.State, now time.Time) {
 	s.mu.Unlock()
 	for _, c := range changes {
 		if c.nb == nil {
-			if cancels := c.h.close(errDeleted); len(cancels) > 0 {
+			if cancels := c.h.close(broker.RefuseDeleted); len(cancels) > 0 {
 				go runAll(cancels)
 			}
 		} else {

@@ -61,8 +61,15 @@ func (c *client) end(why *Error) bool {
 	return first
 }
 
-// schedule arms the token deadline, replacing an earlier one.
-func (c *client) schedule(d time.Time) {
+// Grant returns the stream's grant (broker.Session).
+func (c *client) Grant() *broker.Grant { return c.g.Grant }
+
+// End ends the stream for r (broker.Session).
+func (c *client) End(r *broker.Refusal) { c.end(streamError(r)) }
+
+// Schedule arms the token deadline, replacing an earlier one
+// (broker.Session).
+func (c *client) Schedule(d time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {
@@ -73,7 +80,7 @@ func (c *client) schedule(d time.Time) {
 		c.timer = nil
 	}
 	if !d.IsZero() {
-		c.timer = time.AfterFunc(time.Until(d), func() { c.end(errExpired) })
+		c.timer = time.AfterFunc(time.Until(d), func() { c.End(broker.RefuseExpired) })
 	}
 }
 

@@ -124,7 +124,7 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		return
 	}
 	h.srv.m.connections.Add(1)
-	sess.establishedNow(h.srv.node.state.Load().Broker(h.srv.id), h.limits.TokenLeeway)
+	sess.establishedNow()
 }
 
 // OnACLCheck is mochi's check for SUBSCRIBE filters and, for sessions

@@ -315,7 +315,7 @@ func (n *Node) Close() error {
 		}
 		var wg sync.WaitGroup
 		for _, s := range servers {
-			wg.Go(func() { s.shutdown(refShutdown) })
+			wg.Go(func() { s.shutdown(broker.RefuseShutdown) })
 		}
 		waitTimeout(&wg, closeTimeout)
 

@@ -13,7 +13,6 @@ var (
 	refVersion     = &broker.Refusal{Reason: "protocol_version", Message: "MQTT v5 is required"}
 	refTooLarge    = &broker.Refusal{Reason: "packet_too_large", Message: "packet too large"}
 	refRate        = &broker.Refusal{Reason: "message_rate", Message: "message rate too high"}
-	refShutdown    = &broker.Refusal{Reason: "shutdown", Message: "server shutting down"}
 	refPasswordLen = &broker.Refusal{Reason: broker.ReasonTokenTooLong, Message: "the password is longer than 4096 bytes"}
 )
 
@@ -50,12 +49,12 @@ var mqttCodes = map[broker.Reason]struct {
 	broker.ReasonDeleted:     {0x88, 0x98, false},
 	broker.ReasonUnavailable: {0x88, 0x88, false},
 
-	"client_id":        {0x85, 0x85, false},
-	"will_topic":       {0x90, 0x90, false},
-	"protocol_version": {0x84, 0x84, false},
-	"packet_too_large": {0x95, 0x95, true},
-	"message_rate":     {0x96, 0x96, true},
-	"shutdown":         {0x88, 0x8B, true},
+	"client_id":           {0x85, 0x85, false},
+	"will_topic":          {0x90, 0x90, false},
+	"protocol_version":    {0x84, 0x84, false},
+	"packet_too_large":    {0x95, 0x95, true},
+	"message_rate":        {0x96, 0x96, true},
+	broker.ReasonShutdown: {0x88, 0x8B, true},
 }
 
 // connackCode returns the CONNACK reason code of r.

@@ -147,7 +147,8 @@ func (s *server) establish(c *conn, ended func()) {
 // leaves the index: the new one takes its place, and mochi hands it the
 // old one's state.
 func (s *server) register(sess *session, now time.Time) *broker.Refusal {
-	if r := s.sessions.Register(sess, func() *broker.Broker { return s.node.state.Load().Broker(s.id) }, now); r != nil {
+	current := func() *broker.Broker { return s.node.state.Load().Broker(s.id) }
+	if r := s.sessions.Register(sess, current, now, s.node.cfg.Limits.TokenLeeway); r != nil {
 		return r
 	}
 	s.mu.Lock()

@@ -157,9 +157,9 @@ func (s *session) endedFor() *broker.Refusal {
 	return s.ended
 }
 
-// establishedNow marks the CONNACK as sent, sends a DISCONNECT that was
-// waiting for it, or else arms the deadline timer.
-func (s *session) establishedNow(b *broker.Broker, leeway time.Duration) {
+// establishedNow marks the CONNACK as sent, and sends a DISCONNECT that
+// was waiting for it.
+func (s *session) establishedNow() {
 	s.mu.Lock()
 	s.established.Store(true)
 	pending := s.pending
@@ -167,10 +167,6 @@ func (s *session) establishedNow(b *broker.Broker, leeway time.Duration) {
 	if pending != nil {
 		s.disconnect(pending)
 		s.srv.bg.Done()
-		return
-	}
-	if b != nil {
-		s.Schedule(s.grant.Deadline(b, leeway))
 	}
 }
 

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"time"
 	"unicode/utf8"
@@ -119,11 +120,8 @@ func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, nam
 		if exp != nil {
 			claims.ExpiresAt = exp.Unix()
 		}
-		tok, err := token.Sign(priv, kid, claims)
-		var size *token.SizeError
-		if errors.As(err, &size) {
-			return nil, Errorf(EINVALIDCREDPARAM, "the credential would be a token of %d bytes; the limit is %d: use fewer or shorter ACL filters", size.Size, token.MaxSize)
-		} else if err != nil {
+		tok, err := signCredential(priv, kid, claims)
+		if err != nil {
 			return nil, err
 		}
 		out[i], creds[i] = Minted{ClientID: id, Token: tok}, c
@@ -132,6 +130,18 @@ func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, nam
 		return nil, err
 	}
 	return out, nil
+}
+
+// signCredential signs claims that passed MintRequest.normalize. Claims too
+// long for one token are the caller's input, hence EINVALIDCREDPARAM; any
+// other refusal of token.Sign is a bug of ours.
+func signCredential(priv ed25519.PrivateKey, kid string, c *token.Claims) (string, error) {
+	tok, err := token.Sign(priv, kid, c)
+	var size *token.SizeError
+	if errors.As(err, &size) {
+		return "", Errorf(EINVALIDCREDPARAM, "the credential would be a token of %d bytes; the limit is %d: use fewer or shorter ACL filters", size.Size, token.MaxSize)
+	}
+	return tok, err
 }
 
 // effectiveLifetime is the shorter of the broker's and the request's

@@ -39,7 +39,8 @@ type Broker struct {
 	// tokens, as the control plane wrote it. Lookups ignore case.
 	Hostname string
 	// Expiration caps the age of any token (now - iat); 0 means none.
-	// Lowering it shortens the life of tokens already issued.
+	// Lowering it shortens the life of tokens already issued. It is at
+	// most token.MaxLifetime, so iat plus Expiration never overflows.
 	Expiration time.Duration
 	// OnPublishURL is the on-publish webhook; "" when unset.
 	OnPublishURL string
@@ -305,6 +306,18 @@ func (bd *builder) mutable(id string) *Broker {
 	return &cp
 }
 
+// expiration turns a feed broker's expiration, in seconds, into the age
+// cap of its tokens. A value over token.MaxLifetime, which the control
+// plane no longer sends, is read as that limit: multiplied out, it would
+// overflow time.Duration and wrap to a negative or small cap, and a
+// broker that asked for a long cap must never end up with none.
+func expiration(secs int64) time.Duration {
+	if secs > int64(token.MaxLifetime/time.Second) {
+		return token.MaxLifetime
+	}
+	return time.Duration(secs) * time.Second
+}
+
 // newBroker validates a feed broker and compiles its keys.
 func newBroker(fb feed.Broker) (*Broker, error) {
 	switch {
@@ -320,7 +333,7 @@ func newBroker(fb feed.Broker) (*Broker, error) {
 		Name:         fb.Name,
 		Namespace:    fb.Namespace,
 		Hostname:     fb.Hostname,
-		Expiration:   time.Duration(fb.Expiration) * time.Second,
+		Expiration:   expiration(fb.Expiration),
 		OnPublishURL: fb.OnPublishURL,
 		Keys:         make(token.Keys, len(fb.Keys)),
 		revoked:      make(map[string]int64, len(fb.Revocations)),

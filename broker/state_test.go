@@ -3,6 +3,8 @@ package broker_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -269,6 +271,29 @@ func TestTooOld(t *testing.T) {
 			b := &broker.Broker{Expiration: tc.expiration}
 			if got := b.TooOld(tc.iat, now); got != tc.want {
 				t.Errorf("TooOld(%d) = %v, want %v", tc.iat, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHugeExpirationIsACap reads a feed expiration too large for
+// time.Duration as the longest cap, never as none: seconds multiplied
+// into nanoseconds would wrap.
+func TestHugeExpirationIsACap(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	for _, secs := range []int64{315_360_001, 9_300_000_000, 9_223_372_037, math.MaxInt64} {
+		t.Run(fmt.Sprint(secs), func(t *testing.T) {
+			fb := feedBroker(t, "a", "a.ns.example.com")
+			fb.Expiration = secs
+			b := mustState(t, 1, fb).Broker("a")
+			if got, want := b.Expiration, token.MaxLifetime; got != want {
+				t.Errorf("Expiration = %v, want %v", got, want)
+			}
+			if b.TooOld(now.Unix()-3600, now) {
+				t.Error("a token issued an hour ago is too old")
+			}
+			if !b.TooOld(now.Add(-token.MaxLifetime).Unix()-1, now) {
+				t.Error("a token older than the longest cap is not too old")
 			}
 		})
 	}

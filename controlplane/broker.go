@@ -80,8 +80,9 @@ type BrokerUpdate struct {
 // over 31,000 years, so no real value in seconds is that large.
 const nanosecondThreshold = 1_000_000_000_000
 
-// NormalizeExpiration validates a broker or credential lifetime in seconds.
-// nil and 0 mean "no expiration" and return nil.
+// NormalizeExpiration validates a broker expiration in seconds (values
+// over 10^12 in nanoseconds), at most MaxExpiration. nil and 0 mean "no
+// expiration" and return nil. Returns EINVALID.
 func NormalizeExpiration(v *int64) (*int64, error) {
 	if v == nil || *v == 0 {
 		return nil, nil
@@ -95,6 +96,12 @@ func NormalizeExpiration(v *int64) (*int64, error) {
 		if secs == 0 {
 			secs = 1
 		}
+		if secs > MaxExpiration {
+			return nil, Errorf(EINVALID, "expiration %d is read as nanoseconds (values over 10^12 are), which is %d seconds; the limit is %s, or null for none", *v, secs, maxExpirationText)
+		}
+	}
+	if secs > MaxExpiration {
+		return nil, Errorf(EINVALID, "expiration must be at most %s, or null for none; got %d", maxExpirationText, secs)
 	}
 	return &secs, nil
 }
@@ -147,14 +154,25 @@ func (s *Service) CreateBroker(ctx context.Context, accountID, namespace string,
 	return b, nil
 }
 
-// FindBroker returns a broker. Returns ENOTFOUND.
+// FindBroker returns a broker, its expiration clamped to MaxExpiration.
+// Returns ENOTFOUND.
 func (s *Service) FindBroker(ctx context.Context, accountID, namespace, name string) (*Broker, error) {
-	return s.store.FindBroker(ctx, accountID, strings.ToLower(namespace), strings.ToLower(name))
+	b, err := s.store.FindBroker(ctx, accountID, strings.ToLower(namespace), strings.ToLower(name))
+	if err != nil {
+		return nil, err
+	}
+	b.Expiration = ClampExpiration(b.Expiration)
+	return b, nil
 }
 
-// ListBrokers returns one page of a namespace's brokers and the total.
+// ListBrokers returns one page of a namespace's brokers and the total,
+// their expirations clamped to MaxExpiration.
 func (s *Service) ListBrokers(ctx context.Context, accountID, namespace string, p Page) ([]*Broker, int, error) {
-	return s.store.ListBrokers(ctx, accountID, strings.ToLower(namespace), p)
+	list, total, err := s.store.ListBrokers(ctx, accountID, strings.ToLower(namespace), p)
+	for _, b := range list {
+		b.Expiration = ClampExpiration(b.Expiration)
+	}
+	return list, total, err
 }
 
 // UpdateBroker applies a partial update. Returns ENOTFOUND or EINVALID.

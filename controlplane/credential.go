@@ -2,11 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"time"
 	"unicode/utf8"
 
 	"github.com/openpubsub/pubsub/pkg/token"
-	"github.com/openpubsub/pubsub/pkg/topic"
 )
 
 // Credential is the stored metadata of one minted token. The token itself
@@ -74,7 +75,7 @@ type MintRequest struct {
 	PublishACL   []string // nil: no narrowing
 	SubscribeACL []string // nil: no narrowing
 	ClientIDs    []string // mint for exactly these ids; nil: generate
-	Expiration   *int64   // seconds; -1: no exp unless the broker sets one; nil: the broker's
+	Expiration   *int64   // seconds, at most MaxExpiration; -1: no exp unless the broker sets one; nil: the broker's
 }
 
 // Minted is one minted credential: the token is shown once and never stored.
@@ -84,7 +85,8 @@ type Minted struct {
 }
 
 // MintCredentials signs new tokens with the broker's current key and stores
-// their metadata. Returns ENOTFOUND, EINVALIDCREDPARAM or EINVALIDTOPIC.
+// their metadata. Returns ENOTFOUND, EINVALIDCREDPARAM (including claims
+// too long for one token) or EINVALIDTOPIC.
 func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, name string, r MintRequest) ([]Minted, error) {
 	if err := r.normalize(); err != nil {
 		return nil, err
@@ -98,11 +100,7 @@ func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, nam
 		return nil, err
 	}
 	now := s.cfg.Now().UTC()
-	var exp *time.Time
-	if life := effectiveLifetime(b.Expiration, r.Expiration); life != nil {
-		t := now.Add(time.Duration(*life) * time.Second).Truncate(time.Second)
-		exp = &t
-	}
+	exp := expiry(now, b.Expiration, r.Expiration)
 	ids := r.ClientIDs
 	if ids == nil {
 		ids = make([]string, r.Number)
@@ -122,7 +120,7 @@ func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, nam
 		if exp != nil {
 			claims.ExpiresAt = exp.Unix()
 		}
-		tok, err := token.Sign(priv, kid, claims)
+		tok, err := signCredential(priv, kid, claims)
 		if err != nil {
 			return nil, err
 		}
@@ -134,16 +132,41 @@ func (s *Service) MintCredentials(ctx context.Context, accountID, namespace, nam
 	return out, nil
 }
 
+// signCredential signs claims that passed MintRequest.normalize. Claims too
+// long for one token are the caller's input, hence EINVALIDCREDPARAM; any
+// other refusal of token.Sign is a bug of ours.
+func signCredential(priv ed25519.PrivateKey, kid string, c *token.Claims) (string, error) {
+	tok, err := token.Sign(priv, kid, c)
+	var size *token.SizeError
+	if errors.As(err, &size) {
+		return "", Errorf(EINVALIDCREDPARAM, "the credential would be a token of %d bytes; the limit is %d: use fewer or shorter ACL filters", size.Size, token.MaxSize)
+	}
+	return tok, err
+}
+
 // effectiveLifetime is the shorter of the broker's and the request's
-// lifetimes, in seconds; nil when neither sets one.
+// lifetimes, in seconds, at most MaxExpiration; nil when neither sets one.
 func effectiveLifetime(broker, req *int64) *int64 {
+	broker = ClampExpiration(broker)
 	if req == nil || *req == -1 {
 		return broker
 	}
 	if broker == nil || *req < *broker {
-		return req
+		return ClampExpiration(req)
 	}
 	return broker
+}
+
+// expiry is the exp of a credential minted at now, truncated to the
+// second; nil for none. The lifetimes are at most MaxExpiration, so the
+// sum stays far from overflow; it is done in Unix seconds all the same.
+func expiry(now time.Time, broker, req *int64) *time.Time {
+	life := effectiveLifetime(broker, req)
+	if life == nil {
+		return nil
+	}
+	t := time.Unix(now.Unix()+*life, 0).UTC()
+	return &t
 }
 
 // normalize applies defaults and validates r.
@@ -176,6 +199,9 @@ func (r *MintRequest) normalize() error {
 	if r.Expiration != nil && (*r.Expiration == 0 || *r.Expiration < -1) {
 		return Errorf(EINVALIDCREDPARAM, "expiration must be a positive number of seconds, or -1 for no expiration; got %d", *r.Expiration)
 	}
+	if r.Expiration != nil && *r.Expiration > MaxExpiration {
+		return Errorf(EINVALIDCREDPARAM, "expiration must be at most %s, or -1 for no expiration; got %d", maxExpirationText, *r.Expiration)
+	}
 	acl := r.TopicACL[:0:0]
 	for _, f := range r.TopicACL {
 		if f != "" {
@@ -190,10 +216,8 @@ func (r *MintRequest) normalize() error {
 		name    string
 		filters []string
 	}{{"topicAcl", r.TopicACL}, {"publishAcl", r.PublishACL}, {"subscribeAcl", r.SubscribeACL}} {
-		for _, f := range set.filters {
-			if err := topic.ValidateFilter(f); err != nil {
-				return Errorf(EINVALIDTOPIC, "%s: %v", set.name, err)
-			}
+		if err := ValidateACL(set.name, set.filters); err != nil {
+			return err
 		}
 	}
 	return nil

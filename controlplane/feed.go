@@ -119,8 +119,8 @@ func (s *Service) feedBroker(st *BrokerState) feed.Broker {
 		ID: b.ID, Name: b.Name, Namespace: b.NamespaceName, Hostname: b.Hostname(s.cfg.Domain), OnPublishURL: b.OnPublishURL,
 		Keys: make([]feed.Key, len(st.Keys)), Revocations: make([]feed.Revocation, len(st.Revocations)),
 	}
-	if b.Expiration != nil {
-		out.Expiration = *b.Expiration
+	if exp := ClampExpiration(b.Expiration); exp != nil {
+		out.Expiration = *exp
 	}
 	for i, k := range st.Keys {
 		out.Keys[i] = feed.Key{ID: k.ID, X: base64.RawURLEncoding.EncodeToString(k.PublicKey), State: k.State}

@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/openpubsub/pubsub/pkg/token"
+	"github.com/openpubsub/pubsub/pkg/topic"
 )
 
 // MaxDescription is the longest description, in bytes, we store.
@@ -49,6 +53,67 @@ func ValidateWebhookURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return Errorf(EINVALID, "on_publish.url %q must be an absolute http:// or https:// URL", truncate(raw))
+	}
+	return nil
+}
+
+// MaxExpiration is the longest lifetime, in seconds, of a credential and
+// the largest broker expiration: token.MaxLifetime, 3650 days. Ask for no
+// expiration (-1 when minting, null on a broker) for anything longer.
+const MaxExpiration = int64(token.MaxLifetime / time.Second)
+
+// maxExpirationText names MaxExpiration in error messages.
+const maxExpirationText = "315360000 seconds (3650 days)"
+
+// ClampExpiration returns an expiration no larger than MaxExpiration.
+// Brokers stored before the limit existed may hold more; they are read as
+// the limit (and written back so on their next update), since a larger
+// value would overflow the time arithmetic of minting and of the nodes.
+func ClampExpiration(v *int64) *int64 {
+	if v == nil || *v <= MaxExpiration {
+		return v
+	}
+	m := MaxExpiration
+	return &m
+}
+
+// MaxACLEntries is the most filters one ACL claim (topicAcl, publishAcl or
+// subscribeAcl) may hold. Every one of them costs the broker nodes a
+// check on each publish and delivery, and all of them must fit in a token
+// of token.MaxSize bytes.
+const MaxACLEntries = 256
+
+// MaxACLFilter is the longest filter, in bytes, an ACL entry may be.
+const MaxACLFilter = 1024
+
+// ValidateACL checks one ACL claim, named name in the error: at most
+// MaxACLEntries entries, each a valid MQTT topic filter of at most
+// MaxACLFilter bytes, neither a shared subscription nor a $SYS filter.
+// Returns EINVALIDTOPIC.
+//
+// $share is refused in any letter case: it is a subscription mode, not a
+// topic, and matching it case-insensitively somewhere would let "$SHARE/g/#"
+// grant "$share/g/secret/#". $SYS is refused as the broker nodes refuse it,
+// by its first four bytes in any case: no token can grant it, so an entry
+// naming it would only mislead.
+func ValidateACL(name string, filters []string) error {
+	if len(filters) > MaxACLEntries {
+		return Errorf(EINVALIDTOPIC, "%s has %d entries; the limit is %d", name, len(filters), MaxACLEntries)
+	}
+	for i, f := range filters {
+		if len(f) > MaxACLFilter {
+			return Errorf(EINVALIDTOPIC, "%s entry %d is %d bytes long; the limit is %d", name, i+1, len(f), MaxACLFilter)
+		}
+		first, _, _ := strings.Cut(f, "/")
+		if strings.EqualFold(first, "$share") {
+			return Errorf(EINVALIDTOPIC, "%s entry %d %q is a shared subscription ($share/<group>/<filter>), not a topic filter; list the plain filter instead", name, i+1, truncate(f))
+		}
+		if len(f) >= 4 && strings.EqualFold(f[:4], "$SYS") {
+			return Errorf(EINVALIDTOPIC, "%s entry %d %q: topics starting with $SYS belong to the server, and no credential can grant them", name, i+1, truncate(f))
+		}
+		if err := topic.ValidateFilter(f); err != nil {
+			return Errorf(EINVALIDTOPIC, "%s: %v", name, err)
+		}
 	}
 	return nil
 }

@@ -94,6 +94,18 @@ func TestCLI(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "topicAcl") {
 		t.Fatalf("bad ACL: %v", err)
 	}
+	_, _, err = cli(t, context.Background(), "broker", "issue", "example-broker", "--expiration", "20000d")
+	if err == nil || !strings.Contains(err.Error(), "expiration must be at most 315360000 seconds (3650 days), or -1 for no expiration; got 1728000000 (HTTP 400, code 10040)") {
+		t.Fatalf("issue with too long an expiration: %v", err)
+	}
+	_, _, err = cli(t, context.Background(), "broker", "update", "example-broker", "--expiration", "20000d")
+	if err == nil || !strings.Contains(err.Error(), "expiration must be at most 315360000 seconds (3650 days), or null for none; got 1728000000 (HTTP 400, code 10012)") {
+		t.Fatalf("update with too long an expiration: %v", err)
+	}
+	_, _, err = cli(t, context.Background(), "broker", "issue", "example-broker", "--expiration", "1e300d")
+	if err == nil || !strings.Contains(err.Error(), `"1e300d" is too long a lifetime`) {
+		t.Fatalf("issue with an expiration past int64: %v", err)
+	}
 	mustCLI(t, "broker", "delete", "example-broker")
 	mustCLI(t, "namespace", "delete", "my-namespace")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,12 @@ func parseLifetime(s string) (int64, error) {
 	units := map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour}
 	for suffix, unit := range units {
 		if n, err := strconv.ParseFloat(strings.TrimSuffix(s, suffix), 64); err == nil && strings.HasSuffix(s, suffix) && n > 0 {
-			return int64(n * unit.Seconds()), nil
+			secs := n * unit.Seconds()
+			if secs >= math.MaxInt64 || math.IsInf(secs, 0) {
+				// Converted, it would wrap to a negative number.
+				return 0, fmt.Errorf("%q is too long a lifetime; for none, use -1 (issue) or none (update)", s)
+			}
+			return int64(secs), nil
 		}
 	}
 	d, err := time.ParseDuration(s)

@@ -3,7 +3,10 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -44,12 +47,12 @@ func (s *Server) toBrokerJSON(b *controlplane.Broker) brokerJSON {
 // createBrokerBody is the body of POST /brokers. auth_type is accepted as
 // an alias of authType.
 type createBrokerBody struct {
-	Name        *string        `json:"name"`
-	AuthType    string         `json:"authType"`
-	AuthTypeAlt string         `json:"auth_type"`
-	Description string         `json:"description"`
-	Expiration  *int64         `json:"expiration"`
-	OnPublish   *onPublishBody `json:"on_publish"`
+	Name        *string         `json:"name"`
+	AuthType    string          `json:"authType"`
+	AuthTypeAlt string          `json:"auth_type"`
+	Description string          `json:"description"`
+	Expiration  json.RawMessage `json:"expiration"`
+	OnPublish   *onPublishBody  `json:"on_publish"`
 }
 
 type onPublishBody struct {
@@ -66,7 +69,12 @@ func (s *Server) handleCreateBroker(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(controlplane.EINVALIDNAME, "field \"name\" is required"))
 		return
 	}
-	in := controlplane.BrokerInput{Name: *body.Name, AuthType: body.AuthType, Description: body.Description, Expiration: body.Expiration}
+	exp, err := parseExpiration(body.Expiration)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := controlplane.BrokerInput{Name: *body.Name, AuthType: body.AuthType, Description: body.Description, Expiration: exp}
 	if in.AuthType == "" {
 		in.AuthType = body.AuthTypeAlt
 	} else if body.AuthTypeAlt != "" && body.AuthTypeAlt != body.AuthType {
@@ -153,12 +161,9 @@ func (body updateBrokerBody) update() (controlplane.BrokerUpdate, error) {
 	}
 	if body.Expiration != nil {
 		u.SetExpiration = true
-		if !bytes.Equal(body.Expiration, jsonNull) {
-			var v int64
-			if err := json.Unmarshal(body.Expiration, &v); err != nil {
-				return u, errorf(controlplane.EINVALID, "field \"expiration\" must be a whole number of seconds or null")
-			}
-			u.Expiration = &v
+		var err error
+		if u.Expiration, err = parseExpiration(body.Expiration); err != nil {
+			return u, err
 		}
 	}
 	if body.OnPublish != nil {
@@ -179,6 +184,26 @@ func (body updateBrokerBody) update() (controlplane.BrokerUpdate, error) {
 		return u, errorf(controlplane.EINVALID, "nothing to update: send at least one of \"description\", \"expiration\", \"on_publish\"")
 	}
 	return u, nil
+}
+
+// parseExpiration reads a broker's expiration field: nil when absent or
+// null. A number too large for 64 bits gets the same limit in its message
+// as one the service refuses.
+func parseExpiration(raw json.RawMessage) (*int64, error) {
+	if raw == nil || bytes.Equal(raw, jsonNull) {
+		return nil, nil
+	}
+	var num json.Number
+	if raw[0] == '"' || json.Unmarshal(raw, &num) != nil {
+		return nil, errorf(controlplane.EINVALID, "field \"expiration\" must be a number: a whole number of seconds or null, not %s", truncate(string(raw)))
+	}
+	v, err := strconv.ParseInt(num.String(), 10, 64)
+	if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(num.String(), "-") {
+		return nil, errorf(controlplane.EINVALID, "expiration must be at most %d seconds (3650 days), or null for none; got %s", controlplane.MaxExpiration, truncate(num.String()))
+	} else if err != nil {
+		return nil, errorf(controlplane.EINVALID, "field \"expiration\" must be a number: a whole number of seconds or null, not %s", truncate(num.String()))
+	}
+	return &v, nil
 }
 
 func (s *Server) handleDeleteBroker(w http.ResponseWriter, r *http.Request) {

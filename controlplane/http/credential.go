@@ -3,6 +3,7 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -49,7 +50,9 @@ func parseMintRequest(r *http.Request) (controlplane.MintRequest, error) {
 	}
 	if raw, ok := q["expiration"]; ok {
 		v, err := strconv.ParseInt(raw[0], 10, 64)
-		if err != nil {
+		if errors.Is(err, strconv.ErrRange) {
+			return req, errorf(controlplane.EINVALIDCREDPARAM, "expiration must be at most %d seconds (3650 days), or -1 for none; got %q", controlplane.MaxExpiration, truncate(raw[0]))
+		} else if err != nil {
 			return req, errorf(controlplane.EINVALIDCREDPARAM, "expiration must be a whole number of seconds, or -1 for none; got %q", truncate(raw[0]))
 		}
 		req.Expiration = &v

@@ -1,9 +1,11 @@
 package http_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/testenv"
+	"github.com/openpubsub/pubsub/pkg/feed"
 	"github.com/openpubsub/pubsub/pkg/token"
 )
 
@@ -449,5 +452,188 @@ func TestCredentialBadInput(t *testing.T) {
 		if len(rs) != 5 {
 			t.Fatalf("revocations after refusals: %d, want 5", len(rs))
 		}
+	})
+}
+
+// TestMintLimits covers the limits on minting inputs: lifetimes that would
+// overflow the time arithmetic, shared-subscription and $SYS ACL entries,
+// and ACLs too long for one token. Each answers 400, never 500, and never
+// a token with a wrong exp.
+func TestMintLimits(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st controlplane.Store) {
+		a := newAPI(t, st)
+		a.do("POST", "/namespaces", `{"name": "ns"}`).ok(t, nil)
+		a.do("POST", "/namespaces/ns/brokers", `{"name": "b"}`).ok(t, nil)
+		bp := "/namespaces/ns/brokers/b"
+		keys := mustKeys(t, a, bp)
+
+		many := func(n int, format string) string {
+			q := url.Values{}
+			for i := range n {
+				q.Add("topicAcl", fmt.Sprintf(format, i))
+			}
+			return q.Encode()
+		}
+		acl := func(param, filter string) string { return url.Values{param: {filter}}.Encode() }
+		for _, tc := range []struct {
+			name, query string
+			code        int
+			msg         string
+		}{
+			{"Expiration1e10", "expiration=10000000000", 10040, "expiration must be at most 315360000 seconds (3650 days), or -1 for no expiration; got 10000000000"},
+			{"ExpirationDurationOverflow", "expiration=9223372037", 10040, "at most 315360000 seconds"},
+			{"ExpirationMaxInt64", "expiration=9223372036854775807", 10040, "at most 315360000 seconds"},
+			{"ExpirationOverInt64", "expiration=9223372036854775808", 10040, "at most 315360000 seconds"},
+			{"ExpirationOneOver", "expiration=315360001", 10040, "got 315360001"},
+			{"TopicAclShare", acl("topicAcl", "$share/g/#"), 10041, `topicAcl entry 1 "$share/g/#" is a shared subscription`},
+			{"TopicAclShareUpper", acl("topicAcl", "$SHARE/g/secret/#"), 10041, "shared subscription"},
+			{"PublishAclShare", acl("publishAcl", "$share/g/x"), 10041, "publishAcl entry 1"},
+			{"SubscribeAclShareMixed", acl("subscribeAcl", "$Share/g/x"), 10041, "subscribeAcl entry 1"},
+			{"TopicAclShareAlone", acl("topicAcl", "$share"), 10041, "shared subscription"},
+			{"TopicAclSys", acl("topicAcl", "$SYS/#"), 10041, "$SYS belong to the server"},
+			{"SubscribeAclSysLower", acl("subscribeAcl", "$sys/broker/x"), 10041, "$SYS belong to the server"},
+			{"ACL600Entries", many(600, "t/%d"), 10041, "topicAcl has 600 entries; the limit is 256"},
+			{"ACL257Entries", many(257, "t/%d"), 10041, "topicAcl has 257 entries; the limit is 256"},
+			{"ACLFilterTooLong", acl("topicAcl", strings.Repeat("a", 1025)), 10041, "topicAcl entry 1 is 1025 bytes long; the limit is 1024"},
+			{"ACLTooLargeForToken", many(256, "devices/0123456789abcdef/%03d/#"), 10040, "the limit is 8192: use fewer or shorter ACL filters"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				a.do("GET", bp+"/credentials?"+tc.query, "").fails(t, 400, tc.code, tc.msg)
+			})
+		}
+
+		t.Run("LongestExpiration", func(t *testing.T) {
+			_, creds := a.mint(t, bp, "expiration=315360000")
+			for _, tok := range creds {
+				c := verifyIndependently(t, tok, keys)
+				if life := int64(c["exp"].(float64)) - int64(c["iat"].(float64)); life != 315360000 {
+					t.Fatalf("exp - iat = %d, want 315360000", life)
+				}
+			}
+		})
+		t.Run("MostEntries", func(t *testing.T) {
+			_, creds := a.mint(t, bp, many(256, "t/%d"))
+			for _, tok := range creds {
+				if c := verifyIndependently(t, tok, keys); len(c["topicAcl"].([]any)) != 256 {
+					t.Fatalf("topicAcl has %d entries, want 256", len(c["topicAcl"].([]any)))
+				}
+			}
+		})
+		t.Run("OtherDollarTopics", func(t *testing.T) {
+			// Only $share and $SYS are refused; "$SYSTEM" starts like
+			// $SYS, which the nodes refuse by its first four bytes.
+			a.do("GET", bp+"/credentials?"+acl("topicAcl", "$SYSTEM/x"), "").fails(t, 400, 10041, "$SYS")
+			a.mint(t, bp, acl("topicAcl", "$shares/x")+"&"+acl("subscribeAcl", "$app/x"))
+		})
+
+		// Nothing refused above was stored.
+		var list []struct{ JTI string }
+		r := a.do("GET", bp+"/credentials/list", "")
+		r.ok(t, &list)
+		if got := r.ResultInfo.TotalCount; got != 3 {
+			t.Fatalf("stored credentials: %d, want the 3 minted", got)
+		}
+	})
+}
+
+// TestBrokerExpirationLimits refuses broker expirations over the limit on
+// create and update, and reads a stored one over the limit as the limit.
+func TestBrokerExpirationLimits(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st controlplane.Store) {
+		a := newAPI(t, st)
+		a.do("POST", "/namespaces", `{"name": "ns"}`).ok(t, nil)
+		for _, tc := range []struct {
+			name, exp, msg string
+		}{
+			{"Seconds", "9300000000", "expiration must be at most 315360000 seconds (3650 days), or null for none; got 9300000000"},
+			{"OneOver", "315360001", "got 315360001"},
+			{"Nanoseconds", "9200000000000000000", "expiration 9200000000000000000 is read as nanoseconds (values over 10^12 are), which is 9200000000 seconds"},
+			{"OverInt64", "100000000000000000000", "at most 315360000 seconds (3650 days), or null for none; got 100000000000000000000"},
+			{"Exponent", "1e30", `field "expiration" must be a number: a whole number of seconds or null, not 1e30`},
+			{"Fraction", "3600.5", `field "expiration" must be a number: a whole number of seconds or null, not 3600.5`},
+			{"String", `"3600"`, `field "expiration" must be a number: a whole number of seconds or null, not "3600"`},
+			{"MaxInt64", "9223372036854775807", "which is 9223372036 seconds"},
+		} {
+			t.Run("Create"+tc.name, func(t *testing.T) {
+				a.do("POST", "/namespaces/ns/brokers", `{"name": "x", "expiration": `+tc.exp+`}`).fails(t, 400, 10012, tc.msg)
+			})
+		}
+		a.do("POST", "/namespaces/ns/brokers", `{"name": "b", "expiration": 3600}`).ok(t, nil)
+		bp := "/namespaces/ns/brokers/b"
+		t.Run("Update", func(t *testing.T) {
+			a.do("PATCH", bp, `{"expiration": 9300000000}`).fails(t, 400, 10012, "at most 315360000 seconds")
+			var b struct{ Expiration *int64 }
+			a.do("GET", bp, "").ok(t, &b)
+			if b.Expiration == nil || *b.Expiration != 3600 {
+				t.Fatalf("a refused update changed the expiration to %v", b.Expiration)
+			}
+		})
+		t.Run("Longest", func(t *testing.T) {
+			var b struct{ Expiration *int64 }
+			a.do("PATCH", bp, `{"expiration": 315360000}`).ok(t, &b)
+			if b.Expiration == nil || *b.Expiration != 315360000 {
+				t.Fatalf("expiration %v, want 315360000", b.Expiration)
+			}
+			a.do("POST", "/namespaces/ns/brokers", `{"name": "ns-form", "expiration": 315360000000000000}`).ok(t, &b)
+			if b.Expiration == nil || *b.Expiration != 315360000 {
+				t.Fatalf("expiration in nanoseconds: %v, want 315360000", b.Expiration)
+			}
+		})
+
+		// A broker stored before the limit, with an expiration that
+		// overflows time.Duration, reads as the limit everywhere: the API,
+		// default mints and the feed to the nodes.
+		ctx := context.Background()
+		stored, err := st.FindBroker(ctx, a.acct.Account.ID, "ns", "b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		huge := int64(9_300_000_000)
+		stored.Expiration = &huge
+		if err := st.UpdateBroker(ctx, stored); err != nil {
+			t.Fatal(err)
+		}
+		t.Run("StoredReadsAsLimit", func(t *testing.T) {
+			var b struct{ Expiration *int64 }
+			a.do("GET", bp, "").ok(t, &b)
+			if b.Expiration == nil || *b.Expiration != 315360000 {
+				t.Fatalf("GET: expiration %v, want 315360000", b.Expiration)
+			}
+			var list []struct {
+				Name       string
+				Expiration *int64
+			}
+			a.do("GET", "/namespaces/ns/brokers", "").ok(t, &list)
+			for _, lb := range list {
+				if lb.Name == "b" && (lb.Expiration == nil || *lb.Expiration != 315360000) {
+					t.Fatalf("list: expiration %v, want 315360000", lb.Expiration)
+				}
+			}
+		})
+		t.Run("StoredDefaultMint", func(t *testing.T) {
+			keys := mustKeys(t, a, bp)
+			_, creds := a.mint(t, bp, "")
+			for _, tok := range creds {
+				c := verifyIndependently(t, tok, keys)
+				if life := int64(c["exp"].(float64)) - int64(c["iat"].(float64)); life != 315360000 {
+					t.Fatalf("exp - iat = %d, want 315360000", life)
+				}
+			}
+		})
+		t.Run("StoredFeed", func(t *testing.T) {
+			errStop := errors.New("stop")
+			var got int64 = -1
+			err := a.svc.StreamFeed(ctx, 0, func(ev *feed.Event) error {
+				for _, fb := range ev.Brokers {
+					if fb.Name == "b" {
+						got = fb.Expiration
+					}
+				}
+				return errStop
+			})
+			if !errors.Is(err, errStop) || got != 315360000 {
+				t.Fatalf("feed snapshot: expiration %d (%v), want 315360000", got, err)
+			}
+		})
 	})
 }

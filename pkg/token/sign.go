@@ -20,7 +20,9 @@ var b64 = base64.RawURLEncoding
 // publishAcl and subscribeAcl (only when non-nil). Sign refuses claims that
 // Verify would refuse whatever the time: empty sub, jti or aud, strings
 // that are not UTF-8, negative or out-of-range times, invalid ACL filters
-// (the error wraps a *topic.ACLError), and tokens over MaxSize.
+// (the error wraps a *topic.ACLError), and tokens over MaxSize (a
+// *SizeError, which callers can report as bad input: the claims are too
+// long, not the key or the code).
 func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) {
 	if len(priv) != ed25519.PrivateKeySize {
 		// ed25519.Sign would panic.
@@ -44,7 +46,7 @@ func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) {
 	signed := hl + 1 + pl
 	size := signed + 1 + b64.EncodedLen(ed25519.SignatureSize)
 	if size > MaxSize {
-		return "", fmt.Errorf("token: token would be %d bytes, more than the %d that Verify accepts", size, MaxSize)
+		return "", &SizeError{Size: size}
 	}
 	out := make([]byte, size)
 	b64.Encode(out, header)
@@ -123,4 +125,15 @@ func appendList(b []byte, list []string) []byte {
 		b = appendString(b, s)
 	}
 	return append(b, ']')
+}
+
+// SizeError is Sign's error for claims that would make a token larger than
+// MaxSize.
+type SizeError struct {
+	Size int // bytes the token would have
+}
+
+// Error says how large the token would be and what the limit is.
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("token: token would be %d bytes, more than the %d that Verify accepts", e.Size, MaxSize)
 }

@@ -16,12 +16,23 @@
 // reason string as they are.
 package token
 
-import "crypto/ed25519"
+import (
+	"crypto/ed25519"
+	"time"
+)
 
 // MaxSize is the largest token, in bytes, that Verify, Parse and
 // PeekAudience accept and that Sign produces. It bounds the work an
 // unauthenticated client can cause before the signature check.
 const MaxSize = 8192
+
+// MaxLifetime is the longest lifetime the control plane gives a token
+// (exp - iat), and the largest broker expiration (the age cap on tokens)
+// it stores and that nodes apply: 3650 days, about ten years. Keeping
+// every lifetime under it keeps iat plus a lifetime far from overflowing
+// time.Duration (292 years) and int64 Unix seconds. Longer-lived
+// credentials are asked for as "no expiration" instead.
+const MaxLifetime = 3650 * 24 * time.Hour
 
 // Claims are the claims of a Pub/Sub client token.
 type Claims struct {

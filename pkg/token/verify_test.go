@@ -441,6 +441,19 @@ func TestSignRefuses(t *testing.T) {
 	if _, err := Sign(k.priv, k.kid, nil); err == nil {
 		t.Error("Sign accepted nil claims")
 	}
+	// Only claims too long for a token give a *SizeError: the control
+	// plane answers it as bad input, and any other refusal as a bug.
+	c := testClaims()
+	c.TopicACL = []string{strings.Repeat("a", MaxSize)}
+	var size *SizeError
+	if _, err := Sign(k.priv, k.kid, c); !errors.As(err, &size) || size.Size <= MaxSize {
+		t.Errorf("Sign of oversized claims: %v, want a *SizeError over %d bytes", err, MaxSize)
+	}
+	c = testClaims()
+	c.Subject = ""
+	if _, err := Sign(k.priv, k.kid, c); errors.As(err, &size) {
+		t.Errorf("Sign without sub: %v is a *SizeError", err)
+	}
 }
 
 // TestVerifyAllocs pins the allocation budget: refusals cost nothing (but

@@ -354,6 +354,10 @@ type TopicsIndex struct {
 	// Fork: see subscribersOf.
 	gen   atomic.Uint64 // counts the changes to the subscriptions
 	cache subscribersCache
+
+	// Fork: Interest, when set, is called whenever a filter gains its
+	// first subscriber or loses its last one (see interest.go).
+	Interest InterestFn
 }
 
 // subscribersCache keeps the subscribers of recently published topics, for
@@ -393,8 +397,10 @@ func (x *TopicsIndex) InlineSubscribe(subscription InlineSubscription) bool {
 
 	var existed bool
 	n := x.set(subscription.Filter, 0)
+	was := n.subscribers()
 	_, existed = n.inlineSubscriptions.Get(subscription.Identifier)
 	n.inlineSubscriptions.Add(subscription)
+	x.interestChanged(subscription.Filter, 0, was, n.subscribers())
 
 	return !existed
 }
@@ -411,7 +417,9 @@ func (x *TopicsIndex) InlineUnsubscribe(id int, filter string) bool {
 		return false
 	}
 
+	was := particle.subscribers()
 	particle.inlineSubscriptions.Delete(id)
+	x.interestChanged(filter, 0, was, particle.subscribers())
 
 	if particle.inlineSubscriptions.Len() == 0 {
 		x.trim(particle)
@@ -431,12 +439,16 @@ func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription
 	if strings.EqualFold(prefix, SharePrefix) {
 		group, _ := isolateParticle(subscription.Filter, 1)
 		n := x.set(subscription.Filter, 2)
+		was := n.subscribers()
 		_, existed = n.shared.Get(group, client)
 		n.shared.Add(group, client, subscription)
+		x.interestChanged(subscription.Filter, 2, was, n.subscribers())
 	} else {
 		n := x.set(subscription.Filter, 0)
+		was := n.subscribers()
 		_, existed = n.subscriptions.Get(client)
 		n.subscriptions.Add(client, subscription)
+		x.interestChanged(subscription.Filter, 0, was, n.subscribers())
 	}
 
 	return !existed
@@ -461,12 +473,14 @@ func (x *TopicsIndex) Unsubscribe(filter, client string) bool {
 		return false
 	}
 
+	was := particle.subscribers()
 	if shareSub {
 		group, _ := isolateParticle(filter, 1)
 		particle.shared.Delete(group, client)
 	} else {
 		particle.subscriptions.Delete(client)
 	}
+	x.interestChanged(filter, d, was, particle.subscribers())
 
 	x.trim(particle)
 	return true

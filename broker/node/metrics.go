@@ -164,6 +164,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 			}
 		}
 	}
+	n.writeFleetMetrics(w)
 	writeRuntimeMetrics(w)
 	if err := w.Flush(); err != nil {
 		return err

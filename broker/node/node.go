@@ -15,6 +15,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/retainlog"
 )
 
@@ -47,6 +48,7 @@ type Node struct {
 	httpLn   *connListener        // connections the accept loops found to speak HTTP
 	retained broker.RetainedStore // nil: retained messages live in memory only
 	closeRet func() error         // closes a store the node opened
+	bus      *natsbus.Bus         // the fleet's bus; nil without NATS (fleet.go)
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
@@ -126,6 +128,13 @@ func (n *Node) Start(ctx context.Context) error {
 			return fail(fmt.Errorf("node: %w", err))
 		}
 		n.retained, n.closeRet = st, st.Close
+	}
+	if err := n.startFleet(); err != nil {
+		_ = opsLn.Close()
+		if n.closeRet != nil {
+			_ = n.closeRet()
+		}
+		return fail(fmt.Errorf("node: %w", err))
 	}
 	n.started = true
 	n.listeners, n.httpsLns, n.opsLn = lns[:len(n.cfg.MQTTAddrs)], httpsLns, opsLn
@@ -327,6 +336,7 @@ func (n *Node) Close() error {
 		if !waitTimeout(&n.wg, closeTimeout) {
 			n.log.Warn("broker node closed with connections still winding down")
 		}
+		n.closeFleet()
 		if n.closeRet != nil {
 			if err := n.closeRet(); err != nil {
 				n.log.Error("closing the retained message store", "error", err)

@@ -1,0 +1,194 @@
+package node
+
+import (
+	"bufio"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/natsbus"
+)
+
+// A node with Config.NATS is one node of a fleet: for each broker it
+// serves, its server joins the broker's fan-out on the bus (a
+// broker.Link). The topic index tells the link which filters the
+// broker's clients here subscribe to (mochi fork entry 60), a hook hands
+// it every message accepted here, and the messages other nodes accepted
+// come back through DeliverLocal, which fans them out to this node's
+// subscribers without running the publish hooks again. Without NATS
+// nothing here runs.
+
+// startFleet connects the node to NATS, when configured. The bus
+// reconnects by itself; a node without NATS serves its own clients.
+func (n *Node) startFleet() error {
+	if n.cfg.NATS == nil {
+		return nil
+	}
+	cfg := *n.cfg.NATS
+	if cfg.Logger == nil {
+		cfg.Logger = n.log.With("component", "natsbus")
+	}
+	bus, err := natsbus.Connect(cfg)
+	if err != nil {
+		return err
+	}
+	n.bus = bus
+	n.log.Info("joining the fleet over NATS", "node_id", bus.NodeID())
+	return nil
+}
+
+// closeFleet closes the bus, once every server has left it.
+func (n *Node) closeFleet() {
+	if n.bus != nil {
+		n.bus.Close()
+	}
+}
+
+// joinFleet makes a new server a member of its broker's fan-out, before
+// it has any client or subscription.
+func (s *server) joinFleet() error {
+	if s.node.bus == nil {
+		return nil
+	}
+	link, err := s.node.bus.Join(s.id, s.deliverRemote)
+	if err != nil {
+		return err
+	}
+	s.link = link
+	s.mochi.Topics.Interest = func(filter string, on bool) {
+		if len(filter) > 0 && filter[0] == '$' {
+			return // nobody may publish to $ topics
+		}
+		// Shared groups are served by each node on its own for now: a
+		// group's members on one node take turns on every message.
+		if on {
+			link.AddInterest(filter, "")
+		} else {
+			link.RemoveInterest(filter, "")
+		}
+	}
+	return s.mochi.AddHook(&fleetHook{srv: s, link: link}, nil)
+}
+
+// leaveFleet drops the server's interests and waits for deliveries in
+// progress, before its mochi server closes.
+func (s *server) leaveFleet() {
+	if s.link != nil {
+		s.link.Close()
+	}
+}
+
+// deliverRemote hands a message another node accepted to this node's
+// subscribers of the broker.
+func (s *server) deliverRemote(m *broker.Message, _ string) {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+		TopicName:       m.Topic,
+		Payload:         m.Payload,
+		Origin:          m.ClientID,
+		ProtocolVersion: 5,
+		Created:         time.Now().Unix(),
+		Properties: packets.Properties{
+			ContentType: m.ContentType, PayloadFormat: m.PayloadFormat, PayloadFormatFlag: m.PayloadFormat != 0,
+			ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData,
+		},
+	}
+	for _, u := range m.UserProperties {
+		pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: u[0], Val: u[1]})
+	}
+	if !m.Expiry.IsZero() {
+		pk.Expiry = m.Expiry.Unix()
+		pk.Properties.MessageExpiryInterval = uint32(max(1, min(time.Until(m.Expiry)/time.Second, 1<<32-1)))
+	}
+	s.mochi.DeliverLocal(pk)
+}
+
+// fleetHook hands every message the broker's server accepts, from MQTT
+// clients and from the HTTP edge alike, to the broker's link. It runs
+// after the node's hook, so only publishes that passed the token, ACL
+// and rate checks get here, and before mochi acknowledges them: a QoS 1
+// or 2 publisher's PUBACK means the bus has the message.
+type fleetHook struct {
+	mqtt.HookBase
+	srv    *server
+	link   broker.Link
+	warned atomic.Int64 // unix time of the last warning about the bus
+}
+
+var _ mqtt.InPlaceHook = (*fleetHook)(nil)
+
+// ID names the hook in mochi's logs.
+func (h *fleetHook) ID() string { return "pubsub-fleet" }
+
+// Provides tells mochi the hook only follows publishes.
+func (h *fleetHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+// OnPacketReadInPlace is never called: the hook provides OnPublish only.
+func (h *fleetHook) OnPacketReadInPlace(*mqtt.Client, *packets.Packet) error { return nil }
+
+// OnPublishInPlace publishes the message on the bus. A message the bus
+// cannot take still reaches this node's subscribers; it is counted in
+// the bus's drops, and logged at most once a minute.
+func (h *fleetHook) OnPublishInPlace(_ *mqtt.Client, pk *packets.Packet) error {
+	m := messageOf(h.srv.id, pk)
+	if err := h.link.Publish(m); err != nil {
+		now := time.Now().Unix()
+		if last := h.warned.Load(); now-last >= 60 && h.warned.CompareAndSwap(last, now) {
+			h.srv.log.Warn("a message reached this node's subscribers only: the bus refused it", "topic", pk.TopicName, "error", err)
+		}
+	}
+	return nil
+}
+
+// writeFleetMetrics writes the bus's counters, when the node has one.
+func (n *Node) writeFleetMetrics(w *bufio.Writer) {
+	if n.bus == nil {
+		return
+	}
+	st := n.bus.Stats()
+	connected := int64(0)
+	if st.Connected {
+		connected = 1
+	}
+	family(w, "pubsub_fleet_nats_connected", "gauge", "1 while the node is connected to NATS.")
+	sample(w, "pubsub_fleet_nats_connected", "", "", connected)
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.", st.Published},
+		{"pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.", st.Received},
+		{"pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.", st.PublishDrops},
+		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
+		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
+	} {
+		family(w, c.name, "counter", c.help)
+		sample(w, c.name, "", "", int64(c.v))
+	}
+}
+
+// fleetStatus is the node's bus status for /readyz: "" without NATS.
+func (n *Node) fleetStatus() string {
+	switch {
+	case n.bus == nil:
+		return ""
+	case n.bus.Connected():
+		return "nats: connected\n"
+	default:
+		// Still ready: the node serves its own clients, and taking every
+		// node out of its load balancer while NATS is down would serve
+		// nobody.
+		return "nats: disconnected, serving this node's clients only\n"
+	}
+}
+
+// FleetNodeID returns the node's id on the bus, "" without NATS.
+func (n *Node) FleetNodeID() string {
+	if n.bus == nil {
+		return ""
+	}
+	return n.bus.NodeID()
+}

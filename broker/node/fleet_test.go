@@ -1,0 +1,257 @@
+package node_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/openpubsub/pubsub/broker/natsbus"
+	"github.com/openpubsub/pubsub/broker/natsbus/natstest"
+	"github.com/openpubsub/pubsub/broker/node"
+)
+
+// fleet is two nodes serving the same brokers, joined by NATS.
+type fleet struct {
+	nats   *natstest.Cluster
+	n1, n2 *env // the same brokers and certificates, each dialing its node
+}
+
+// newFleet starts an env without NATS for the certificates and brokers,
+// then two nodes of a fleet: node 1 on the first NATS server, node 2 on
+// the last.
+func newFleet(t *testing.T, servers int, edit func(*node.Config), ids ...string) *fleet {
+	t.Helper()
+	base := newEnv(t, node.Limits{}, ids...)
+	c := natstest.Start(t, servers)
+	start := func(url, nodeID string) *env {
+		n := base.startNodeWith(func(cfg *node.Config) {
+			cfg.NATS = &natsbus.Config{URL: url, NodeID: nodeID}
+			if edit != nil {
+				edit(cfg)
+			}
+		})
+		e := *base
+		e.useNode(n)
+		natstest.Poll(t, nodeID+" to connect", func() bool { return e.metric("pubsub_fleet_nats_connected") == 1 })
+		return &e
+	}
+	return &fleet{nats: c, n1: start(c.URL(0), "node-1"), n2: start(c.URL(servers-1), "node-2")}
+}
+
+// waitInterest waits until the NATS server of node 1 knows that a node
+// wants topic of broker id.
+func (f *fleet) waitInterest(t *testing.T, id, topic string) {
+	t.Helper()
+	subj, err := natsbus.TopicSubject(natsbus.Root("pubsub", id), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.nats.WaitInterest(t, 0, subj)
+}
+
+func TestFleetCrossNodeDelivery(t *testing.T) {
+	f := newFleet(t, 3, nil, "a", "b")
+	sub, _ := f.n2.mustConnect("a")
+	if _, err := sub.subscribe(t, "room/+", 1); err != nil {
+		t.Fatal(err)
+	}
+	ws := f.n2.connectWS("a")
+	if _, err := ws.subscribe(t, "room/#", 0); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := f.n2.brokers["a"].token(t, nil)
+	sse := f.n2.subscribeSSE("a", "topic=room/%2B", tok, nil)
+	other, _ := f.n2.mustConnect("b") // another broker: gets nothing
+	if _, err := other.subscribe(t, "#", 0); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := f.n1.mustConnect("a") // on the publisher's node: once, no echo
+	if _, err := local.subscribe(t, "room/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.waitInterest(t, "a", "room/1")
+
+	pub, _ := f.n1.mustConnect("a")
+	if _, err := pub.publish(t, "room/1", 1, "over MQTT"); err != nil {
+		t.Fatal(err)
+	}
+	ptok, _ := f.n1.brokers["a"].token(t, nil)
+	f.n1.publishHTTP("a", ptok, "topic=room/2", "over HTTP")
+	for i := range 20 { // order from one publisher
+		if _, err := pub.publish(t, "room/1", 0, "n"+string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Two publishers: their messages may come in either order.
+	firstTwo := func(t *testing.T, next func() string) {
+		t.Helper()
+		if a, b := next(), next(); !(a == "over MQTT" && b == "over HTTP" || a == "over HTTP" && b == "over MQTT") {
+			t.Fatalf("got %q and %q, want the MQTT and the HTTP publish", a, b)
+		}
+	}
+	for name, c := range map[string]*client{"MQTT": sub, "WebSocket": ws, "local": local} {
+		t.Run(name, func(t *testing.T) {
+			firstTwo(t, func() string {
+				select {
+				case m := <-c.msgs:
+					return string(m.Payload)
+				case <-time.After(waitFor):
+					t.Fatal("no message")
+					return ""
+				}
+			})
+			for i := range 20 {
+				c.expectMessage(t, "room/1", "n"+string(rune('a'+i)))
+			}
+		})
+	}
+	t.Run("SSE", func(t *testing.T) {
+		firstTwo(t, func() string { return sse.next(t).data })
+		for i := range 20 {
+			sse.expect(t, "n"+string(rune('a'+i)))
+		}
+	})
+	// Another broker's subscriber, and the local one, got nothing more.
+	f.n2.brokers["b"].token(t, nil)
+	bpub, _ := f.n2.mustConnect("b")
+	if _, err := bpub.publish(t, "marker", 1, "b marker"); err != nil {
+		t.Fatal(err)
+	}
+	other.expectNoMessageBefore(t, "b marker")
+	if _, err := pub.publish(t, "room/1", 1, "a marker"); err != nil {
+		t.Fatal(err)
+	}
+	local.expectNoMessageBefore(t, "a marker")
+
+	if got := f.n1.metric("pubsub_fleet_messages_published_total"); got < 23 {
+		t.Errorf("node 1 published %d messages to the bus, want 23 at least", got)
+	}
+	if got := f.n2.metric("pubsub_fleet_messages_received_total"); got < 22 {
+		t.Errorf("node 2 received %d messages from the bus, want 22 at least", got)
+	}
+	if _, body := f.n1.get("/readyz"); !strings.Contains(body, "nats: connected") {
+		t.Errorf("/readyz = %q, want the NATS status", body)
+	}
+}
+
+func TestFleetDeliveryOptions(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	sub, claims := f.n2.mustConnect("a")
+	ctx := func() *paho.Subscribe {
+		return &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+			{Topic: "r/+", QoS: 2, RetainAsPublished: true},
+			{Topic: "plain/#", QoS: 0},
+		}}
+	}
+	_ = claims
+	if _, err := sub.Subscribe(t.Context(), ctx()); err != nil {
+		t.Fatal(err)
+	}
+	f.waitInterest(t, "a", "r/x")
+	f.waitInterest(t, "a", "plain")
+
+	pub, _ := f.n1.mustConnect("a")
+	if _, err := pub.Publish(t.Context(), &paho.Publish{
+		Topic: "r/x", QoS: 1, Retain: true, Payload: []byte("kept"),
+		Properties: &paho.PublishProperties{ContentType: "text/plain", User: paho.UserProperties{{Key: "k", Value: "v"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := <-sub.msgs
+	if m.Topic != "r/x" || m.QoS != 1 || !m.Retain || m.Properties.ContentType != "text/plain" || m.Properties.User.Get("k") != "v" {
+		t.Fatalf("got %+v (properties %+v), want QoS 1, retained as published, with its properties", m, m.Properties)
+	}
+	if _, err := pub.publish(t, "plain", 2, "downgraded"); err != nil {
+		t.Fatal(err)
+	}
+	m = <-sub.msgs
+	if m.Topic != "plain" || m.QoS != 0 || m.Retain {
+		t.Fatalf("got %+v, want QoS 0 (the subscription's)", m)
+	}
+}
+
+func TestFleetInterestLeavesNoStaleSubscriptions(t *testing.T) {
+	// An SSE stream ends when a keep-alive finds its client gone, and its
+	// subscription lingers for the replay window.
+	f := newFleet(t, 1, func(cfg *node.Config) {
+		cfg.Edge.KeepAlive, cfg.Edge.ReplayAge = time.Second, 10*time.Millisecond
+	}, "a")
+	subs := func(want int) {
+		t.Helper()
+		natstest.Poll(t, "NATS subscriptions of the brokers", func() bool { return f.nats.Subscriptions(t, "pubsub.") == want })
+	}
+	c1, _ := f.n2.mustConnect("a")
+	if _, err := c1.subscribe(t, "s/+", 0); err != nil {
+		t.Fatal(err)
+	}
+	subs(1)
+	c2, _ := f.n2.mustConnect("a")
+	if _, err := c2.subscribe(t, "s/+", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.subscribe(t, "s/+", 1); err != nil { // again: no new interest
+		t.Fatal(err)
+	}
+	if _, err := c2.subscribe(t, "t/#", 0); err != nil {
+		t.Fatal(err)
+	}
+	subs(3) // s.*, t, t.>
+	if _, err := c1.Unsubscribe(t.Context(), &paho.Unsubscribe{Topics: []string{"s/+"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c2.Disconnect(&paho.Disconnect{})
+	subs(0)
+
+	tok, _ := f.n2.brokers["a"].token(t, nil)
+	sse := f.n2.subscribeSSE("a", "topic=u", tok, nil)
+	subs(1)
+	sse.resp.Body.Close()
+	subs(0)
+
+	// A session kept offline keeps its interest, so that its messages
+	// queue; taken over, it keeps it once.
+	tok, claims := f.n2.brokers["a"].token(t, nil)
+	keep := func(cp *paho.Connect) {
+		cp.CleanStart = false
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(60)}
+	}
+	p1, _, err := f.n2.connect(f.n2.brokers["a"].host, claims.Subject, tok, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p1.subscribe(t, "v", 1); err != nil {
+		t.Fatal(err)
+	}
+	subs(1)
+	p2, _, err := f.n2.connect(f.n2.brokers["a"].host, claims.Subject, tok, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1.expectDisconnect(t, 0x8E)
+	if _, err := p2.subscribe(t, "w", 1); err != nil {
+		t.Fatal(err)
+	}
+	subs(2)
+	_ = p2.Disconnect(&paho.Disconnect{})
+	subs(2)
+	// A clean start drops the old session and its interest.
+	p3, _, err := f.n2.connect(f.n2.brokers["a"].host, claims.Subject, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs(0)
+	_ = p3
+}
+
+func TestNodeWithoutNATSHasNoFleet(t *testing.T) {
+	e := newEnv(t, node.Limits{}, "a")
+	if got := e.metric("pubsub_fleet_nats_connected"); got != -1 {
+		t.Fatalf("pubsub_fleet_nats_connected = %d on a node without NATS", got)
+	}
+	if _, body := e.get("/readyz"); body != "ready\n" {
+		t.Fatalf("/readyz = %q", body)
+	}
+}

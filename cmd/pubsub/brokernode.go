@@ -22,6 +22,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
+	natsCfg := natsFlags(fs)
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,7 +33,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	log := logger()
 	n, err := app.StartNode(ctx, app.NodeConfig{
 		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Log: log,
+		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), NATS: natsCfg(), Log: log,
 	})
 	if err != nil {
 		return err

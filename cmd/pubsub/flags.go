@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
 )
 
@@ -83,5 +84,22 @@ func edgeFlags(fs *flag.FlagSet) func() edge.Config {
 			MaxTopics: *maxTopics, ReplayCount: *replayCount, ReplayAge: *replayAge, KeepAlive: *keepAlive,
 			ClientQueue: *queue, Origins: origins.list(),
 		}
+	}
+}
+
+// natsFlags adds the settings of a node's link to its fleet over NATS;
+// the returned function gives nil without --nats-url.
+func natsFlags(fs *flag.FlagSet) func() *natsbus.Config {
+	url := fs.String("nats-url", envOr("PUBSUB_NATS_URL", ""), "NATS servers of the fleet, comma-separated (nats://h1:4222,nats://h2:4222); empty runs the node alone (PUBSUB_NATS_URL)")
+	creds := fs.String("nats-creds", envOr("PUBSUB_NATS_CREDS", ""), "NATS credentials file (user JWT and NKey seed) (PUBSUB_NATS_CREDS)")
+	ca := fs.String("nats-ca", envOr("PUBSUB_NATS_CA", ""), "PEM file of the CA that signed the NATS servers' certificates, for tls:// URLs (PUBSUB_NATS_CA)")
+	nodeID := fs.String("nats-node-id", envOr("PUBSUB_NATS_NODE_ID", ""), "this node's id on the bus, unique in the fleet; default a random id per start (PUBSUB_NATS_NODE_ID)")
+	recvBuf := fs.Int("nats-receive-buffer", envInt("PUBSUB_NATS_RECEIVE_BUFFER", 8192), "messages from other nodes one broker may have waiting for delivery here; past it they are dropped and counted (PUBSUB_NATS_RECEIVE_BUFFER)")
+	reconnBuf := fs.Int("nats-reconnect-buffer", envInt("PUBSUB_NATS_RECONNECT_BUFFER", 8<<20), "bytes of messages held for the other nodes while NATS reconnects; past it they reach this node only, counted (PUBSUB_NATS_RECONNECT_BUFFER)")
+	return func() *natsbus.Config {
+		if *url == "" {
+			return nil
+		}
+		return &natsbus.Config{URL: *url, CredsFile: *creds, CAFile: *ca, NodeID: *nodeID, ReceiveBuffer: *recvBuf, ReconnectBuffer: *reconnBuf}
 	}
 }

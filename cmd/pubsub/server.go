@@ -33,13 +33,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", "127.0.0.1:8883,127.0.0.1:8443", "MQTT over TLS listen address, repeatable; the first is the endpoint's port")
 	httpsAddrs := addrListFlag(fs, "https-addr", "PUBSUB_HTTPS_ADDRS", "127.0.0.1:8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket, the example page), repeatable")
 	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "the node's /metrics, /healthz and /readyz (PUBSUB_OPS_ADDR)")
+	nodes := fs.Int("nodes", envInt("PUBSUB_DEV_NODES", 1), "broker nodes to run, joined by the embedded NATS; node k adds 10·(k−1) to each port (PUBSUB_DEV_NODES)")
+	natsListen := fs.String("nats-listen", envOr("PUBSUB_NATS_LISTEN", "127.0.0.1:4222"), "where the embedded NATS server (JetStream in <data-dir>/nats) listens (PUBSUB_NATS_LISTEN)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
+	d, err := app.StartDev(ctx, app.DevConfig{
+		DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain,
+		Nodes: *nodes, NATSAddr: *natsListen, Limits: limits(), Edge: edgeCfg(), Log: logger(),
+	})
 	if err != nil {
 		return err
 	}
@@ -59,6 +64,10 @@ Load the dev credentials, then create your first namespace:
 
 Press Ctrl-C to stop.
 `, d.ControlPlane.URL(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
+	fmt.Fprintf(stdout, "\nNATS (embedded, JetStream in %s/%s): %s\n", *dataDir, app.NATSDir, d.NATS.ClientURL())
+	for k, n := range d.Nodes {
+		fmt.Fprintf(stdout, "  node %d: MQTT %s, HTTPS %s, ops http://%s\n", k+1, addrString(n.MQTTAddrs()), addrString(n.HTTPSAddrs()), n.OpsAddr())
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/openpubsub/pubsub/broker/certs"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/fleet"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
 )
 
@@ -33,6 +34,8 @@ type NodeConfig struct {
 	Limits node.Limits
 	// Edge configures SSE, HTTP publish and WebSocket.
 	Edge edge.Config
+	// NATS, when set, joins the node to a fleet over NATS.
+	NATS *natsbus.Config
 	Log  *slog.Logger
 }
 
@@ -81,7 +84,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: cfg.Edge,
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: cfg.Edge, NATS: cfg.NATS,
 	})
 	if err != nil {
 		n.closeAll()

@@ -15,12 +15,13 @@ import (
 //
 // A level is kept as it is when it holds only ASCII letters, digits, '-'
 // and '_'. Any other byte (the '.' that separates NATS tokens, the
-// wildcards '*' and '>', spaces, '~', non-ASCII) becomes "~XX", its
-// value in upper-case hexadecimal, and an empty level becomes "~". A
-// token is therefore never a wildcard nor empty, and since '~' never
+// wildcards '*' and '>', spaces, '=', non-ASCII) becomes "=XX", its
+// value in upper-case hexadecimal, and an empty level becomes "=". A
+// token is therefore never a wildcard nor empty, and since '=' never
 // stands for itself, two different topics never share a subject and the
-// topic can be read back from the subject. Only a filter's '+' and '#'
-// levels become '*' and '>'. The broker id, never the broker's name, is
+// topic can be read back from the subject. Tokens are also valid
+// JetStream key-value keys, which allow '=' but not '~' or '%'. Only a
+// filter's '+' and '#' levels become '*' and '>'. The broker id, never the broker's name, is
 // the second token, so that nothing crosses between brokers.
 
 // MaxSubjectLen is the longest subject the bus sends or subscribes to.
@@ -42,13 +43,13 @@ func plain(c byte) bool {
 // appendToken appends the token of one level.
 func appendToken(b []byte, level string) []byte {
 	if level == "" {
-		return append(b, '~')
+		return append(b, '=')
 	}
 	for i := 0; i < len(level); i++ {
 		if c := level[i]; plain(c) {
 			b = append(b, c)
 		} else {
-			b = append(b, '~', hexDigits[c>>4], hexDigits[c&15])
+			b = append(b, '=', hexDigits[c>>4], hexDigits[c&15])
 		}
 	}
 	return b
@@ -140,7 +141,7 @@ func decodeTokens(s string) (string, error) {
 
 // appendLevel appends the level of one token.
 func appendLevel(b []byte, tok string) ([]byte, error) {
-	if tok == "~" {
+	if tok == "=" {
 		return b, nil
 	}
 	if tok == "" {
@@ -151,7 +152,7 @@ func appendLevel(b []byte, tok string) ([]byte, error) {
 		switch {
 		case plain(c):
 			b = append(b, c)
-		case c == '~' && i+2 < len(tok) && unhex(tok[i+1]) >= 0 && unhex(tok[i+2]) >= 0:
+		case c == '=' && i+2 < len(tok) && unhex(tok[i+1]) >= 0 && unhex(tok[i+2]) >= 0:
 			v := byte(unhex(tok[i+1])<<4 | unhex(tok[i+2]))
 			if plain(v) {
 				return nil, fmt.Errorf("natsbus: %q escapes a plain byte", tok)

@@ -21,8 +21,9 @@ import (
 // stands for itself, two different topics never share a subject and the
 // topic can be read back from the subject. Tokens are also valid
 // JetStream key-value keys, which allow '=' but not '~' or '%'. Only a
-// filter's '+' and '#' levels become '*' and '>'. The broker id, never the broker's name, is
-// the second token, so that nothing crosses between brokers.
+// filter's '+' and '#' levels become '*' and '>'. The broker id, never
+// the broker's name, is the second token, so that nothing crosses
+// between brokers.
 
 // MaxSubjectLen is the longest subject the bus sends or subscribes to.
 // A NATS server reads a protocol line of at most 4,096 bytes by default

@@ -88,3 +88,16 @@ type RetainedStore interface {
 	// broker is deleted.
 	DeleteRetained(ctx context.Context, brokerID string) error
 }
+
+// SharedRetainedStore is a RetainedStore the nodes of a fleet share: each
+// node mirrors a broker's retained messages in memory, where its MQTT
+// server serves them, and follows the changes other nodes make.
+type SharedRetainedStore interface {
+	RetainedStore
+	// WatchRetained calls apply, on one goroutine, with each of brokerID's
+	// stored retained messages, then with each change any node makes
+	// (a message with an empty payload for a deletion), until stop is
+	// called. It returns once the stored messages are applied, or when ctx
+	// ends: the watch then goes on, and applies them once it can.
+	WatchRetained(ctx context.Context, brokerID string, apply func(*Message)) (stop func())
+}

@@ -41,6 +41,10 @@ type Config struct {
 	// bus reconnects; past it, publishes fail and are counted as drops.
 	// Default: 8 MiB.
 	ReconnectBuffer int
+	// RetainedReplicas is the replication of the retained message bucket
+	// in JetStream. Default: 3 when NATS reports three servers or more
+	// (R3 survives one server's loss), else 1.
+	RetainedReplicas int
 	// Logger receives the bus's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -60,6 +64,9 @@ type Stats struct {
 	PublishDrops, ReceiveDrops uint64
 	// Reconnects counts the reconnections to NATS.
 	Reconnects uint64
+	// JetStreamErrors counts the failures of the retained message store's
+	// watches, each retried.
+	JetStreamErrors uint64
 }
 
 // Bus is a node's connection to the fleet's NATS cluster. It implements
@@ -69,7 +76,7 @@ type Bus struct {
 	nc  *nats.Conn
 	log *slog.Logger
 
-	published, received, pubDrops, recvDrops, malformed, reconnects atomic.Uint64
+	published, received, pubDrops, recvDrops, malformed, reconnects, jsErrors atomic.Uint64
 
 	mu     sync.Mutex
 	links  map[*link]struct{}
@@ -178,6 +185,8 @@ func (b *Bus) Stats() Stats {
 		PublishDrops: b.pubDrops.Load(),
 		ReceiveDrops: b.recvDrops.Load() + b.malformed.Load(),
 		Reconnects:   b.reconnects.Load(),
+
+		JetStreamErrors: b.jsErrors.Load(),
 	}
 	b.mu.Lock()
 	links := make([]*link, 0, len(b.links))

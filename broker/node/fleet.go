@@ -2,6 +2,9 @@ package node
 
 import (
 	"bufio"
+	"context"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +43,25 @@ func (n *Node) startFleet() error {
 	return nil
 }
 
+// fleetRetained is the fleet's retained message store, in JetStream: it
+// replaces the node's own log, so that a retained message published on
+// any node reaches subscribers on every node, also once its node is gone.
+func (n *Node) fleetRetained() (broker.RetainedStore, error) {
+	return n.bus.Retained(n.cfg.NATS.RetainedReplicas)
+}
+
+// serverFleet is a server's part in a fleet; zero without NATS.
+type serverFleet struct {
+	link    broker.Link  // the broker's fan-out to other nodes
+	unwatch func()       // stops following the fleet's retained messages
+	applied atomic.Int64 // changes of the fleet's retained messages applied here
+}
+
+// retainedLoadWait bounds how long a broker's server waits, as it
+// starts, for the fleet's retained messages; past it, they arrive in the
+// background.
+const retainedLoadWait = 2 * time.Second
+
 // closeFleet closes the bus, once every server has left it.
 func (n *Node) closeFleet() {
 	if n.bus != nil {
@@ -57,7 +79,18 @@ func (s *server) joinFleet() error {
 	if err != nil {
 		return err
 	}
-	s.link = link
+	s.fleet.link = link
+	if store, ok := s.node.retained.(broker.SharedRetainedStore); ok {
+		// The server starts under the node's lock: wait for NATS only
+		// while it is there, and briefly.
+		wait := retainedLoadWait
+		if !s.node.bus.Connected() {
+			wait = 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		s.fleet.unwatch = store.WatchRetained(ctx, s.id, s.applyRetained)
+		cancel()
+	}
 	s.mochi.Topics.Interest = func(filter string, on bool) {
 		if len(filter) > 0 && filter[0] == '$' {
 			return // nobody may publish to $ topics
@@ -76,9 +109,24 @@ func (s *server) joinFleet() error {
 // leaveFleet drops the server's interests and waits for deliveries in
 // progress, before its mochi server closes.
 func (s *server) leaveFleet() {
-	if s.link != nil {
-		s.link.Close()
+	if s.fleet.link != nil {
+		s.fleet.link.Close()
 	}
+	if s.fleet.unwatch != nil {
+		s.fleet.unwatch()
+	}
+}
+
+// applyRetained mirrors a change of the fleet's retained messages, this
+// node's own included, into the broker's server, which serves them to
+// new subscribers; an empty payload deletes.
+func (s *server) applyRetained(m *broker.Message) {
+	if !m.Expiry.IsZero() && !m.Expiry.After(time.Now()) {
+		return
+	}
+	s.mochi.Topics.RetainMessage(packetOf(m))
+	atomic.StoreInt64(&s.mochi.Info.Retained, int64(s.mochi.Topics.Retained.Len()))
+	s.fleet.applied.Add(1)
 }
 
 // deliverRemote hands a message another node accepted to this node's
@@ -164,9 +212,16 @@ func (n *Node) writeFleetMetrics(w *bufio.Writer) {
 		{"pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.", st.PublishDrops},
 		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
 		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
+		{"pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.", st.JetStreamErrors},
 	} {
 		family(w, c.name, "counter", c.help)
 		sample(w, c.name, "", "", int64(c.v))
+	}
+	servers := n.serverList()
+	slices.SortFunc(servers, func(a, b *server) int { return strings.Compare(a.hostname(), b.hostname()) })
+	family(w, "pubsub_fleet_retained_updates_total", "counter", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).")
+	for _, s := range servers {
+		sample(w, "pubsub_fleet_retained_updates_total", s.hostname(), "", s.fleet.applied.Load())
 	}
 }
 

@@ -255,3 +255,48 @@ func TestNodeWithoutNATSHasNoFleet(t *testing.T) {
 		t.Fatalf("/readyz = %q", body)
 	}
 }
+
+func TestFleetRetainedMessages(t *testing.T) {
+	f := newFleet(t, 3, nil, "a")
+	host := f.n1.brokers["a"].host
+	updates := func(e *env) int64 { return e.metric(`pubsub_fleet_retained_updates_total{broker="` + host + `"}`) }
+	retained := func(e *env) func() bool { return func() bool { return updates(e) >= 1 } }
+	f.n2.mustConnect("a") // starts the broker's server on node 2
+
+	pub, _ := f.n1.mustConnect("a")
+	if _, err := pub.Publish(t.Context(), &paho.Publish{Topic: "r/1", QoS: 1, Retain: true, Payload: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Poll(t, "node 2 to mirror the retained message", retained(f.n2))
+	sub, _ := f.n2.mustConnect("a")
+	if _, err := sub.subscribe(t, "r/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-sub.msgs; m.Topic != "r/1" || string(m.Payload) != "kept" || !m.Retain {
+		t.Fatalf("got %+v, want the retained message", m)
+	}
+
+	// Node 1 is gone; a node that starts afterwards still has it.
+	_ = f.n1.node.Close()
+	n3 := f.n2.startNodeWith(func(cfg *node.Config) {
+		cfg.NATS = &natsbus.Config{URL: f.nats.URL(1), NodeID: "node-3"}
+	})
+	e3 := *f.n2
+	e3.useNode(n3)
+	late, _ := e3.mustConnect("a")
+	natstest.Poll(t, "node 3 to load the retained message", retained(&e3))
+	if _, err := late.subscribe(t, "r/+", 0); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-late.msgs; m.Topic != "r/1" || string(m.Payload) != "kept" || !m.Retain {
+		t.Fatalf("got %+v, want the retained message", m)
+	}
+
+	// An empty retained publish on node 3 deletes it everywhere.
+	if _, err := late.Publish(t.Context(), &paho.Publish{Topic: "r/1", QoS: 1, Retain: true}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Poll(t, "node 2 to drop the retained message", func() bool {
+		return updates(f.n2) >= 2
+	})
+}

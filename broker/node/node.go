@@ -118,23 +118,27 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("node: listen for ops on %s: %w", n.cfg.OpsAddr, err))
 	}
+	if err := n.startFleet(); err != nil {
+		_ = opsLn.Close()
+		return fail(fmt.Errorf("node: %w", err))
+	}
 	switch {
 	case n.cfg.RetainedStore != nil:
 		n.retained = n.cfg.RetainedStore
+	case n.bus != nil:
+		if n.retained, err = n.fleetRetained(); err != nil {
+			_ = opsLn.Close()
+			n.closeFleet()
+			return fail(fmt.Errorf("node: %w", err))
+		}
 	case n.cfg.DataDir != "":
 		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName))
 		if err != nil {
 			_ = opsLn.Close()
+			n.closeFleet()
 			return fail(fmt.Errorf("node: %w", err))
 		}
 		n.retained, n.closeRet = st, st.Close
-	}
-	if err := n.startFleet(); err != nil {
-		_ = opsLn.Close()
-		if n.closeRet != nil {
-			_ = n.closeRet()
-		}
-		return fail(fmt.Errorf("node: %w", err))
 	}
 	n.started = true
 	n.listeners, n.httpsLns, n.opsLn = lns[:len(n.cfg.MQTTAddrs)], httpsLns, opsLn

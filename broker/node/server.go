@@ -45,7 +45,7 @@ type server struct {
 	bg     sync.WaitGroup // DISCONNECTs being sent
 
 	bus      *bus        // the edge's access (edge.go)
-	link     broker.Link // the broker's fan-out to other nodes; nil without NATS (fleet.go)
+	fleet    serverFleet // the server's part in a fleet (fleet.go)
 	retainMu [retainStripes]sync.Mutex
 }
 

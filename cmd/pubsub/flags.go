@@ -95,11 +95,12 @@ func natsFlags(fs *flag.FlagSet) func() *natsbus.Config {
 	ca := fs.String("nats-ca", envOr("PUBSUB_NATS_CA", ""), "PEM file of the CA that signed the NATS servers' certificates, for tls:// URLs (PUBSUB_NATS_CA)")
 	nodeID := fs.String("nats-node-id", envOr("PUBSUB_NATS_NODE_ID", ""), "this node's id on the bus, unique in the fleet; default a random id per start (PUBSUB_NATS_NODE_ID)")
 	recvBuf := fs.Int("nats-receive-buffer", envInt("PUBSUB_NATS_RECEIVE_BUFFER", 8192), "messages from other nodes one broker may have waiting for delivery here; past it they are dropped and counted (PUBSUB_NATS_RECEIVE_BUFFER)")
+	replicas := fs.Int("nats-replicas", envInt("PUBSUB_NATS_REPLICAS", 0), "replication of the retained messages in JetStream; 0 for 3 with three NATS servers or more, else 1 (PUBSUB_NATS_REPLICAS)")
 	reconnBuf := fs.Int("nats-reconnect-buffer", envInt("PUBSUB_NATS_RECONNECT_BUFFER", 8<<20), "bytes of messages held for the other nodes while NATS reconnects; past it they reach this node only, counted (PUBSUB_NATS_RECONNECT_BUFFER)")
 	return func() *natsbus.Config {
 		if *url == "" {
 			return nil
 		}
-		return &natsbus.Config{URL: *url, CredsFile: *creds, CAFile: *ca, NodeID: *nodeID, ReceiveBuffer: *recvBuf, ReconnectBuffer: *reconnBuf}
+		return &natsbus.Config{URL: *url, CredsFile: *creds, CAFile: *ca, NodeID: *nodeID, ReceiveBuffer: *recvBuf, ReconnectBuffer: *reconnBuf, RetainedReplicas: *replicas}
 	}
 }

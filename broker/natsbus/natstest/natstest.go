@@ -73,7 +73,26 @@ func Start(t testing.TB, n int) *Cluster {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// JetStream answers once the servers have elected a meta leader.
+	deadline = time.Now().Add(30 * time.Second)
+	for n > 1 && !c.jetStreamReady() {
+		if time.Now().After(deadline) {
+			t.Fatal("natstest: JetStream elected no meta leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return c
+}
+
+func (c *Cluster) jetStreamReady() bool {
+	leader := false
+	for _, s := range c.Servers {
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+		leader = leader || s.JetStreamIsLeader()
+	}
+	return leader
 }
 
 // URL returns the client URL of server i.

@@ -119,7 +119,7 @@ func (n *Node) Start(ctx context.Context) error {
 	case n.cfg.RetainedStore != nil:
 		n.retained = n.cfg.RetainedStore
 	case n.cfg.DataDir != "":
-		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName))
+		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName), n.log)
 		if err != nil {
 			_ = opsLn.Close()
 			return fail(fmt.Errorf("node: %w", err))

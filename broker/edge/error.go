@@ -24,6 +24,7 @@ const (
 	ESLOW          = "slow_client"     // the stream fell too far behind and was ended
 	EREVOKED       = "revoked"         // the stream's token was revoked or its key removed
 	EEXPIRED       = "expired"         // the stream's token expired, or the broker's expiration ended it
+	ERETAINEDQUOTA = "retained_quota"  // a retained publish would exceed the broker's retained messages or bytes
 	EINTERNAL      = "internal"        // anything else; details are logged, never sent
 )
 
@@ -44,6 +45,7 @@ var errorTable = map[string]errorInfo{
 	EBADTOKEN:      {http.StatusUnauthorized, 20011},
 	EFORBIDDEN:     {http.StatusForbidden, 20012},
 	ETOOLARGE:      {http.StatusRequestEntityTooLarge, 20020},
+	ERETAINEDQUOTA: {http.StatusInsufficientStorage, 20021},
 	ENOTFOUND:      {http.StatusNotFound, 20030},
 	EMETHOD:        {http.StatusMethodNotAllowed, 20031},
 	EWEBSOCKET:     {http.StatusBadRequest, 20032},

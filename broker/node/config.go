@@ -100,6 +100,13 @@ type Limits struct {
 	// TLS record of up to this size (16 KiB, the largest record, measured
 	// best: see docs/tuning.md).
 	ReadBufferSize, WriteBufferSize int
+	// MaxRetainedMessages and MaxRetainedBytes cap each broker's retained
+	// messages (bytes: topic, payload and properties). A retained
+	// publish past either is refused with PUBACK or PUBREC 0x97 (a QoS 0
+	// one is dropped) or HTTP 507; replacing a topic's message with one
+	// no larger, and deleting one, always work. See retained.go.
+	MaxRetainedMessages int
+	MaxRetainedBytes    int64
 	// IdleLinger is how long a connection that sends nothing keeps a
 	// goroutine waiting for its next packet. After that the wait costs
 	// no goroutine and no read buffer, only the socket's registration
@@ -132,6 +139,11 @@ func DefaultLimits() Limits {
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
+		// A retained message is a topic's last known state: 10,000 covers a
+		// fleet of devices per broker, and 64 MiB (held in memory and on
+		// disk) bounds what one tenant costs a node.
+		MaxRetainedMessages: 10000,
+		MaxRetainedBytes:    64 << 20,
 	}
 }
 
@@ -163,6 +175,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
+	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
+	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))
 	}
@@ -195,7 +209,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxRetainedMessages < 0 || l.MaxRetainedBytes < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

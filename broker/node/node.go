@@ -273,7 +273,8 @@ type slot struct {
 // timers. It returns nil when the node is closing or b is no longer in
 // the current State (checked under the lock Apply takes to find deleted
 // brokers, so no server outlives its broker). Only the callers for b
-// wait for b's server to start; Node.mu is never held meanwhile.
+// wait for b's server to start, at most Limits.ConnectTimeout; Node.mu is
+// never held meanwhile.
 func (n *Node) serverFor(b *broker.Broker) *server {
 	n.mu.Lock()
 	if n.closing || n.state.Load().Broker(b.ID) == nil {
@@ -282,8 +283,17 @@ func (n *Node) serverFor(b *broker.Broker) *server {
 	}
 	if sl := n.servers[b.ID]; sl != nil {
 		n.mu.Unlock()
-		<-sl.ready
-		return sl.srv
+		// A start that takes longer than a CONNECT may is the
+		// starter's to finish; the others give up rather than pile up.
+		t := time.NewTimer(n.cfg.Limits.ConnectTimeout)
+		defer t.Stop()
+		select {
+		case <-sl.ready:
+			return sl.srv
+		case <-t.C:
+			n.log.Warn("broker server still starting, connection turned away", "broker", b.Hostname)
+			return nil
+		}
 	}
 	sl := &slot{ready: make(chan struct{})}
 	n.servers[b.ID] = sl

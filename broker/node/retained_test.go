@@ -458,3 +458,40 @@ func mustToken(t *testing.T, e *env, id string) string {
 	tok, _ := e.brokers[id].token(t, nil)
 	return tok
 }
+
+// TestWaitForStartingBrokerIsBounded keeps a broker's start from ending:
+// a second client of it is turned away after the connect timeout
+// instead of waiting with the first.
+func TestWaitForStartingBrokerIsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, node.Limits{}, "slow")
+	st := newGatedStore("slow")
+	t.Cleanup(st.release)
+	e.useNode(e.startNodeWith(func(c *node.Config) {
+		c.RetainedStore = st
+		c.Limits.ConnectTimeout = 200 * time.Millisecond
+	}))
+	defer st.release() // before the node's Close, which waits for the start
+	go func() {
+		tok, claims := e.brokers["slow"].token(t, nil)
+		_, _, _ = e.connect(e.brokers["slow"].host, claims.Subject, tok, nil)
+	}()
+	select {
+	case <-st.loading:
+	case <-time.After(waitFor):
+		t.Fatal("the slow broker never started loading its retained messages")
+	}
+	tok, claims := e.brokers["slow"].token(t, nil)
+	r := e.dialRaw(e.brokers["slow"].host)
+	cp := packets.NewControlPacket(packets.CONNECT)
+	c := cp.Content.(*packets.Connect)
+	c.ProtocolName, c.ProtocolVersion, c.ClientID, c.KeepAlive = "MQTT", 5, claims.Subject, 30
+	c.Password, c.PasswordFlag = []byte(tok), true
+	if _, err := cp.WriteTo(r); err != nil {
+		t.Fatal(err)
+	}
+	r.expectClosed(t, 0) // within waitFor, or it fails
+	if !strings.Contains(e.logs.String(), "broker server still starting") {
+		t.Error("the turned-away connection was not logged")
+	}
+}

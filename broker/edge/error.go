@@ -17,6 +17,7 @@ const (
 	EBADTOKEN      = "bad_token"       // malformed, unverifiable, expired, revoked, or for another broker
 	EFORBIDDEN     = "forbidden"       // the token does not allow this topic
 	ETOOLARGE      = "too_large"       // the body does not fit in an MQTT packet
+	ERETAINEDQUOTA = "retained_quota"  // a retained publish would exceed the broker's retained messages or bytes
 	ENOTFOUND      = "not_found"       // no such path
 	EMETHOD        = "method"          // the path does not take this method
 	EUNAVAILABLE   = "unavailable"     // the broker is not served here any more, or the node is stopping
@@ -24,7 +25,6 @@ const (
 	ESLOW          = "slow_client"     // the stream fell too far behind and was ended
 	EREVOKED       = "revoked"         // the stream's token was revoked or its key removed
 	EEXPIRED       = "expired"         // the stream's token expired, or the broker's expiration ended it
-	ERETAINEDQUOTA = "retained_quota"  // a retained publish would exceed the broker's retained messages or bytes
 	EINTERNAL      = "internal"        // anything else; details are logged, never sent
 )
 

@@ -94,12 +94,6 @@ type Limits struct {
 	// or queued for an offline session) lives; zero keeps messages until
 	// their own Message Expiry Interval, if any.
 	MaxMessageExpiry time.Duration
-	// ReadBufferSize and WriteBufferSize size each connection's buffers.
-	// The read buffer lives as long as the connection; the write buffer
-	// only while deliveries queue up, when mochi coalesces them into one
-	// TLS record of up to this size (16 KiB, the largest record, measured
-	// best: see docs/tuning.md).
-	ReadBufferSize, WriteBufferSize int
 	// MaxRetainedMessages and MaxRetainedBytes cap each broker's retained
 	// messages (bytes: topic, payload and properties). A retained
 	// publish past either is refused with PUBACK or PUBREC 0x97 (a QoS 0
@@ -107,6 +101,12 @@ type Limits struct {
 	// no larger, and deleting one, always work. See retained.go.
 	MaxRetainedMessages int
 	MaxRetainedBytes    int64
+	// ReadBufferSize and WriteBufferSize size each connection's buffers.
+	// The read buffer lives as long as the connection; the write buffer
+	// only while deliveries queue up, when mochi coalesces them into one
+	// TLS record of up to this size (16 KiB, the largest record, measured
+	// best: see docs/tuning.md).
+	ReadBufferSize, WriteBufferSize int
 	// IdleLinger is how long a connection that sends nothing keeps a
 	// goroutine waiting for its next packet. After that the wait costs
 	// no goroutine and no read buffer, only the socket's registration
@@ -126,6 +126,12 @@ const (
 // DefaultLimits returns the limits a zero Limits field takes.
 func DefaultLimits() Limits {
 	return Limits{
+		// A retained message is a topic's last known state: 10,000 covers a
+		// fleet of devices per broker, and 64 MiB (held in memory and on
+		// disk) bounds what one tenant costs a node.
+		MaxRetainedMessages: 10000,
+		MaxRetainedBytes:    64 << 20,
+
 		MaxPacketSize:     64 * 1024,
 		ConnectTimeout:    10 * time.Second,
 		MinKeepAlive:      10,
@@ -139,11 +145,6 @@ func DefaultLimits() Limits {
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
-		// A retained message is a topic's last known state: 10,000 covers a
-		// fleet of devices per broker, and 64 MiB (held in memory and on
-		// disk) bounds what one tenant costs a node.
-		MaxRetainedMessages: 10000,
-		MaxRetainedBytes:    64 << 20,
 	}
 }
 
@@ -171,12 +172,12 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.TopicAliasMaximum, d.TopicAliasMaximum)
 	setDefault(&l.ReceiveMaximum, d.ReceiveMaximum)
 	setDefault(&l.MaxInflight, d.MaxInflight)
+	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
+	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
-	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
-	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))
 	}
@@ -196,6 +197,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Certs == nil:
 		return errors.New("node: Config.Certs is required")
+	case l.MaxRetainedMessages < 0 || l.MaxRetainedBytes < 0:
+		return errors.New("node: MaxRetainedMessages and MaxRetainedBytes must not be negative")
 	case l.MaxPacketSize < 128:
 		// A CONNECT with a token does not fit in less.
 		return fmt.Errorf("node: MaxPacketSize %d is too small", l.MaxPacketSize)
@@ -209,7 +212,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxRetainedMessages < 0 || l.MaxRetainedBytes < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

@@ -210,10 +210,10 @@ const persistTimeout = 10 * time.Second
 
 // persistRetained writes the broker's current retained message of a
 // topic (or its absence) to the node's store, and counts it in the
-// broker's retained quota. It reads what mochi holds
-// now rather than the packet that changed it, under a per-topic lock, so
-// that concurrent publishes leave the disk with what memory has: the
-// last writer reads the last value.
+// broker's retained quota. It reads what mochi holds now rather than the
+// packet that changed it, under a per-topic lock, so that concurrent
+// publishes leave the disk with what memory has: the last writer reads
+// the last value.
 func (s *server) persistRetained(name string) error {
 	mu := s.retainLock(name)
 	mu.Lock()
@@ -276,7 +276,7 @@ type retainHook struct {
 // ID names the hook in mochi's logs.
 func (h *retainHook) ID() string { return "pubsub-retain" }
 
-// Provides tells mochi the hook only follows retained messages.
+// Provides tells mochi the hook follows retained messages and wills only.
 func (h *retainHook) Provides(b byte) bool {
 	return b == mqtt.OnRetainMessage || b == mqtt.OnRetainedExpired || b == mqtt.OnWill
 }

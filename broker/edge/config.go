@@ -29,7 +29,8 @@ type Backend interface {
 type Bus interface {
 	// Publish publishes m, already authorized, to every subscriber of
 	// the broker (MQTT, WebSocket and SSE alike). A retained message is
-	// on disk when Publish returns nil.
+	// on disk when Publish returns nil. An *Error is the broker's refusal,
+	// sent to the client as it is (ERETAINEDQUOTA).
 	Publish(m *broker.Message) error
 	// Subscribe calls deliver with every message published to a topic
 	// that filter matches, until unsubscribe is called. deliver runs on

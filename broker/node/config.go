@@ -95,6 +95,13 @@ type Limits struct {
 	// or queued for an offline session) lives; zero keeps messages until
 	// their own Message Expiry Interval, if any.
 	MaxMessageExpiry time.Duration
+	// MaxRetainedMessages and MaxRetainedBytes cap each broker's retained
+	// messages (bytes: topic, payload and properties). A retained
+	// publish past either is refused with PUBACK or PUBREC 0x97 (a QoS 0
+	// one is dropped) or HTTP 507; replacing a topic's message with one
+	// no larger, and deleting one, always work. See retained.go.
+	MaxRetainedMessages int
+	MaxRetainedBytes    int64
 	// ReadBufferSize and WriteBufferSize size each connection's buffers.
 	// The read buffer lives as long as the connection; the write buffer
 	// only while deliveries queue up, when mochi coalesces them into one
@@ -118,6 +125,12 @@ const (
 // DefaultLimits returns the limits a zero Limits field takes.
 func DefaultLimits() Limits {
 	return Limits{
+		// A retained message is a topic's last known state: 10,000 covers a
+		// fleet of devices per broker, and 64 MiB (held in memory and on
+		// disk) bounds what one tenant costs a node.
+		MaxRetainedMessages: 10000,
+		MaxRetainedBytes:    64 << 20,
+
 		MaxPacketSize:     64 * 1024,
 		ConnectTimeout:    10 * time.Second,
 		MinKeepAlive:      10,
@@ -158,6 +171,8 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.TopicAliasMaximum, d.TopicAliasMaximum)
 	setDefault(&l.ReceiveMaximum, d.ReceiveMaximum)
 	setDefault(&l.MaxInflight, d.MaxInflight)
+	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
+	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
@@ -181,6 +196,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Certs == nil:
 		return errors.New("node: Config.Certs is required")
+	case l.MaxRetainedMessages < 0 || l.MaxRetainedBytes < 0:
+		return errors.New("node: MaxRetainedMessages and MaxRetainedBytes must not be negative")
 	case l.MaxPacketSize < 128:
 		// A CONNECT with a token does not fit in less.
 		return fmt.Errorf("node: MaxPacketSize %d is too small", l.MaxPacketSize)

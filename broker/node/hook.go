@@ -155,7 +155,7 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	}
 	sess := sessionOf(cl)
 	if sess != nil && sess.canPublish(pk.TopicName) {
-		return nil
+		return h.srv.admitRetained(cl, pk) // retained.go: the retained quota
 	}
 	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
 		// $ topics were refused and counted in OnPacketReadInPlace.

@@ -38,6 +38,16 @@ type brokerMetrics struct {
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
 	droppedQoS0  atomic.Int64    // QoS 0 publishes refused, hence dropped silently
+	retainedRef  [2]atomic.Int64 // retained publishes over the quota, by quotaReasons
+}
+
+// quotaReasons label retained publishes refused by the retained quota.
+var quotaReasons = []string{quotaMessages, quotaBytes}
+
+func (m *brokerMetrics) retainedRefused(reason string) {
+	if i := slices.Index(quotaReasons, reason); i >= 0 {
+		m.retainedRef[i].Add(1)
+	}
 }
 
 func (m *brokerMetrics) refused(reason string) {
@@ -107,6 +117,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		{"pubsub_connections", "MQTT clients connected.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.ClientsConnected) }},
 		{"pubsub_subscriptions", "Subscriptions held, by connected and offline sessions.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Subscriptions) }},
 		{"pubsub_retained_messages", "Retained messages held.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Retained) }},
+		{"pubsub_retained_bytes", "Bytes of retained messages held (topic, payload and properties), as the retained quota counts them.", func(s *server) int64 { _, b := s.quota.usage(); return b }},
 	}
 	for _, g := range gauges {
 		family(w, g.name, "gauge", g.help)
@@ -137,6 +148,12 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	for _, s := range servers {
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="publish"`, s.m.aclPublish.Load())
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="subscribe"`, s.m.aclSubscribe.Load())
+	}
+	family(w, "pubsub_retained_refused_total", "counter", "Retained publishes refused (MQTT 0x97, HTTP 507; QoS 0 dropped) and wills not retained, because the broker's retained messages or bytes are at their maximum.")
+	for _, s := range servers {
+		for i, r := range quotaReasons {
+			sample(w, "pubsub_retained_refused_total", s.hostname(), `reason="`+r+`"`, s.m.retainedRef[i].Load())
+		}
 	}
 	// Reason series are written once they are non-zero, to keep the
 	// exposition in proportion with what happens.

@@ -46,6 +46,7 @@ type server struct {
 
 	bus      *bus // the edge's access (edge.go)
 	retainMu [retainStripes]sync.Mutex
+	quota    retainedQuota // retained.go
 }
 
 // newServer starts the mochi server of broker b.

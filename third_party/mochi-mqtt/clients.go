@@ -656,7 +656,7 @@ func (cl *Client) Stop(err error) {
 	cl.State.endOnce.Do(func() {
 
 		if cl.Net.Conn != nil {
-			_ = cl.Net.Conn.Close() // omit close error
+			closeConn(cl.Net.Conn) // fork: without a reset, see closeConn
 		}
 
 		if err != nil {

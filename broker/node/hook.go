@@ -58,6 +58,7 @@ var (
 	refTooOld      = &refusal{0x86, "too_old", "token is older than the broker's expiration allows"}
 	refClientID    = &refusal{0x85, "client_id", "client identifier is longer than 256 bytes"}
 	refWillTopic   = &refusal{0x90, "will_topic", "the token does not allow publishing to the will topic"}
+	refWillLevels  = &refusal{0x90, "will_topic_levels", "the will topic has more levels than this server allows"}
 	refUnavailable = &refusal{0x88, "unavailable", "broker is not available on this node"}
 )
 
@@ -111,6 +112,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.Connect.WillFlag {
 		if t := pk.Connect.WillTopic; topic.ValidateName(t) != nil || !sess.canPublish(t) {
 			return h.refuse(cl, pk, refWillTopic)
+		} else if topic.CheckLevels(t, false, h.limits.MaxTopicLevels) != nil {
+			return h.refuse(cl, pk, refWillLevels)
 		}
 	}
 	if r := h.srv.register(sess, now); r != nil {

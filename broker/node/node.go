@@ -72,6 +72,7 @@ func New(cfg Config) (*Node, error) {
 	n.tls.GetConfigForClient = alpnConfig(n.tls.Clone())
 	ecfg := cfg.Edge
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
+	ecfg.MaxTopicLevels = cfg.Limits.MaxTopicLevels
 	e, err := edge.New(ecfg, edgeBackend{n})
 	if err != nil {
 		return nil, err

@@ -16,7 +16,8 @@ const closeLinger = time.Second
 // *tls.Conn (which sends close_notify) and *net.TCPConn (which sends FIN).
 type closeWriter interface{ CloseWrite() error }
 
-// closeConn closes a stopped client's connection without resetting it.
+// closeConn closes a stopped client's connection without resetting it,
+// and returns a channel closed once the connection is.
 //
 // Fork: upstream closed the socket at once. When the client had sent
 // bytes the server had not read (a client that exceeds its Receive
@@ -26,13 +27,16 @@ type closeWriter interface{ CloseWrite() error }
 // (TLS close_notify, then TCP FIN, both after what was written before),
 // what the client still sends is read and discarded until it closes its
 // side or closeLinger passes, and only then is the connection closed.
-// This runs on its own goroutine, so Stop does not wait, and the timer
-// closes the connection even if a write is stuck.
-func closeConn(c net.Conn) {
+// This runs on its own goroutine, so Stop does not wait; when closeLinger
+// passes, the socket itself is closed, which nothing can block.
+func closeConn(c net.Conn) <-chan struct{} {
+	done := make(chan struct{})
 	var layers []closeWriter
+	var sock net.Conn // the innermost layer that can be half closed: the socket
 	for x := c; x != nil; {
 		if cw, ok := x.(closeWriter); ok {
 			layers = append(layers, cw)
+			sock = x
 		}
 		u, ok := x.(interface{ NetConn() net.Conn })
 		if !ok {
@@ -40,24 +44,24 @@ func closeConn(c net.Conn) {
 		}
 		x = u.NetConn()
 	}
-	// The innermost layer is the socket, which the drain reads from
-	// directly: the bytes are thrown away, whatever their framing.
-	var sock io.Reader
-	if len(layers) > 0 {
-		sock, _ = layers[len(layers)-1].(io.Reader)
-	}
 	if sock == nil {
 		_ = c.Close()
-		return
+		close(done)
+		return done
 	}
 	go func() {
-		timer := time.AfterFunc(closeLinger, func() { _ = c.Close() })
+		defer close(done)
+		timer := time.AfterFunc(closeLinger, func() { _ = sock.Close() })
+		defer timer.Stop()
 		for _, l := range layers {
 			_ = l.CloseWrite()
 		}
-		_, _ = io.Copy(io.Discard, sock) // until the client's FIN, an error, or the timer's close
-		if timer.Stop() {
-			_ = c.Close()
-		}
+		// The socket is read directly: the bytes are thrown away, whatever
+		// their framing. Until the client's FIN, an error, the deadline
+		// or the timer's close.
+		_ = sock.SetReadDeadline(time.Now().Add(closeLinger))
+		_, _ = io.Copy(io.Discard, sock)
+		_ = c.Close()
 	}()
+	return done
 }

@@ -3,7 +3,6 @@
 package mqtt
 
 import (
-	"errors"
 	"io"
 	"net"
 	"testing"
@@ -34,7 +33,7 @@ func TestCloseConnWithoutReset(t *testing.T) {
 	// close to reset; the server reads one to know they have.
 	_, err = io.ReadFull(srv, make([]byte, 1))
 	require.NoError(t, err)
-	closeConn(srv)
+	closed := closeConn(srv)
 
 	require.NoError(t, peer.SetReadDeadline(time.Now().Add(5*time.Second)))
 	got, err := io.ReadAll(peer)
@@ -44,10 +43,9 @@ func TestCloseConnWithoutReset(t *testing.T) {
 	// Once the peer closes too, the drain ends and the server's side is
 	// closed.
 	require.NoError(t, peer.Close())
-	require.Eventually(t, func() bool {
-		_, err := srv.Write([]byte("x"))
-		return errors.Is(err, net.ErrClosed)
-	}, 5*time.Second, 5*time.Millisecond)
+	<-closed
+	_, err = srv.Write([]byte("x"))
+	require.ErrorIs(t, err, net.ErrClosed)
 }
 
 // TestCloseConnWithoutSocket closes a connection that cannot be half
@@ -55,7 +53,7 @@ func TestCloseConnWithoutReset(t *testing.T) {
 func TestCloseConnWithoutSocket(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	closeConn(a)
+	<-closeConn(a)
 	_, err := a.Write([]byte("x"))
 	require.ErrorIs(t, err, io.ErrClosedPipe)
 }

@@ -534,6 +534,12 @@ func (ss *session) end(err error) {
 		atomic.AddInt64(&ss.s.Info.ClientsConnected, -1)
 	}
 	ss.cl.Stop(nil)
+	if ss.cl.State.connClosed != nil {
+		// Fork: the embedder may close the socket once told of the end,
+		// which would reset a connection still being drained (closeConn);
+		// the drain lasts closeLinger at most.
+		<-ss.cl.State.connClosed
+	}
 	ss.s.Listeners.ClientsWg.Done()
 	ss.done(err)
 }

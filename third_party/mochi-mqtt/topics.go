@@ -578,11 +578,11 @@ func (x *TopicsIndex) scanMessages(rest string, d int, n *particle, pks []packet
 	key, next, hasNext := cutParticle(rest)
 	if key == "+" || key == "#" {
 		for _, adjacent := range n.particles.getAll() {
-			if d == 0 && adjacent.key == SysPrefix {
+			if d == 0 && strings.HasPrefix(adjacent.key, "$") { // [MQTT-4.7.2-1]; fork: upstream skipped only $SYS
 				continue
 			}
 
-			if !hasNext {
+			if !hasNext || next == "#" { // fork: "+/#" matches the level's own topic too
 				if adjacent.retainPath != "" {
 					if pk, ok := x.Retained.Get(adjacent.retainPath); ok {
 						pks = append(pks, pk)
@@ -602,6 +602,11 @@ func (x *TopicsIndex) scanMessages(rest string, d int, n *particle, pks []packet
 
 	if particle := n.particles.get(key); particle != nil {
 		if hasNext {
+			if next == "#" { // fork: "a/#" matches "a" too [MQTT-4.7.1-2]
+				if pk, ok := x.Retained.Get(particle.retainPath); ok && particle.retainPath != "" {
+					pks = append(pks, pk)
+				}
+			}
 			return x.scanMessages(next, d+1, particle, pks)
 		}
 
@@ -675,13 +680,16 @@ func (x *TopicsIndex) scanSubscribersFrom(topic, rest string, n *particle, subs 
 				x.scanSubscribersFrom(topic, next, particle, subs)
 			} else {
 				x.gatherSubscriptions(topic, particle, subs)
-				x.gatherSharedSubscriptions(particle, subs)
-				x.gatherInlineSubscriptions(particle, subs)
+				x.gatherSharedSubscriptions(topic, particle, subs)
+				x.gatherInlineSubscriptions(topic, particle, subs)
 
-				if wild := particle.particles.get("#"); wild != nil && partKey != "+" {
-					x.gatherSubscriptions(topic, wild, subs) // also match any subs where filter/# is filter as per 4.7.1.2
-					x.gatherSharedSubscriptions(wild, subs)
-					x.gatherInlineSubscriptions(particle, subs)
+				// Also match any subs where filter/# is filter as per
+				// 4.7.1.2. Fork: "+/#" too, and inline "filter/#" ones
+				// (upstream gathered the inline ones of particle again).
+				if wild := particle.particles.get("#"); wild != nil {
+					x.gatherSubscriptions(topic, wild, subs)
+					x.gatherSharedSubscriptions(topic, wild, subs)
+					x.gatherInlineSubscriptions(topic, wild, subs)
 				}
 			}
 		}
@@ -689,8 +697,8 @@ func (x *TopicsIndex) scanSubscribersFrom(topic, rest string, n *particle, subs 
 
 	if particle := n.particles.get("#"); particle != nil {
 		x.gatherSubscriptions(topic, particle, subs)
-		x.gatherSharedSubscriptions(particle, subs)
-		x.gatherInlineSubscriptions(particle, subs)
+		x.gatherSharedSubscriptions(topic, particle, subs)
+		x.gatherInlineSubscriptions(topic, particle, subs)
 	}
 
 	return subs
@@ -703,7 +711,7 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 	}
 
 	for client, sub := range particle.subscriptions.GetAll() {
-		if len(sub.Filter) > 0 && topic[0] == '$' && (sub.Filter[0] == '+' || sub.Filter[0] == '#') { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
+		if hidesDollar(topic, sub.Filter) { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
 			continue
 		}
 
@@ -717,13 +725,19 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 }
 
 // gatherSharedSubscriptions gathers all shared subscriptions for a particle.
-func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscribers) {
+// Fork: without those whose filter starts with a wildcard when the topic
+// starts with '$' [MQTT-4.7.2-1], which upstream checked only for plain
+// subscriptions.
+func (x *TopicsIndex) gatherSharedSubscriptions(topic string, particle *particle, subs *Subscribers) {
 	if subs.Shared == nil {
 		subs.Shared = map[string]map[string]packets.Subscription{}
 	}
 
 	for _, shares := range particle.shared.GetAll() {
 		for client, sub := range shares {
+			if hidesDollar(topic, skipParticles(sub.Filter, 2)) {
+				continue
+			}
 			if _, ok := subs.Shared[sub.Filter]; !ok {
 				subs.Shared[sub.Filter] = map[string]packets.Subscription{}
 			}
@@ -733,15 +747,25 @@ func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscr
 	}
 }
 
-// gatherSharedSubscriptions gathers all inline subscriptions for a particle.
-func (x *TopicsIndex) gatherInlineSubscriptions(particle *particle, subs *Subscribers) {
+// gatherInlineSubscriptions gathers all inline subscriptions for a particle
+// (fork: without those a '$' topic hides, as gatherSharedSubscriptions).
+func (x *TopicsIndex) gatherInlineSubscriptions(topic string, particle *particle, subs *Subscribers) {
 	if subs.InlineSubscriptions == nil {
 		subs.InlineSubscriptions = map[int]InlineSubscription{}
 	}
 
 	for id, inline := range particle.inlineSubscriptions.GetAll() {
+		if hidesDollar(topic, inline.Filter) {
+			continue
+		}
 		subs.InlineSubscriptions[id] = inline
 	}
+}
+
+// hidesDollar reports whether topic starts with '$' and filter with a
+// wildcard, which then does not match it [MQTT-4.7.2-1].
+func hidesDollar(topic, filter string) bool {
+	return len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#')
 }
 
 // isolateParticle extracts a particle between d / and d+1 / without allocations.

@@ -4,6 +4,7 @@ package mqtt
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"testing"
 
@@ -81,6 +82,60 @@ func FuzzClientRead(f *testing.F) {
 				_ = pk.UnsubscribeValidate()
 			case packets.Auth:
 				_ = pk.AuthValidate()
+			}
+		}
+	})
+}
+
+// FuzzServerProcess reads packets as FuzzClientRead does and has a server
+// process them for a connected client, as a session does, up to 64
+// packets or until the client is stopped. Nothing may panic. The seeds
+// are FuzzClientRead's.
+func FuzzServerProcess(f *testing.F) {
+	for _, cases := range packets.TPacketData {
+		for _, tc := range cases {
+			if len(tc.RawBytes) > 0 {
+				f.Add(append([]byte{5}, tc.RawBytes...))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 1 {
+			return
+		}
+		version := 3 + data[0]%3
+		in := newClient(&bytesConn{r: bytes.NewReader(data[1:])}, &ops{
+			info:    new(system.Info),
+			hooks:   new(Hooks),
+			log:     logger,
+			options: &Options{Capabilities: &Capabilities{MaximumPacketSize: 4096}},
+		})
+		in.Properties.ProtocolVersion = version
+
+		s := newServer()
+		s.Options.Capabilities.MaximumTopicLevels = 8
+		s.Options.Capabilities.TopicAliasMaximum = 4
+		cl, r, _ := newTestClient()
+		cl.Properties.ProtocolVersion = version
+		s.Clients.Add(cl)
+		drained := make(chan struct{})
+		go func() { _, _ = io.Copy(io.Discard, r); close(drained) }()
+		defer func() {
+			cl.Stop(nil)
+			<-drained
+		}()
+
+		for i := 0; i < 64 && !cl.Closed(); i++ {
+			var fh packets.FixedHeader
+			if err := in.ReadFixedHeader(&fh); err != nil {
+				return
+			}
+			var pk packets.Packet
+			if err := in.readPacket(&fh, &pk); err != nil {
+				return
+			}
+			if err := s.receivePacket(cl, &pk); err != nil {
+				return
 			}
 		}
 	})

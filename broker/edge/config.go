@@ -47,6 +47,9 @@ type Config struct {
 	// MaxPacketSize is the node's MQTT maximum packet size: an HTTP
 	// publish's body must fit in a PUBLISH packet of this size.
 	MaxPacketSize uint32
+	// MaxTopicLevels is the node's limit on topic levels (0: none): a
+	// topic or filter with more is refused with 400.
+	MaxTopicLevels int
 	// TokenLeeway tolerates clock skew in exp and iat, as at CONNECT.
 	TokenLeeway time.Duration
 	// MaxTopics is the most distinct topics one SSE request may name.

@@ -56,7 +56,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		writeError(w, perr)
 		return
 	}
-	p, perr := parsePublish(q)
+	p, perr := parsePublish(q, s.cfg.MaxTopicLevels)
 	if perr != nil {
 		writeError(w, perr)
 		return

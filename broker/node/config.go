@@ -87,6 +87,13 @@ type Limits struct {
 	// connected or not; each can be MaxPacketSize, so this is the bound
 	// on an offline session's memory.
 	MaxInflight uint16
+	// MaxTopicLevels is the most levels a topic name or filter may have
+	// (a shared subscription's counted from its inner filter): a PUBLISH
+	// over it is answered with PUBACK or PUBREC 0x90 (QoS 0: DISCONNECT
+	// 0x90), a SUBSCRIBE filter with SUBACK 0x8F, a will topic with
+	// CONNACK 0x90, and the HTTP edge answers 400. Matching costs work
+	// per level.
+	MaxTopicLevels int
 	// MaxWritesPending bounds the deliveries queued for one client before
 	// further QoS 0 ones are dropped. Each client holds a queue of this
 	// many pointers, so keep it modest for many connections.
@@ -141,6 +148,7 @@ func DefaultLimits() Limits {
 		ReceiveMaximum:    256,
 		MaxInflight:       256,
 		MaxWritesPending:  1024,
+		MaxTopicLevels:    128,
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
@@ -174,6 +182,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
 	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
+	setDefault(&l.MaxTopicLevels, d.MaxTopicLevels)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
@@ -211,7 +220,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

@@ -78,6 +78,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.Connect.WillFlag {
 		if t := pk.Connect.WillTopic; topic.ValidateName(t) != nil || !sess.canPublish(t) {
 			return h.refuse(cl, pk, refWillTopic)
+		} else if topic.CheckLevels(t, false, h.limits.MaxTopicLevels) != nil {
+			return h.refuse(cl, pk, refWillLevels)
 		}
 	}
 	if r := h.srv.register(sess, now); r != nil {

@@ -20,7 +20,7 @@ import (
 var refusalReasons = []string{
 	"malformed", "algorithm", "unknown_key", "signature", "claims", "audience", "expired", "not_yet_valid",
 	"no_token", "token_too_long", "revoked", "too_old", "client_id", "will_topic", "protocol_version", "unavailable",
-	"broker_deleted", "key_removed",
+	"broker_deleted", "key_removed", "will_topic_levels",
 }
 
 // disconnectReasons label the DISCONNECTs the node sends, and the
@@ -32,7 +32,7 @@ var disconnectReasons = []string{
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
 	connections  atomic.Int64 // sessions established
-	refusals     [18]atomic.Int64
+	refusals     [19]atomic.Int64
 	disconnects  [8]atomic.Int64
 	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
 	aclPublish   atomic.Int64    // publishes refused by the ACL

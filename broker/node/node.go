@@ -73,6 +73,7 @@ func New(cfg Config) (*Node, error) {
 	ecfg := cfg.Edge
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
 	ecfg.MessageRate, ecfg.MessageBurst = cfg.Limits.MessageRate, cfg.Limits.MessageBurst
+	ecfg.MaxTopicLevels = cfg.Limits.MaxTopicLevels
 	e, err := edge.New(ecfg, edgeBackend{n})
 	if err != nil {
 		return nil, err

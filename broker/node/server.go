@@ -61,6 +61,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.ReceiveMaximum = l.ReceiveMaximum
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
+	caps.MaximumTopicLevels = l.MaxTopicLevels
 
 	s := &server{
 		node:    n,

@@ -94,6 +94,10 @@ type Limits struct {
 	// CONNACK 0x90, and the HTTP edge answers 400. Matching costs work
 	// per level.
 	MaxTopicLevels int
+	// MaxSubscriptions is the most subscriptions one session may hold;
+	// a SUBSCRIBE filter beyond it is refused with SUBACK 0x97 (Quota
+	// exceeded). Each costs memory for the session's life, offline too.
+	MaxSubscriptions int
 	// MaxWritesPending bounds the deliveries queued for one client before
 	// further QoS 0 ones are dropped. Each client holds a queue of this
 	// many pointers, so keep it modest for many connections.
@@ -149,6 +153,7 @@ func DefaultLimits() Limits {
 		MaxInflight:       256,
 		MaxWritesPending:  1024,
 		MaxTopicLevels:    128,
+		MaxSubscriptions:  1000,
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
@@ -183,6 +188,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
 	setDefault(&l.MaxTopicLevels, d.MaxTopicLevels)
+	setDefault(&l.MaxSubscriptions, d.MaxSubscriptions)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
@@ -220,7 +226,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0 || l.MaxSubscriptions < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

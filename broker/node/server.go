@@ -62,6 +62,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
 	caps.MaximumTopicLevels = l.MaxTopicLevels
+	caps.MaximumClientSubscriptions = l.MaxSubscriptions
 
 	s := &server{
 		node:    n,

@@ -62,13 +62,14 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 	rate := fs.Float64("message-rate", 0, "PUBLISH packets per second allowed per MQTT connection, and HTTP publishes per token; 0 for no limit")
 	sessionExpiry := fs.Duration("max-session-expiry", d.MaxSessionExpiry, "cap on the session expiry a client asks for")
 	maxLevels := fs.Int("max-topic-levels", envInt("PUBSUB_MAX_TOPIC_LEVELS", d.MaxTopicLevels), "most levels a topic name or filter may have (PUBSUB_MAX_TOPIC_LEVELS)")
+	maxSubs := fs.Int("max-subscriptions", envInt("PUBSUB_MAX_SUBSCRIPTIONS", d.MaxSubscriptions), "most subscriptions one MQTT session may hold; more are refused with SUBACK 0x97 (PUBSUB_MAX_SUBSCRIPTIONS)")
 	return func() node.Limits {
 		return node.Limits{
 			MaxRetainedMessages: *maxRetained, MaxRetainedBytes: *maxRetainedBytes,
 			MaxPacketSize: uint32(*maxPacket), ConnectTimeout: *connectTimeout,
 			MinKeepAlive: uint16(*minKA), MaxKeepAlive: uint16(*maxKA),
 			MessageRate: *rate, MaxSessionExpiry: *sessionExpiry,
-			MaxTopicLevels: *maxLevels,
+			MaxTopicLevels: *maxLevels, MaxSubscriptions: *maxSubs,
 		}
 	}
 }

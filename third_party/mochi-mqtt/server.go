@@ -68,6 +68,11 @@ type Capabilities struct {
 	// or filter may have (see TopicLevels); fork. Each level costs work
 	// on every match, and upstream set no limit.
 	MaximumTopicLevels int `yaml:"maximum_topic_levels" json:"maximum_topic_levels"`
+	// MaximumClientSubscriptions, when positive, is the most subscriptions
+	// a client's session may hold; a SUBSCRIBE filter beyond it is refused
+	// with 0x97 (fork). Each costs memory until the session ends, and
+	// upstream set no limit.
+	MaximumClientSubscriptions int `yaml:"maximum_client_subscriptions" json:"maximum_client_subscriptions"`
 }
 
 // NewDefaultServerCapabilities defines the default features and capabilities provided by the server.
@@ -1571,6 +1576,8 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 			if s.Options.Capabilities.Compatibilities.ObscureNotAuthorized {
 				reasonCodes[i] = packets.ErrUnspecifiedError.Code
 			}
+		} else if s.tooManySubscriptions(cl, sub.Filter) {
+			reasonCodes[i] = packets.ErrQuotaExceeded.Code
 		} else {
 			isNew := s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
 			if isNew {
@@ -1621,6 +1628,18 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	}
 
 	return nil
+}
+
+// tooManySubscriptions reports whether subscribing cl to filter would take
+// its session past MaximumClientSubscriptions; replacing one of its
+// subscriptions never does (fork).
+func (s *Server) tooManySubscriptions(cl *Client, filter string) bool {
+	max := s.Options.Capabilities.MaximumClientSubscriptions
+	if max <= 0 || cl.State.Subscriptions.Len() < max {
+		return false
+	}
+	_, exists := cl.State.Subscriptions.Get(filter)
+	return !exists
 }
 
 // processUnsubscribe processes an unsubscribe packet.

@@ -24,7 +24,7 @@ const (
 // keep-alive of 60 s (a write deadline of 90 s before writes had their
 // own), subscribes it to topic at QoS 1, and from then on reads nothing.
 // It returns the connection, the client's token and its client id.
-func stuckSubscriber(t *testing.T, e *env, id, topic string) (*rawConn, string, string) {
+func stuckSubscriber(t testing.TB, e *env, id, topic string) (*rawConn, string, string) {
 	t.Helper()
 	b := e.brokers[id]
 	r := e.dialRaw(b.host)
@@ -41,7 +41,7 @@ func stuckSubscriber(t *testing.T, e *env, id, topic string) (*rawConn, string, 
 
 // flood publishes floodCount messages of floodPayload bytes to topic at
 // qos; at QoS 1, each must be acknowledged within waitFor.
-func flood(t *testing.T, pub *client, topic string, qos byte) {
+func flood(t testing.TB, pub *client, topic string, qos byte) {
 	t.Helper()
 	payload := strings.Repeat("x", floodPayload)
 	for i := 0; i < floodCount; i++ {

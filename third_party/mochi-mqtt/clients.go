@@ -663,8 +663,22 @@ func (cl *Client) readAndHandle(fh *packets.FixedHeader, handle func(*Client, *p
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
+//
+// Fork: the client is marked closed, with its cause, before its connection
+// is closed, so that whoever sees the connection end (the other end of a
+// pipe in tests, the client's reader) also sees Closed and StopCause.
+// Upstream closed the connection first.
 func (cl *Client) Stop(err error) {
 	cl.State.endOnce.Do(func() {
+		if err != nil {
+			cl.State.stopCause.Store(err)
+		}
+
+		if cl.State.cancelOpen != nil {
+			cl.State.cancelOpen()
+		}
+
+		atomic.StoreInt64(&cl.State.disconnected, time.Now().Unix())
 
 		if cl.Net.Conn != nil {
 			if cl.stuck.Load() {
@@ -677,16 +691,6 @@ func (cl *Client) Stop(err error) {
 				_ = cl.Net.Conn.Close() // omit close error
 			}
 		}
-
-		if err != nil {
-			cl.State.stopCause.Store(err)
-		}
-
-		if cl.State.cancelOpen != nil {
-			cl.State.cancelOpen()
-		}
-
-		atomic.StoreInt64(&cl.State.disconnected, time.Now().Unix())
 	})
 }
 

@@ -59,7 +59,7 @@ func flood(t testing.TB, pub *client, topic string, qos byte) {
 // timeout, and counted.
 func TestStuckSubscriberDoesNotStallPublishers(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, node.Limits{WriteTimeout: 2 * time.Second, MaxInflight: 1024}, "a", "b")
+	e := newEnv(t, node.Limits{WriteTimeout: 3 * time.Second, MaxInflight: 1024}, "a", "b")
 	stuck, _, _ := stuckSubscriber(t, e, "a", "flood")
 
 	good, _ := e.mustConnect("a")

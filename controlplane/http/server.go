@@ -81,6 +81,10 @@ func (s *Server) routes() chi.Router {
 		r.Post("/namespaces/{namespace}/brokers/{broker}/publickeys/rotate", s.handleRotateKeys)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/publickeys/{kid}", s.handleDeleteKey)
 
+		r.Get("/namespaces/{namespace}/brokers/{broker}/signingkeys", s.handleListSigningKeys)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/signingkeys", s.handleCreateSigningKey)
+		r.Delete("/namespaces/{namespace}/brokers/{broker}/signingkeys/{id}", s.handleDeleteSigningKey)
+
 		r.Get("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleListRevocations)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleRevoke)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleUnrevoke)

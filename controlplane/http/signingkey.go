@@ -1,0 +1,52 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// signingKeyJSON is a key of self-signed tokens as listed: never its value.
+type signingKeyJSON struct {
+	ID        string `json:"id"`
+	CreatedOn string `json:"created_on"`
+}
+
+// newSigningKeyJSON is a key just created: its value, shown this once, in
+// fastly's /admin/keys shape plus created_on.
+type newSigningKeyJSON struct {
+	ID        string `json:"id"`
+	Value     string `json:"value"`
+	CreatedOn string `json:"created_on"`
+}
+
+func (s *Server) handleListSigningKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.svc.ListHMACKeys(r.Context(), account(r).ID, chi.URLParam(r, "namespace"), chi.URLParam(r, "broker"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]signingKeyJSON, len(keys))
+	for i, k := range keys {
+		out[i] = signingKeyJSON{ID: k.ID, CreatedOn: formatTime(k.CreatedOn)}
+	}
+	writeOK(w, out)
+}
+
+func (s *Server) handleCreateSigningKey(w http.ResponseWriter, r *http.Request) {
+	k, value, err := s.svc.CreateHMACKey(r.Context(), account(r).ID, chi.URLParam(r, "namespace"), chi.URLParam(r, "broker"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeOK(w, newSigningKeyJSON{ID: k.ID, Value: value, CreatedOn: formatTime(k.CreatedOn)})
+}
+
+func (s *Server) handleDeleteSigningKey(w http.ResponseWriter, r *http.Request) {
+	err := s.svc.DeleteHMACKey(r.Context(), account(r).ID, chi.URLParam(r, "namespace"), chi.URLParam(r, "broker"), chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeOK(w, nil)
+}

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/pkg/feed"
+	"github.com/openpubsub/pubsub/pkg/token"
 )
 
 const (
@@ -266,3 +268,36 @@ func TestSelfSignedSnapshotKeepsSecretsSealed(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// BenchmarkAuthenticate is the token work of one CONNECT (or SSE
+// subscribe, or HTTP publish): broker.Authenticate with our Ed25519
+// token and with a self-signed HS256 one, on a broker that accepts both.
+func BenchmarkAuthenticate(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	jwk := token.NewJWK(pub)
+	host := "b1.ns.example"
+	fb := feed.Broker{ID: "b1", Name: "b1", Namespace: "ns", Hostname: host, Keys: []feed.Key{{ID: jwk.Kid, X: jwk.X, State: "current"}},
+		SelfSignedTokens: true, HMACKeys: []feed.HMACKey{{ID: hsKID, Sealed: "s", Secret: []byte(hsSecret)}}}
+	st, err := broker.NewState(feed.Event{Type: feed.TypeSnapshot, Revision: 1, Brokers: []feed.Broker{fb}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br := st.Broker("b1")
+	now := time.Now()
+	ed, err := token.Sign(priv, jwk.Kid, &token.Claims{Subject: "client-1", ID: "01HDQFD5Y8HWBFGFBBZPSWQ22N", Audience: host,
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(), TopicACL: []string{"topic1", "topic2"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := hs256(hsSecret, hsHeader(hsKID), `{"exp":`+itoa(now.Add(time.Hour).Unix())+`,"x-fastly-read":["topic1","topic2"],"x-fastly-write":["topic1","topic2"]}`)
+	for _, bc := range []struct{ name, tok string }{{"Ed25519", ed}, {"HS256", hs}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, r := broker.Authenticate(br, bc.tok, now, time.Minute); r != nil {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}

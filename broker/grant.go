@@ -42,6 +42,8 @@ type Grant struct {
 	// topic names matched exactly, case-sensitively.
 	exact              bool
 	pubNames, subNames map[string]struct{}
+	// tokenID names a self-signed token without jti: its signature.
+	tokenID string
 }
 
 // Authenticate verifies tok for broker b at now, with leeway for clock
@@ -161,6 +163,9 @@ func authenticateSelfSigned(b *Broker, tok string, now time.Time) (*Grant, *Refu
 	if err != nil {
 		return nil, RefuseBadACL
 	}
+	if g.JTI == "" {
+		g.tokenID = "hs256:" + tok[strings.LastIndexByte(tok, '.')+1:]
+	}
 	if r := g.Valid(b, now); r != nil {
 		return nil, r
 	}
@@ -204,6 +209,16 @@ func orEmpty(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// TokenID names the grant's token for per-token limits: its jti, or for
+// a self-signed token without one, its signature, so that such tokens do
+// not share one bucket.
+func (g *Grant) TokenID() string {
+	if g.JTI == "" {
+		return g.tokenID
+	}
+	return g.JTI
 }
 
 // SelfSigned reports whether the grant is of a self-signed token.

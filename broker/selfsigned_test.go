@@ -301,3 +301,24 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+// TestSelfSignedTokenID checks that self-signed tokens without jti get
+// distinct ids for per-token limits, and that a jti is the id otherwise.
+func TestSelfSignedTokenID(t *testing.T) {
+	b := mustState(t, 1, selfSignedBroker(t, "b1", "b1.ns.example", false)).Broker("b1")
+	now := time.Now()
+	ids := map[string]bool{}
+	for _, claims := range []string{`{"x-fastly-read":["a"]}`, `{"x-fastly-read":["b"]}`, `{"jti":"j-1"}`} {
+		g, r := broker.Authenticate(b, hs256(hsSecret, hsHeader(hsKID), claims), now, 0)
+		if r != nil {
+			t.Fatal(r)
+		}
+		if g.TokenID() == "" || ids[g.TokenID()] {
+			t.Fatalf("TokenID %q for %s: empty or shared", g.TokenID(), claims)
+		}
+		ids[g.TokenID()] = true
+	}
+	if !ids["j-1"] {
+		t.Fatalf("ids = %v, want the jti j-1 among them", ids)
+	}
+}

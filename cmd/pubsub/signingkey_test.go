@@ -46,7 +46,9 @@ func TestSigningKeyCLI(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	addr := d.Node.HTTPSAddrs()[0].String()
 	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) },
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
 		TLSClientConfig: &tls.Config{RootCAs: pool},
 	}}
 	publish := func() int {

@@ -131,3 +131,47 @@ func (s *Service) openHMACKeys(st *BrokerState) [][]byte {
 	}
 	return out
 }
+
+// AccountCredentials are what a client of the API authenticates with:
+// an API token, or an email with an API key.
+type AccountCredentials struct {
+	APIToken      string
+	Email, APIKey string
+}
+
+// CreateHMACKeyFor creates a key of self-signed tokens for the broker with
+// id brokerID on behalf of a client who sent creds to a broker node's
+// `POST /admin/keys`, which the node forwards here: the node holds no
+// account credentials of its own. Returns EUNAUTHENTICATED when creds are
+// missing or refused, EFORBIDDEN when the broker is not the account's,
+// ENOTFOUND when it no longer exists, and CreateHMACKey's errors.
+func (s *Service) CreateHMACKeyFor(ctx context.Context, brokerID string, creds AccountCredentials) (*HMACKey, string, error) {
+	var (
+		a   *Account
+		err error
+	)
+	switch {
+	case creds.APIToken != "":
+		a, err = s.AuthenticateToken(ctx, creds.APIToken)
+	case creds.Email != "" && creds.APIKey != "":
+		a, err = s.AuthenticateKey(ctx, creds.Email, creds.APIKey)
+	default:
+		return nil, "", Errorf(EUNAUTHENTICATED, "account credentials are required: Authorization: Bearer <API token>, Fastly-Key: <API token>, or X-Auth-Email with X-Auth-Key")
+	}
+	if ErrorCode(err) == EBADCREDENTIALS {
+		return nil, "", Errorf(EUNAUTHENTICATED, "the account credentials are not valid")
+	} else if err != nil {
+		return nil, "", err
+	}
+	b, err := s.store.FindBrokerByID(ctx, brokerID)
+	if err != nil {
+		return nil, "", err
+	}
+	own, err := s.FindBroker(ctx, a.ID, b.NamespaceName, b.Name)
+	if ErrorCode(err) == ENOTFOUND || err == nil && own.ID != b.ID {
+		return nil, "", Errorf(EFORBIDDEN, "these credentials do not grant access to broker %q", b.Name)
+	} else if err != nil {
+		return nil, "", err
+	}
+	return s.CreateHMACKeyForBroker(ctx, own)
+}

@@ -58,6 +58,7 @@ func (s *Server) routes() chi.Router {
 	})
 	r.Get("/healthz", s.handleHealth)
 	r.Get(feed.Path, s.handleFeed)
+	r.Post(feed.SigningKeysPath, s.handleNodeSigningKey)
 
 	r.Route(APIPrefix+"/accounts/{account_id}/pubsub", func(r chi.Router) {
 		r.Use(s.authenticate)

@@ -2,8 +2,11 @@ package http
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/openpubsub/pubsub/controlplane"
 )
 
 // signingKeyJSON is a key of self-signed tokens as listed: never its value.
@@ -49,4 +52,40 @@ func (s *Server) handleDeleteSigningKey(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	writeOK(w, nil)
+}
+
+// nodeSigningKeyBody is what a broker node forwards of a client's
+// `POST /admin/keys`: the broker its host named and the client's
+// account credentials.
+type nodeSigningKeyBody struct {
+	BrokerID string `json:"broker_id"`
+	APIToken string `json:"api_token"`
+	Email    string `json:"email"`
+	APIKey   string `json:"api_key"`
+}
+
+// handleNodeSigningKey creates a key for a client of a node's edge. The
+// node authenticates with its node token; the client's credentials are
+// checked as the API checks them, and must own the broker.
+func (s *Server) handleNodeSigningKey(w http.ResponseWriter, r *http.Request) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		s.writeError(w, r, errorf(controlplane.EBADCREDENTIALS, "a broker node must send Authorization: Bearer <node token>"))
+		return
+	}
+	if _, err := s.svc.AuthenticateNode(r.Context(), strings.TrimSpace(tok)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body nodeSigningKeyBody
+	if err := decodeBody(w, r, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	k, value, err := s.svc.CreateHMACKeyFor(r.Context(), body.BrokerID, controlplane.AccountCredentials{APIToken: body.APIToken, Email: body.Email, APIKey: body.APIKey})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeOK(w, newSigningKeyJSON{ID: k.ID, Value: value, CreatedOn: formatTime(k.CreatedOn)})
 }

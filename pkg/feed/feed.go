@@ -10,6 +10,11 @@ import "time"
 // GET Path?after=<revision> with Authorization: Bearer <node token>.
 const Path = "/node/v1/feed"
 
+// SigningKeysPath is where a node forwards a client's `POST /admin/keys`
+// (with its node token): the control plane creates a key of self-signed
+// tokens if the client's account credentials own the broker.
+const SigningKeysPath = "/node/v1/signingkeys"
+
 // ContentType is the media type of the stream: one Event per line.
 const ContentType = "application/x-ndjson"
 

@@ -90,6 +90,27 @@ func testSigningKeys(t *testing.T, st controlplane.Store) {
 			t.Fatalf("feed broker = %+v, want the key with its value", fb)
 		}
 	})
+	t.Run("RevokeCustomerJTI", func(t *testing.T) {
+		a.do("POST", "/namespaces/ns/brokers/b/revocations?jti=customer-1", "").ok(t, nil)
+		var list []struct {
+			JTI string `json:"jti"`
+		}
+		a.do("GET", "/namespaces/ns/brokers/b/revocations", "").ok(t, &list)
+		if len(list) != 1 || list[0].JTI != "customer-1" {
+			t.Fatalf("revocations = %+v, want customer-1", list)
+		}
+		a.do("DELETE", "/namespaces/ns/brokers/b/revocations?jti=customer-1", "").ok(t, nil)
+		// A broker without self-signed tokens knows every jti it has.
+		a.do("POST", "/namespaces/ns/brokers", `{"name":"plain"}`).ok(t, nil)
+		r := a.do("POST", "/namespaces/ns/brokers/plain/revocations?jti=customer-1", "")
+		if r.Status != http.StatusNotFound {
+			t.Fatalf("revoking an unknown jti of a plain broker: %d, want 404", r.Status)
+		}
+		r = a.do("POST", "/namespaces/ns/brokers/b/revocations?jti="+strings.Repeat("j", 257), "")
+		if r.Status != http.StatusBadRequest {
+			t.Fatalf("revoking a 257-byte jti: %d, want 400", r.Status)
+		}
+	})
 	t.Run("Disable", func(t *testing.T) {
 		a.do("PATCH", "/namespaces/ns/brokers/b", `{"self_signed_tokens":false,"fastly_wildcards":true}`).ok(t, &b)
 		if b.SelfSignedTokens || !b.FastlyWildcards {

@@ -102,3 +102,41 @@ var hmacKeyTests = []test{
 		equal(t, "keys", hmacKeyIDs(got), []string{})
 	}},
 }
+
+var selfSignedRevocationTests = []test{
+	{"RevokeSelfSigned/OK", func(t *testing.T, f *fixture) {
+		w := f.world()
+		issued := f.credentials(w.broker, 1, nil)
+		rev := f.revision()
+		ok(t, f.s.RevokeSelfSigned(f.ctx, w.broker.ID, []string{"customer-1", issued[0], "customer-1"}, f.tick(), 10))
+		// Already revoked: nothing changes.
+		ok(t, f.s.RevokeSelfSigned(f.ctx, w.broker.ID, []string{"customer-1"}, f.tick(), 10))
+		list, total, err := f.s.ListRevocations(f.ctx, w.broker.ID, f.tick(), controlplane.Page{Page: 1, PerPage: 10})
+		ok(t, err)
+		if total != 2 {
+			t.Fatalf("total = %d, want 2", total)
+		}
+		for _, r := range list {
+			if r.JTI == "customer-1" && r.ExpiresAt != nil {
+				t.Fatalf("a self-signed jti's revocation expires at %v, want never", r.ExpiresAt)
+			}
+		}
+		equal(t, "changes", f.changes(rev), []string{
+			changeLine(controlplane.ChangeRevocation, w.nsA.ID, w.broker.ID, "customer-1"),
+			changeLine(controlplane.ChangeRevocation, w.nsA.ID, w.broker.ID, issued[0]),
+		})
+		// Our own RevokeCredentials still refuses a jti it never issued.
+		wantErr(t, f.s.RevokeCredentials(f.ctx, w.broker.ID, []string{"customer-2"}, f.tick(), 10), controlplane.ENOTFOUNDJTI, "")
+		ok(t, f.s.UnrevokeSelfSigned(f.ctx, w.broker.ID, []string{"customer-1", "never-revoked"}))
+		_, total, err = f.s.ListRevocations(f.ctx, w.broker.ID, f.tick(), controlplane.Page{Page: 1, PerPage: 10})
+		ok(t, err)
+		if total != 1 {
+			t.Fatalf("total after unrevoke = %d, want 1", total)
+		}
+	}},
+	{"RevokeSelfSigned/ErrLimit", func(t *testing.T, f *fixture) {
+		w := f.world()
+		ok(t, f.s.RevokeSelfSigned(f.ctx, w.broker.ID, []string{"a", "b"}, f.tick(), 2))
+		wantErr(t, f.s.RevokeSelfSigned(f.ctx, w.broker.ID, []string{"c"}, f.tick(), 2), controlplane.EREVOCATIONLIMIT, "")
+	}},
+}

@@ -10,3 +10,10 @@ CREATE TABLE hmac_keys (
 	created_on    timestamptz NOT NULL,
 	PRIMARY KEY (broker_id, id)
 );
+
+-- A self-signed token's jti was never issued here, so a revocation no
+-- longer needs a credential row: it belongs to its broker. Credentials are
+-- only ever deleted with their broker, so the cascade is unchanged.
+ALTER TABLE revocations DROP CONSTRAINT revocations_broker_id_jti_fkey;
+ALTER TABLE revocations ADD CONSTRAINT revocations_broker_id_fkey
+	FOREIGN KEY (broker_id) REFERENCES brokers (id) ON DELETE CASCADE;

@@ -78,6 +78,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.Connect.WillFlag {
 		if t := pk.Connect.WillTopic; topic.ValidateName(t) != nil || !sess.canPublish(t) {
 			return h.refuse(cl, pk, refWillTopic)
+		} else if topic.CheckLevels(t, false, h.limits.MaxTopicLevels) != nil {
+			return h.refuse(cl, pk, refWillLevels)
 		}
 	}
 	if r := h.srv.register(sess, now); r != nil {
@@ -157,7 +159,7 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	}
 	sess := sessionOf(cl)
 	if sess != nil && sess.canPublish(pk.TopicName) {
-		return nil
+		return h.srv.admitRetained(cl, pk) // retained.go: the retained quota
 	}
 	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
 		// $ topics were refused and counted in OnPacketReadInPlace.

@@ -139,7 +139,7 @@ func writeJSON(w http.ResponseWriter, result any) {
 // rules, sent as its last event.
 func streamError(r *broker.Refusal) *Error {
 	switch r.Reason {
-	case broker.ReasonRevoked, broker.ReasonKeyRemoved:
+	case broker.ReasonRevoked, broker.ReasonKeyRemoved, broker.ReasonSelfSignedChanged:
 		return &Error{EREVOKED, r.Message}
 	case broker.ReasonExpired, broker.ReasonTooOld:
 		return &Error{EEXPIRED, r.Message}

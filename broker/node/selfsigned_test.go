@@ -283,10 +283,13 @@ func TestSelfSignedWildcards(t *testing.T) {
 		t.Fatalf("wildcards off: SUBSCRIBE rooms/+ = %v %+v; want 0x87", err, sa)
 	}
 
+	stream := e.subscribeSSE("a", "topic=lobby", fastlyToken(`{"x-fastly-read":["lobby"]}`), nil)
+
 	fb := e.brokers["a"].feed
 	fb.FastlyWildcards = true
 	e.apply(feed.Event{Type: feed.TypeBroker, Broker: &fb})
 	off.expectDisconnect(t, 0x98)
+	stream.expectEnd(t, 20042)
 
 	on, _, err := e.connect(e.brokers["a"].host, "on", tok, nil)
 	if err != nil {

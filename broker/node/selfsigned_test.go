@@ -202,6 +202,12 @@ func TestSelfSignedRefusals(t *testing.T) {
 			t.Errorf("SSE outside x-fastly-read: %d %s; want 403", status, body)
 		}
 	})
+	t.Run("NoSNI", func(t *testing.T) {
+		_, ca, err := e.connect("", "c", fastlyToken(good), nil)
+		if err == nil || ca == nil || ca.ReasonCode != 0x86 || ca.Properties == nil || !strings.Contains(ca.Properties.ReasonString, "SNI") {
+			t.Fatalf("connect without SNI: %v, CONNACK %+v; want 0x86 naming SNI", err, ca)
+		}
+	})
 	t.Run("Disabled", func(t *testing.T) {
 		fb := e.brokers["a"].feed
 		fb.SelfSignedTokens, fb.HMACKeys = false, nil

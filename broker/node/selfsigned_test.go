@@ -132,6 +132,12 @@ func TestSelfSignedTokenEverywhere(t *testing.T) {
 	sse1.expect(t, `{"text":"hello world"}`)
 	m.expectMessage(t, "topic1", `{"text":"hello world"}`)
 
+	// HTTP publish with the token in auth=, as EventSource users have it.
+	if status, _, body := e.request("POST", "a", "/events?topic=topic2&auth="+url.QueryEscape(tok), "", "via auth=", nil); status != 200 {
+		t.Fatalf("publish with auth=: %d %s", status, body)
+	}
+	sse2.expect(t, "via auth=")
+
 	ws := e.connectWSWith("a", tok)
 	if _, err := ws.publish(t, "topic2", 0, "Hello mqtt"); err != nil {
 		t.Fatal(err)

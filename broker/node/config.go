@@ -94,6 +94,10 @@ type Limits struct {
 	// CONNACK 0x90, and the HTTP edge answers 400. Matching costs work
 	// per level.
 	MaxTopicLevels int
+	// MaxSubscriptions is the most subscriptions one session may hold;
+	// a SUBSCRIBE filter beyond it is refused with SUBACK 0x97 (Quota
+	// exceeded). Each costs memory for the session's life, offline too.
+	MaxSubscriptions int
 	// MaxWritesPending bounds the deliveries queued for one client before
 	// further QoS 0 ones are dropped. Each client holds a queue of this
 	// many pointers, so keep it modest for many connections.
@@ -120,6 +124,14 @@ type Limits struct {
 	// no goroutine and no read buffer, only the socket's registration
 	// (about 8 KiB less per idle connection; see docs/tuning.md).
 	IdleLinger time.Duration
+	// WriteTimeout is how long a write to a client's socket may stay
+	// blocked (the client reads nothing and its buffers are full) before
+	// the client is disconnected as a slow consumer and counted in
+	// pubsub_slow_consumers_total. Publishers never wait on a slow
+	// consumer, whatever this is; it bounds what the consumer holds (its
+	// writer, its queue) and how long a takeover of its client id or a
+	// DISCONNECT sent to it may take (at most a second of it).
+	WriteTimeout time.Duration
 }
 
 // The fixed limits of the Pub/Sub protocol.
@@ -149,9 +161,11 @@ func DefaultLimits() Limits {
 		MaxInflight:       256,
 		MaxWritesPending:  1024,
 		MaxTopicLevels:    128,
+		MaxSubscriptions:  1000,
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
+		WriteTimeout:      5 * time.Second,
 	}
 }
 
@@ -183,9 +197,11 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
 	setDefault(&l.MaxTopicLevels, d.MaxTopicLevels)
+	setDefault(&l.MaxSubscriptions, d.MaxSubscriptions)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
+	setDefault(&l.WriteTimeout, d.WriteTimeout)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))
 	}
@@ -214,13 +230,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxPacketSize %d exceeds the MQTT maximum", l.MaxPacketSize)
 	case l.MinKeepAlive > l.MaxKeepAlive:
 		return fmt.Errorf("node: MinKeepAlive %d exceeds MaxKeepAlive %d", l.MinKeepAlive, l.MaxKeepAlive)
-	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0:
+	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0 || l.WriteTimeout < 0:
 		return errors.New("node: durations in Limits must not be negative")
 	case l.MaxSessionExpiry > (1<<32-1)*time.Second:
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0 || l.MaxSubscriptions < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

@@ -214,11 +214,15 @@ func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	return nil
 }
 
-// OnSubscribed counts the filters the ACL refused.
+// OnSubscribed counts the filters the ACL refused, and those beyond the
+// session's subscription quota.
 func (h *hook) OnSubscribed(_ *mqtt.Client, _ packets.Packet, codes []byte) {
 	for _, c := range codes {
-		if c == packets.ErrNotAuthorized.Code {
+		switch c {
+		case packets.ErrNotAuthorized.Code:
 			h.srv.m.aclSubscribe.Add(1)
+		case packets.ErrQuotaExceeded.Code:
+			h.srv.m.subQuota.Add(1)
 		}
 	}
 }

@@ -37,6 +37,7 @@ type brokerMetrics struct {
 	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
+	subQuota     atomic.Int64    // filters refused past MaxSubscriptions
 	droppedQoS0  atomic.Int64    // QoS 0 publishes refused, hence dropped silently
 	retainedRef  [2]atomic.Int64 // retained publishes over the quota, by quotaReasons
 }
@@ -136,6 +137,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		{"pubsub_bytes_sent_total", "MQTT bytes sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesSent) }},
 		{"pubsub_qos0_dropped_total", "QoS 0 publishes dropped because the token does not allow the topic.", func(s *server) int64 { return s.m.droppedQoS0.Load() }},
 		{"pubsub_deliveries_dropped_total", "Deliveries dropped because the subscriber's queue was full.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesDropped) }},
+		{"pubsub_slow_consumers_total", "Clients disconnected because their socket stayed unwritable past the write timeout (they read nothing of what they were sent).", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.SlowConsumers) }},
 		{"pubsub_inflight_dropped_total", "QoS 1 and 2 deliveries dropped because the subscriber already had the maximum unacknowledged.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.InflightDropped) }},
 	}
 	for _, c := range counters {
@@ -148,6 +150,10 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	for _, s := range servers {
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="publish"`, s.m.aclPublish.Load())
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="subscribe"`, s.m.aclSubscribe.Load())
+	}
+	family(w, "pubsub_subscriptions_refused_total", "counter", "SUBSCRIBE filters refused with 0x97 because the session holds --max-subscriptions already.")
+	for _, s := range servers {
+		sample(w, "pubsub_subscriptions_refused_total", s.hostname(), "", s.m.subQuota.Load())
 	}
 	family(w, "pubsub_retained_refused_total", "counter", "Retained publishes refused (MQTT 0x97, HTTP 507; QoS 0 dropped) and wills not retained, because the broker's retained messages or bytes are at their maximum.")
 	for _, s := range servers {

@@ -62,6 +62,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
 	caps.MaximumTopicLevels = l.MaxTopicLevels
+	caps.MaximumClientSubscriptions = l.MaxSubscriptions
 
 	s := &server{
 		node:    n,
@@ -77,6 +78,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		ClientNetReadBufferSize:  l.ReadBufferSize,
 		ClientNetWriteBufferSize: l.WriteBufferSize,
 		IdleSessionLinger:        l.IdleLinger,
+		WriteTimeout:             l.WriteTimeout,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.

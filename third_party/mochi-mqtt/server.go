@@ -68,6 +68,11 @@ type Capabilities struct {
 	// or filter may have (see TopicLevels); fork. Each level costs work
 	// on every match, and upstream set no limit.
 	MaximumTopicLevels int `yaml:"maximum_topic_levels" json:"maximum_topic_levels"`
+	// MaximumClientSubscriptions, when positive, is the most subscriptions
+	// a client's session may hold; a SUBSCRIBE filter beyond it is refused
+	// with 0x97 (fork). Each costs memory until the session ends, and
+	// upstream set no limit.
+	MaximumClientSubscriptions int `yaml:"maximum_client_subscriptions" json:"maximum_client_subscriptions"`
 }
 
 // NewDefaultServerCapabilities defines the default features and capabilities provided by the server.
@@ -123,6 +128,14 @@ type Options struct {
 	// waits for its next packet on its own goroutine before it hands the
 	// wait to a small one (fork; see ServeConnection). 0 means 2 s.
 	IdleSessionLinger time.Duration `yaml:"idle_session_linger" json:"idle_session_linger"`
+
+	// WriteTimeout (fork) is how long a write to a client's socket may
+	// stay blocked before the client is stopped as a slow consumer
+	// (Info.SlowConsumers counts them). 0 means 5 s; negative, none.
+	// A DISCONNECT the server sends gets at most the smaller of this and
+	// a second (see DisconnectClient). Upstream writes had the read's
+	// keepalive deadline.
+	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout"`
 
 	// Logger specifies a custom configured implementation of log/slog to override
 	// the servers default logger configuration. If you wish to change the log level,
@@ -247,6 +260,10 @@ func (o *Options) ensureDefaults() {
 
 	if o.ClientNetReadBufferSize == 0 {
 		o.ClientNetReadBufferSize = 1024 * 2
+	}
+
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = defaultWriteTimeout
 	}
 
 	if o.IdleSessionLinger <= 0 {
@@ -1571,6 +1588,8 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 			if s.Options.Capabilities.Compatibilities.ObscureNotAuthorized {
 				reasonCodes[i] = packets.ErrUnspecifiedError.Code
 			}
+		} else if s.tooManySubscriptions(cl, sub.Filter) {
+			reasonCodes[i] = packets.ErrQuotaExceeded.Code
 		} else {
 			isNew := s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
 			if isNew {
@@ -1621,6 +1640,18 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	}
 
 	return nil
+}
+
+// tooManySubscriptions reports whether subscribing cl to filter would take
+// its session past MaximumClientSubscriptions; replacing one of its
+// subscriptions never does (fork).
+func (s *Server) tooManySubscriptions(cl *Client, filter string) bool {
+	max := s.Options.Capabilities.MaximumClientSubscriptions
+	if max <= 0 || cl.State.Subscriptions.Len() < max {
+		return false
+	}
+	_, exists := cl.State.Subscriptions.Get(filter)
+	return !exists
 }
 
 // processUnsubscribe processes an unsubscribe packet.
@@ -1721,6 +1752,21 @@ func (s *Server) processDisconnect(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// defaultWriteTimeout is Options.WriteTimeout's default (fork).
+const defaultWriteTimeout = 5 * time.Second
+
+// maxDisconnectTimeout bounds the write of a DISCONNECT (fork).
+const maxDisconnectTimeout = time.Second
+
+// disconnectTimeout is how long DisconnectClient may take to write its
+// DISCONNECT: a second, or the write timeout if shorter.
+func (s *Server) disconnectTimeout() time.Duration {
+	if t := s.Options.WriteTimeout; t > 0 && t < maxDisconnectTimeout {
+		return t
+	}
+	return maxDisconnectTimeout
+}
+
 // DisconnectClient sends a Disconnect packet to a client and then closes the client connection.
 func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 	out := packets.Packet{
@@ -1737,7 +1783,13 @@ func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 
 	// We already have a code we are using to disconnect the client, so we are not
 	// interested if the write packet fails due to a closed connection (as we are closing it).
-	err := cl.WritePacket(out)
+	//
+	// Fork: the DISCONNECT is written within disconnectTimeout, the wait
+	// for a write in progress included, and given up otherwise: a client
+	// whose socket is full is stopped at once rather than when its own
+	// writes time out, so a takeover of its client id or its revocation
+	// never waits on it.
+	err := cl.writePacket(out, time.Now().Add(s.disconnectTimeout()))
 	if !s.Options.Capabilities.Compatibilities.PassiveClientDisconnect {
 		cl.Stop(code)
 		if code.Code >= packets.ErrUnspecifiedError.Code {

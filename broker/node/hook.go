@@ -87,7 +87,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	c.sess.Store(sess)
 
-	if pk.Connect.ClientIdentifier != g.ClientID {
+	// A self-signed token names no client: the client keeps the id it
+	// sent, or the one mochi assigned to an empty id.
+	if g.ClientID != "" && pk.Connect.ClientIdentifier != g.ClientID {
 		cl.ID = g.ClientID
 		cl.Properties.Props.AssignedClientID = g.ClientID
 	}

@@ -46,9 +46,11 @@ var mqttCodes = map[broker.Reason]struct {
 	broker.ReasonKeyRemoved: {0x86, 0x87, false},
 	// 0x98 Administrative action: the broker's expiration was lowered, or
 	// the broker deleted; at CONNECT the token is simply too old.
-	broker.ReasonTooOld:      {0x86, 0x98, false},
-	broker.ReasonDeleted:     {0x88, 0x98, false},
-	broker.ReasonUnavailable: {0x88, 0x88, false},
+	broker.ReasonTooOld:  {0x86, 0x98, false},
+	broker.ReasonDeleted: {0x88, 0x98, false},
+	// The broker's fastly_wildcards changed what a self-signed token allows.
+	broker.ReasonSelfSignedChanged: {0x87, 0x98, false},
+	broker.ReasonUnavailable:       {0x88, 0x88, false},
 
 	"client_id":           {0x85, 0x85, false},
 	"will_topic":          {0x90, 0x90, false},

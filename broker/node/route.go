@@ -194,7 +194,13 @@ func (n *Node) routeByAudience(tc net.Conn) (*broker.Broker, []byte) {
 	}
 	aud, err := token.PeekAudience(broker.CleanToken(string(info.Password)))
 	if err != nil {
-		return refuse("bad_token", 0x86, broker.TokenRefusal(err).Message)
+		msg := broker.TokenRefusal(err).Message
+		if te := (*token.Error)(nil); errors.As(err, &te) && te.Reason == token.ReasonAlgorithm {
+			// Most likely a self-signed (HS256) token, which names no
+			// broker: only the SNI can.
+			msg = "connect with TLS SNI set to the broker's hostname: without it the token must be one of ours (EdDSA), whose audience names the broker"
+		}
+		return refuse("bad_token", 0x86, msg)
 	}
 	b := n.state.Load().BrokerByHostname(aud)
 	if b == nil {

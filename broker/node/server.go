@@ -47,6 +47,7 @@ type server struct {
 	bus      *bus        // the edge's access (edge.go)
 	fleet    serverFleet // the server's part in a fleet (fleet.go)
 	retainMu [retainStripes]sync.Mutex
+	quota    retainedQuota // retained.go
 }
 
 // newServer starts the mochi server of broker b.
@@ -61,6 +62,8 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.ReceiveMaximum = l.ReceiveMaximum
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
+	caps.MaximumTopicLevels = l.MaxTopicLevels
+	caps.MaximumClientSubscriptions = l.MaxSubscriptions
 
 	s := &server{
 		node:    n,
@@ -76,6 +79,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		ClientNetReadBufferSize:  l.ReadBufferSize,
 		ClientNetWriteBufferSize: l.WriteBufferSize,
 		IdleSessionLinger:        l.IdleLinger,
+		WriteTimeout:             l.WriteTimeout,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.

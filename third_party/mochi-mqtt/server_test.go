@@ -1450,48 +1450,24 @@ func TestServerProcessPacketPublishAndReceive(t *testing.T) {
 	require.Equal(t, 1, len(s.Topics.Messages("a/b/c")))
 }
 
+// TestServerBuildAck checks that an ack never inherits the properties of
+// the packet it acknowledges (fork: upstream echoed User Properties).
 func TestServerBuildAck(t *testing.T) {
 	s := newServer()
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.CodeGrantedQos1)
-	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
-	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
-	require.Equal(t, packets.CodeGrantedQos1.Code, ack.ReasonCode)
-	require.Equal(t, properties, ack.Properties)
-}
-
-func TestServerBuildAckError(t *testing.T) {
-	s := newServer()
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.ErrMalformedPacket)
-	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
-	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
-	require.Equal(t, packets.ErrMalformedPacket.Code, ack.ReasonCode)
-	properties.ReasonString = packets.ErrMalformedPacket.Reason
-	require.Equal(t, properties, ack.Properties)
-}
-
-func TestServerBuildAckPahoCompatibility(t *testing.T) {
-	s := newServer()
-	s.Options.Capabilities.Compatibilities.NoInheritedPropertiesOnAck = true
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.CodeGrantedQos1)
+	ack := s.buildAck(7, packets.Puback, 1, packets.CodeGrantedQos1)
 	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
 	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
 	require.Equal(t, packets.CodeGrantedQos1.Code, ack.ReasonCode)
 	require.Equal(t, packets.Properties{}, ack.Properties)
+}
+
+func TestServerBuildAckError(t *testing.T) {
+	s := newServer()
+	ack := s.buildAck(7, packets.Puback, 1, packets.ErrMalformedPacket)
+	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
+	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
+	require.Equal(t, packets.ErrMalformedPacket.Code, ack.ReasonCode)
+	require.Equal(t, packets.Properties{ReasonString: packets.ErrMalformedPacket.Reason}, ack.Properties)
 }
 
 func TestServerProcessPacketAndNextImmediate(t *testing.T) {
@@ -1654,6 +1630,56 @@ func TestServerProcessPublishInvalidTopic(t *testing.T) {
 	require.NoError(t, err) // $SYS Topics should be ignored?
 }
 
+// Fork: a publish to $SYS reaches the hooks, so that they can answer it,
+// and is dropped if they let it through; a topic name with a wildcard is
+// refused with 0x90 where the client can read it. Upstream dropped both
+// silently, and a QoS 1 publisher waited for its PUBACK for ever.
+func TestServerProcessPublishRefusedTopics(t *testing.T) {
+	s := New(&Options{Logger: logger})
+	defer s.Close()
+	h := &publishSeen{}
+	require.NoError(t, s.AddHook(new(AllowHook), nil))
+	require.NoError(t, s.AddHook(h, nil))
+	sub, r, _ := newTestClient()
+	sub.ID = "sub"
+	s.Clients.Add(sub)
+	s.Topics.Subscribe("sub", packets.Subscription{Filter: "$SYS/#"})
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+
+	cl, rc, _ := newTestClient()
+	cl.Properties.ProtocolVersion = 5
+	cl.State.Inflight.ResetReceiveQuota(10)
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 0}, TopicName: "$SYS/x", Payload: []byte("x")}
+	require.NoError(t, s.processPublish(cl, &pk))
+	require.Equal(t, int32(1), h.seen.Load(), "the hooks did not see the $SYS publish")
+	require.Equal(t, int32(0), h.published.Load(), "a $SYS publish was delivered")
+
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := rc.Read(buf)
+		got <- buf[:n]
+	}()
+	pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7, TopicName: "a/+", Payload: []byte("x")}
+	require.NoError(t, s.processPublish(cl, &pk))
+	ack := <-got
+	require.Equal(t, byte(packets.Puback<<4), ack[0])
+	require.Equal(t, packets.ErrTopicNameInvalid.Code, ack[4], "PUBACK % x", ack)
+}
+
+type publishSeen struct {
+	HookBase
+	seen, published atomic.Int32
+}
+
+func (h *publishSeen) ID() string                          { return "publish-seen" }
+func (h *publishSeen) Provides(b byte) bool                { return b == OnPublish || b == OnPublished }
+func (h *publishSeen) OnPublished(*Client, packets.Packet) { h.published.Add(1) }
+func (h *publishSeen) OnPublish(_ *Client, pk packets.Packet) (packets.Packet, error) {
+	h.seen.Add(1)
+	return pk, nil
+}
+
 func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 	tt := []struct {
 		name             string
@@ -1700,7 +1726,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 			protocolVersion:  5,
 			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Puback].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    v5AckBytes(packets.Puback, 7, packets.ErrNotAuthorized),
 			expectDisconnect: false,
 		},
 		{
@@ -1708,7 +1734,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 			protocolVersion:  5,
 			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    v5AckBytes(packets.Pubrec, 7, packets.ErrNotAuthorized),
 			expectDisconnect: false,
 		},
 	}
@@ -1819,7 +1845,7 @@ func TestServerProcessPacketPublishQos2PacketIDInUse(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5IDInUse).RawBytes, buf)
+	require.Equal(t, v5AckBytes(packets.Pubrec, 7, packets.ErrPacketIdentifierInUse), buf)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
 }
 
@@ -4045,6 +4071,26 @@ func TestSharedDeliveryReferences(t *testing.T) {
 // copyOf gives a packet to the functions that process one in place, without
 // changing the shared fixture it came from.
 func copyOf(pk packets.Packet) *packets.Packet { return &pk }
+
+// v5AckBytes encodes the v5 PUBACK or PUBREC the server sends with a
+// reason code: its Reason String and no other property (fork: upstream
+// echoed the publish's User Properties).
+func v5AckBytes(typ byte, id uint16, code packets.Code) []byte {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: typ},
+		ProtocolVersion: 5,
+		PacketID:        id,
+		ReasonCode:      code.Code,
+		Properties:      packets.Properties{ReasonString: code.Reason},
+	}
+	var buf bytes.Buffer
+	if typ == packets.Pubrec {
+		_ = pk.PubrecEncode(&buf)
+	} else {
+		_ = pk.PubackEncode(&buf)
+	}
+	return buf.Bytes()
+}
 
 // readChecks allows the topic filters and topics under allowed, and counts
 // the checks of topics and filters other than writes.

@@ -15,13 +15,14 @@ import (
 // fleet is two nodes serving the same brokers, joined by NATS.
 type fleet struct {
 	nats   *natstest.Cluster
+	base   *env // a node without NATS, for comparison
 	n1, n2 *env // the same brokers and certificates, each dialing its node
 }
 
 // newFleet starts an env without NATS for the certificates and brokers,
 // then two nodes of a fleet: node 1 on the first NATS server, node 2 on
 // the last.
-func newFleet(t *testing.T, servers int, edit func(*node.Config), ids ...string) *fleet {
+func newFleet(t testing.TB, servers int, edit func(*node.Config), ids ...string) *fleet {
 	t.Helper()
 	base := newEnv(t, node.Limits{}, ids...)
 	c := natstest.Start(t, servers)
@@ -37,12 +38,12 @@ func newFleet(t *testing.T, servers int, edit func(*node.Config), ids ...string)
 		natstest.Poll(t, nodeID+" to connect", func() bool { return e.metric("pubsub_fleet_nats_connected") == 1 })
 		return &e
 	}
-	return &fleet{nats: c, n1: start(c.URL(0), "node-1"), n2: start(c.URL(servers-1), "node-2")}
+	return &fleet{nats: c, base: base, n1: start(c.URL(0), "node-1"), n2: start(c.URL(servers-1), "node-2")}
 }
 
 // waitInterest waits until the NATS server of node 1 knows that a node
 // wants topic of broker id.
-func (f *fleet) waitInterest(t *testing.T, id, topic string) {
+func (f *fleet) waitInterest(t testing.TB, id, topic string) {
 	t.Helper()
 	subj, err := natsbus.TopicSubject(natsbus.Root("pubsub", id), topic)
 	if err != nil {

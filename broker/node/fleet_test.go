@@ -301,3 +301,54 @@ func TestFleetRetainedMessages(t *testing.T) {
 		return updates(f.n2) >= 2
 	})
 }
+
+func TestFleetSurvivesLosingNATS(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	remote, _ := f.n2.mustConnect("a")
+	if _, err := remote.subscribe(t, "x/#", 0); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := f.n1.mustConnect("a")
+	if _, err := local.subscribe(t, "x/#", 0); err != nil {
+		t.Fatal(err)
+	}
+	f.waitInterest(t, "a", "x/1")
+	pub, _ := f.n1.mustConnect("a")
+
+	f.nats.Stop(0)
+	natstest.Poll(t, "node 1 to see NATS gone", func() bool {
+		_, body := f.n1.get("/readyz")
+		return f.n1.metric("pubsub_fleet_nats_connected") == 0 && strings.Contains(body, "nats: disconnected")
+	})
+	if code, _ := f.n1.get("/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d while NATS is down, want 200: the node serves its clients", code)
+	}
+	// The node's own clients go on.
+	if _, err := pub.publish(t, "x/1", 1, "while NATS is down"); err != nil {
+		t.Fatal(err)
+	}
+	local.expectMessage(t, "x/1", "while NATS is down")
+
+	f.nats.Restart(t, 0)
+	for _, e := range []*env{f.n1, f.n2} {
+		natstest.Poll(t, "the nodes to reconnect", func() bool {
+			return e.metric("pubsub_fleet_nats_connected") == 1 && e.metric("pubsub_fleet_reconnects_total") >= 1
+		})
+	}
+	// What was buffered while NATS was down may arrive now; then the
+	// nodes' subscriptions, restored by the client, carry new messages.
+	f.waitInterest(t, "a", "x/1")
+	if _, err := pub.publish(t, "x/1", 1, "after"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-remote.msgs:
+			if string(m.Payload) == "after" {
+				return
+			}
+		case <-time.After(waitFor):
+			t.Fatal("node 2 got nothing after NATS came back")
+		}
+	}
+}

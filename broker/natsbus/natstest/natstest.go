@@ -15,6 +15,7 @@ import (
 // Cluster is a running set of NATS servers, routed to each other.
 type Cluster struct {
 	Servers []*server.Server
+	opts    []*server.Options
 }
 
 // Start runs n servers (n >= 1), each with JetStream stored in a
@@ -50,19 +51,8 @@ func Start(t testing.TB, n int) *Cluster {
 			opts.Cluster = server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i], PoolSize: -1}
 			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}
-		s, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatalf("natstest: %v", err)
-		}
-		s.Start()
-		t.Cleanup(func() {
-			s.Shutdown()
-			s.WaitForShutdown()
-		})
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("natstest: server %d is not ready", i+1)
-		}
-		c.Servers = append(c.Servers, s)
+		c.opts = append(c.opts, opts)
+		c.Servers = append(c.Servers, c.run(t, i))
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, s := range c.Servers {
@@ -93,6 +83,38 @@ func (c *Cluster) jetStreamReady() bool {
 		leader = leader || s.JetStreamIsLeader()
 	}
 	return leader
+}
+
+// run starts server i with its options.
+func (c *Cluster) run(t testing.TB, i int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(c.opts[i])
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	s.Start()
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("natstest: server %d is not ready", i+1)
+	}
+	// A restarted server listens where it did.
+	c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
+	return s
+}
+
+// Stop shuts server i down.
+func (c *Cluster) Stop(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+}
+
+// Restart starts server i again, on the same port and store.
+func (c *Cluster) Restart(t testing.TB, i int) {
+	t.Helper()
+	c.Servers[i] = c.run(t, i)
 }
 
 // URL returns the client URL of server i.

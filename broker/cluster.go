@@ -53,7 +53,25 @@ type Fanout interface {
 	// in; messages of one publisher arrive in the order it published them,
 	// and never more than once per filter group (group "" for the
 	// ordinary subscribers, or a shared subscription's group).
-	Join(brokerID string, deliver func(m *Message, group string)) (Link, error)
+	//
+	// claimed is called with each Claim another node makes for the broker.
+	Join(brokerID string, deliver func(m *Message, group string), claimed func(Claim)) (Link, error)
+}
+
+// Claim says that a client id connected to a node at a time: one client
+// id has one connection fleet-wide, so a node where the same client id
+// connected earlier ends that connection (DISCONNECT 0x8E). Of two
+// connections, the later one stays (by At, then by Node for a tie), so
+// that concurrent connects on two nodes leave exactly one.
+type Claim struct {
+	ClientID string
+	Node     string
+	At       time.Time
+}
+
+// Supersedes reports whether c replaces a connection made at at on node.
+func (c Claim) Supersedes(at time.Time, node string) bool {
+	return at.Before(c.At) || at.Equal(c.At) && node < c.Node
 }
 
 // Link is this node's membership in one broker's fan-out.
@@ -71,6 +89,8 @@ type Link interface {
 	// bus follows the counts in the background.
 	AddInterest(filter, group string)
 	RemoveInterest(filter, group string)
+	// Claim tells the other nodes that clientID connected here at at.
+	Claim(clientID string, at time.Time) error
 	// Close drops every interest and stops deliveries.
 	Close()
 }

@@ -201,15 +201,27 @@ func (b *Bus) Stats() Stats {
 }
 
 // Join implements broker.Fanout.
-func (b *Bus) Join(brokerID string, deliver func(*broker.Message, string)) (broker.Link, error) {
-	return b.join(brokerID, deliver)
+func (b *Bus) Join(brokerID string, deliver func(*broker.Message, string), claimed func(broker.Claim)) (broker.Link, error) {
+	return b.join(brokerID, deliver, claimed)
 }
 
-func (b *Bus) join(brokerID string, deliver func(*broker.Message, string)) (*link, error) {
+func (b *Bus) join(brokerID string, deliver func(*broker.Message, string), claimed func(broker.Claim)) (*link, error) {
 	if brokerID == "" || deliver == nil {
 		return nil, errors.New("natsbus: Join needs a broker id and a deliver function")
 	}
 	l := newLink(b, brokerID, deliver)
+	if claimed != nil {
+		// Claims need no order: they come on their own subscription.
+		sub, err := b.nc.Subscribe(l.claimSubject, func(msg *nats.Msg) {
+			if c, err := decodeClaim(msg.Data); err == nil && c.Node != b.cfg.NodeID {
+				claimed(c)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: %w", err)
+		}
+		l.claimSub = sub
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()

@@ -82,7 +82,7 @@ func probe(t *testing.T, l *link, topic string, recs ...recorder) {
 func join(t *testing.T, b *Bus, brokerID string) (*link, recorder) {
 	t.Helper()
 	r := make(recorder, 4096)
-	l, err := b.join(brokerID, r.deliver)
+	l, err := b.join(brokerID, r.deliver, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +358,67 @@ func TestConnectRefusesBadConfig(t *testing.T) {
 			if b, err := Connect(cfg); err == nil {
 				b.Close()
 				t.Fatal("Connect succeeded")
+			}
+		})
+	}
+}
+
+func TestClaims(t *testing.T) {
+	c := natstest.Start(t, 3)
+	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(2), "b")
+	got := map[string]chan broker.Claim{"a": make(chan broker.Claim, 4), "b": make(chan broker.Claim, 4)}
+	links := map[string]*link{}
+	for name, bus := range map[string]*Bus{"a": a, "b": b} {
+		l, err := bus.join(b1, func(*broker.Message, string) {}, func(c broker.Claim) { got[name] <- c })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(l.Close)
+		links[name] = l
+	}
+	c.WaitInterest(t, 0, "pubsub-claims."+b1)
+	at := time.Unix(1_700_000_000, 123)
+	if err := links["a"].Claim("client 1", at); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case cl := <-got["b"]:
+		if cl.ClientID != "client 1" || cl.Node != "a" || !cl.At.Equal(at) {
+			t.Fatalf("got %+v", cl)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no claim")
+	}
+	if err := a.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got["a"]) != 0 {
+		t.Fatal("a node got its own claim")
+	}
+}
+
+func TestClaimSupersedes(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name  string
+		claim broker.Claim
+		at    time.Time
+		node  string
+		want  bool
+	}{
+		{"Later", broker.Claim{Node: "a", At: t0.Add(time.Millisecond)}, t0, "b", true},
+		{"Earlier", broker.Claim{Node: "a", At: t0}, t0.Add(time.Millisecond), "b", false},
+		{"TieHigherNode", broker.Claim{Node: "b", At: t0}, t0, "a", true},
+		{"TieLowerNode", broker.Claim{Node: "a", At: t0}, t0, "b", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.claim.Supersedes(tc.at, tc.node); got != tc.want {
+				t.Fatalf("Supersedes = %v, want %v", got, tc.want)
+			}
+			// Of two connections, exactly one supersedes the other.
+			other := broker.Claim{Node: tc.node, At: tc.at}
+			if other.Supersedes(tc.claim.At, tc.claim.Node) == tc.want {
+				t.Fatal("both or neither connection stays")
 			}
 		})
 	}

@@ -42,6 +42,9 @@ type link struct {
 	closed bool
 
 	last map[string]uint64 // per origin, the last sequence number delivered; receive only
+
+	claimSubject string             // where the broker's client id claims travel
+	claimSub     *nats.Subscription // nil without a claimed function
 }
 
 func newLink(b *Bus, brokerID string, deliver func(*broker.Message, string)) *link {
@@ -49,7 +52,8 @@ func newLink(b *Bus, brokerID string, deliver func(*broker.Message, string)) *li
 		bus: b, id: brokerID, root: Root(b.cfg.Prefix, brokerID), deliver: deliver,
 		ch: make(chan *nats.Msg, b.cfg.ReceiveBuffer), kick: make(chan struct{}, 1), done: make(chan struct{}),
 		refs: map[interest]int{}, dirty: map[interest]struct{}{}, subs: map[interest][]*nats.Subscription{},
-		last: map[string]uint64{},
+		last:         map[string]uint64{},
+		claimSubject: b.cfg.Prefix + "-claims." + EncodeToken(brokerID),
 	}
 	l.exited.Add(2)
 	return l
@@ -293,8 +297,32 @@ func (l *link) Close() {
 		l.mu.Lock()
 		l.closed = true
 		l.mu.Unlock()
+		if l.claimSub != nil {
+			_ = l.claimSub.Unsubscribe()
+		}
 		close(l.done)
 		l.exited.Wait()
 		l.bus.forget(l)
 	})
+}
+
+// Claim implements broker.Link.
+func (l *link) Claim(clientID string, at time.Time) error {
+	b := binary.BigEndian.AppendUint64([]byte{envelopeVersion}, uint64(at.UnixNano()))
+	b = appendString(b, l.bus.cfg.NodeID)
+	b = append(b, clientID...)
+	return l.bus.nc.Publish(l.claimSubject, b)
+}
+
+// decodeClaim reads what Claim sends.
+func decodeClaim(b []byte) (broker.Claim, error) {
+	if len(b) < 9 || b[0] != envelopeVersion {
+		return broker.Claim{}, errEnvelope
+	}
+	r := reader{b: b[9:]}
+	node := r.field()
+	if r.bad {
+		return broker.Claim{}, errEnvelope
+	}
+	return broker.Claim{ClientID: string(r.b), Node: string(node), At: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:])))}, nil
 }

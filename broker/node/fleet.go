@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,16 @@ type serverFleet struct {
 	link    broker.Link  // the broker's fan-out to other nodes
 	unwatch func()       // stops following the fleet's retained messages
 	applied atomic.Int64 // changes of the fleet's retained messages applied here
+
+	claims    sync.Map     // client id → claim: the connected clients and when they connected
+	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
+	takeovers atomic.Int64 // connections ended for a connection on another node
+}
+
+// claim is when a client connected here.
+type claim struct {
+	cl *mqtt.Client
+	at time.Time
 }
 
 // retainedLoadWait bounds how long a broker's server waits, as it
@@ -75,7 +86,7 @@ func (s *server) joinFleet() error {
 	if s.node.bus == nil {
 		return nil
 	}
-	link, err := s.node.bus.Join(s.id, s.deliverRemote)
+	link, err := s.node.bus.Join(s.id, s.deliverRemote, s.claimed)
 	if err != nil {
 		return err
 	}
@@ -129,6 +140,24 @@ func (s *server) applyRetained(m *broker.Message) {
 	s.fleet.applied.Add(1)
 }
 
+// claimed ends the connection of a client id that connected on another
+// node since it connected here (DISCONNECT 0x8E), and drops its session
+// here: one client id has one connection and one session fleet-wide.
+func (s *server) claimed(c broker.Claim) {
+	v, ok := s.fleet.claims.Load(c.ClientID)
+	if !ok {
+		return
+	}
+	local := v.(claim)
+	if !c.Supersedes(local.at, s.node.bus.NodeID()) {
+		return // ours is the later one: the other node ends its own
+	}
+	s.fleet.kicked.Store(local.cl, struct{}{})
+	s.fleet.takeovers.Add(1)
+	s.log.Info("session taken over on another node", "client_id", c.ClientID, "node_id", c.Node)
+	_ = s.mochi.DisconnectClient(local.cl, packets.ErrSessionTakenOver)
+}
+
 // deliverRemote hands a message another node accepted to this node's
 // subscribers of the broker.
 func (s *server) deliverRemote(m *broker.Message, _ string) {
@@ -171,8 +200,35 @@ var _ mqtt.InPlaceHook = (*fleetHook)(nil)
 // ID names the hook in mochi's logs.
 func (h *fleetHook) ID() string { return "pubsub-fleet" }
 
-// Provides tells mochi the hook only follows publishes.
-func (h *fleetHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+// Provides tells mochi the hook follows publishes, and connections for
+// the fleet-wide client ids.
+func (h *fleetHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect
+}
+
+// OnSessionEstablished claims the client id across the fleet, once the
+// client has its CONNACK.
+func (h *fleetHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if sessionOf(cl) == nil {
+		return
+	}
+	at := time.Now()
+	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: at})
+	if err := h.link.Claim(cl.ID, at); err != nil {
+		h.srv.log.Warn("could not claim a client id across the fleet", "client_id", cl.ID, "error", err)
+	}
+}
+
+// OnDisconnect forgets the client's claim and, when another node took
+// its client id over, drops the session mochi would keep here.
+func (h *fleetHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if v, ok := h.srv.fleet.claims.Load(cl.ID); ok && v.(claim).cl == cl {
+		h.srv.fleet.claims.CompareAndDelete(cl.ID, v)
+	}
+	if _, ok := h.srv.fleet.kicked.LoadAndDelete(cl); ok && !expire {
+		h.srv.mochi.DropSession(cl)
+	}
+}
 
 // OnPacketReadInPlace is never called: the hook provides OnPublish only.
 func (h *fleetHook) OnPacketReadInPlace(*mqtt.Client, *packets.Packet) error { return nil }
@@ -213,6 +269,7 @@ func (n *Node) writeFleetMetrics(w *bufio.Writer) {
 		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
 		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
 		{"pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.", st.JetStreamErrors},
+		{"pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.", uint64(n.takeovers())},
 	} {
 		family(w, c.name, "counter", c.help)
 		sample(w, c.name, "", "", int64(c.v))
@@ -246,4 +303,13 @@ func (n *Node) FleetNodeID() string {
 		return ""
 	}
 	return n.bus.NodeID()
+}
+
+// takeovers counts the cross-node takeovers of every server.
+func (n *Node) takeovers() int64 {
+	var t int64
+	for _, s := range n.serverList() {
+		t += s.fleet.takeovers.Load()
+	}
+	return t
 }

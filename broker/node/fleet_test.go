@@ -352,3 +352,68 @@ func TestFleetSurvivesLosingNATS(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetTakeover(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	b := f.n1.brokers["a"]
+	tok, claims := b.token(t, nil)
+	keep := func(cp *paho.Connect) {
+		cp.CleanStart = false
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(60)}
+	}
+	old, _, err := f.n1.connect(b.host, claims.Subject, tok, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.subscribe(t, "t/1", 1); err != nil {
+		t.Fatal(err)
+	}
+	f.n2.mustConnect("a") // node 2 serves the broker and follows its claims
+	f.nats.WaitInterest(t, 0, "pubsub-claims.a")
+	natstest.Poll(t, "node 1's subscription on NATS", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 1 })
+
+	if _, _, err := f.n2.connect(b.host, claims.Subject, tok, keep); err != nil {
+		t.Fatal(err)
+	}
+	old.expectDisconnect(t, 0x8E)
+	if got := f.n1.metric("pubsub_fleet_takeovers_total"); got != 1 {
+		t.Fatalf("pubsub_fleet_takeovers_total = %d on node 1, want 1", got)
+	}
+	// Node 1 dropped the session it would have kept, and its interest.
+	natstest.Poll(t, "no stale NATS subscription", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 0 })
+	if got := f.n2.metric("pubsub_fleet_takeovers_total"); got != 0 {
+		t.Fatalf("node 2 ended %d connections", got)
+	}
+}
+
+func TestFleetConcurrentConnectsLeaveOne(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	b := f.n1.brokers["a"]
+	f.n1.mustConnect("a")
+	f.n2.mustConnect("a")
+	f.nats.WaitInterest(t, 0, "pubsub-claims.a")
+	live := func() int64 {
+		var n int64
+		for _, e := range []*env{f.n1, f.n2} {
+			n += e.metric(`pubsub_connections{broker="` + b.host + `"}`)
+		}
+		return n
+	}
+	before := live()
+	for round := range 5 {
+		tok, claims := b.token(t, nil)
+		errs := make(chan error, 2)
+		for _, e := range []*env{f.n1, f.n2} {
+			go func() {
+				_, _, err := e.connect(b.host, claims.Subject, tok, nil)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		natstest.Poll(t, "one connection of the client id", func() bool { return live() == before+int64(round)+1 })
+	}
+}

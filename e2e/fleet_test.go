@@ -36,6 +36,7 @@ func dialNode(t *testing.T, d *app.Dev, k int, tok string) *mqttClient {
 				c.msgs <- pr.Packet
 				return true, nil
 			}},
+			OnServerDisconnect: func(dc *paho.Disconnect) { c.disc <- dc },
 		})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err = c.Connect(ctx, &paho.Connect{KeepAlive: 30, CleanStart: true, Password: []byte(tok), PasswordFlag: true})

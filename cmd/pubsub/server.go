@@ -36,6 +36,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "the node's /metrics, /healthz and /readyz (PUBSUB_OPS_ADDR)")
 	nodes := fs.Int("nodes", envInt("PUBSUB_DEV_NODES", 1), "broker nodes to run, joined by the embedded NATS; node k adds 10·(k−1) to each port (PUBSUB_DEV_NODES)")
 	natsListen := fs.String("nats-listen", envOr("PUBSUB_NATS_LISTEN", "127.0.0.1:4222"), "where the embedded NATS server (JetStream in <data-dir>/nats) listens (PUBSUB_NATS_LISTEN)")
+	natsURL := fs.String("nats-url", envOr("PUBSUB_NATS_URL", ""), "NATS servers to join the nodes through instead of the embedded one (PUBSUB_NATS_URL)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
 	logger := logFlags(fs, stderr)
@@ -44,7 +45,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	d, err := app.StartDev(ctx, app.DevConfig{
 		DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain,
-		Nodes: *nodes, NATSAddr: *natsListen, Limits: limits(), Edge: edgeCfg(), Log: logger(),
+		Nodes: *nodes, NATSAddr: *natsListen, NATSURL: *natsURL, Limits: limits(), Edge: edgeCfg(), Log: logger(),
 	})
 	if err != nil {
 		return err
@@ -65,7 +66,11 @@ Load the dev credentials, then create your first namespace:
 
 Press Ctrl-C to stop.
 `, d.ControlPlane.URL(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
-	fmt.Fprintf(stdout, "\nNATS (embedded, JetStream in %s/%s): %s\n", *dataDir, app.NATSDir, d.NATS.ClientURL())
+	if d.NATS != nil {
+		fmt.Fprintf(stdout, "\nNATS (embedded, JetStream in %s/%s): %s\n", *dataDir, app.NATSDir, d.NATSURL)
+	} else {
+		fmt.Fprintf(stdout, "\nNATS: %s\n", d.NATSURL)
+	}
 	for k, n := range d.Nodes {
 		fmt.Fprintf(stdout, "  node %d: MQTT %s, HTTPS %s, ops http://%s\n", k+1, addrString(n.MQTTAddrs()), addrString(n.HTTPSAddrs()), n.OpsAddr())
 	}

@@ -44,15 +44,19 @@ type DevConfig struct {
 	// NATSAddr is where the embedded NATS server, which joins the nodes,
 	// listens; default 127.0.0.1 on a port the system picks.
 	NATSAddr string
-	Log      *slog.Logger
+	// NATSURL, when set, joins the nodes through these NATS servers
+	// instead of an embedded one.
+	NATSURL string
+	Log     *slog.Logger
 }
 
 // Dev is a running dev stack.
 type Dev struct {
 	ControlPlane *ControlPlane
-	Node         *Node   // the first node
-	Nodes        []*Node // every node, the first one first
-	NATS         *server.Server
+	Node         *Node          // the first node
+	Nodes        []*Node        // every node, the first one first
+	NATS         *server.Server // the embedded NATS server; nil with DevConfig.NATSURL
+	NATSURL      string         // the NATS servers the nodes use
 	CA           *certs.DevCA
 	// EnvFile is the path of the shell file with the dev credentials.
 	EnvFile string
@@ -119,12 +123,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	ns, err := startEmbeddedNATS(cfg.DataDir, cfg.NATSAddr)
-	if err != nil {
-		ln.Close()
-		return nil, err
+	d := &Dev{CA: ca, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile), NATSURL: cfg.NATSURL}
+	if d.NATSURL == "" {
+		ns, err := startEmbeddedNATS(cfg.DataDir, cfg.NATSAddr)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		d.NATS, d.NATSURL = ns, ns.ClientURL()
 	}
-	d := &Dev{NATS: ns, CA: ca, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile)}
 	fail := func(err error) (*Dev, error) {
 		ln.Close()
 		d.closeNodes()
@@ -134,7 +141,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		nc := NodeConfig{
 			ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
 			MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge,
-			NATS: &natsbus.Config{URL: ns.ClientURL(), NodeID: fmt.Sprintf("dev-node-%d", k)}, Log: cfg.Log,
+			NATS: &natsbus.Config{URL: d.NATSURL, NodeID: fmt.Sprintf("dev-node-%d", k)}, Log: cfg.Log,
 		}
 		if k > 1 {
 			off := 10 * (k - 1)

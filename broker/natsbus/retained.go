@@ -35,7 +35,12 @@ type Retained struct {
 	js       jetstream.JetStream
 	replicas int
 	kv       atomic.Pointer[jetstream.KeyValue]
+	down     atomic.Bool // the last watch failed: new watches do not wait
 }
+
+// ErrBusDown is returned by the store while the node has no NATS
+// connection: the message stays in this node's memory only.
+var ErrBusDown = errors.New("natsbus: not connected to NATS")
 
 var _ broker.SharedRetainedStore = (*Retained)(nil)
 
@@ -89,6 +94,10 @@ func (r *Retained) Retain(ctx context.Context, m *broker.Message) (err error) {
 			r.bus.jsErrors.Add(1)
 		}
 	}()
+	if !r.bus.nc.IsConnected() {
+		// Fail now rather than hold the publisher until ctx ends.
+		return ErrBusDown
+	}
 	kv, err := r.bucket(ctx)
 	if err != nil {
 		return err
@@ -208,11 +217,21 @@ func (r *Retained) WatchRetained(ctx context.Context, brokerID string, apply fun
 		defer close(done)
 		r.watch(wctx, brokerID, apply, loaded)
 	}()
+	if r.down.Load() || !r.bus.nc.IsConnected() {
+		// JetStream failed last time: do not hold the caller for it.
+		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID)
+		return stopWatch(cancel, done)
+	}
 	select {
 	case <-loaded:
 	case <-ctx.Done():
 		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID, "error", ctx.Err())
 	}
+	return stopWatch(cancel, done)
+}
+
+// stopWatch returns the function that ends a watch.
+func stopWatch(cancel func(), done <-chan struct{}) func() {
 	return func() {
 		cancel()
 		<-done
@@ -234,6 +253,7 @@ func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broke
 		if ctx.Err() != nil {
 			return
 		}
+		r.down.Store(true)
 		r.bus.jsErrors.Add(1)
 		r.bus.log.Warn("watching retained messages; retrying", "broker_id", brokerID, "error", err)
 		select {
@@ -265,6 +285,7 @@ func (r *Retained) watchOnce(ctx context.Context, brokerID, prefix string, apply
 				return errors.New("the watch ended")
 			}
 			if e == nil {
+				r.down.Store(false)
 				loaded()
 				continue
 			}

@@ -153,3 +153,19 @@ func TestWatchRetained(t *testing.T) {
 		t.Fatal("the watch saw another broker's message")
 	}
 }
+
+func TestRetainWithoutNATSFailsAtOnce(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := startBus(t, c.URL(0), "a")
+	r := retainedStore(t, a)
+	c.Stop(0)
+	natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Connected() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // a wait would hang the test
+	defer cancel()
+	if err := r.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("x")}); err != ErrBusDown {
+		t.Fatalf("err = %v, want ErrBusDown", err)
+	}
+	if a.Stats().JetStreamErrors != 1 {
+		t.Fatalf("stats %+v, want one JetStream error", a.Stats())
+	}
+}

@@ -328,6 +328,12 @@ func TestFleetSurvivesLosingNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	local.expectMessage(t, "x/1", "while NATS is down")
+	// A retained publish is acknowledged without waiting for JetStream;
+	// the message stays retained on this node.
+	if _, err := pub.Publish(t.Context(), &paho.Publish{Topic: "x/kept", QoS: 1, Retain: true, Payload: []byte("here")}); err != nil {
+		t.Fatal(err)
+	}
+	local.expectMessage(t, "x/kept", "here")
 
 	f.nats.Restart(t, 0)
 	for _, e := range []*env{f.n1, f.n2} {

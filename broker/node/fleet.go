@@ -203,7 +203,13 @@ func (h *fleetHook) ID() string { return "pubsub-fleet" }
 // Provides tells mochi the hook follows publishes, and connections for
 // the fleet-wide client ids.
 func (h *fleetHook) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent
+}
+
+// OnWillSent hands a will, which mochi publishes without the publish
+// hooks, to the other nodes too.
+func (h *fleetHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	h.forward(&pk)
 }
 
 // OnSessionEstablished claims the client id across the fleet, once the
@@ -237,6 +243,11 @@ func (h *fleetHook) OnPacketReadInPlace(*mqtt.Client, *packets.Packet) error { r
 // cannot take still reaches this node's subscribers; it is counted in
 // the bus's drops, and logged at most once a minute.
 func (h *fleetHook) OnPublishInPlace(_ *mqtt.Client, pk *packets.Packet) error {
+	h.forward(pk)
+	return nil
+}
+
+func (h *fleetHook) forward(pk *packets.Packet) {
 	m := messageOf(h.srv.id, pk)
 	if err := h.link.Publish(m); err != nil {
 		now := time.Now().Unix()
@@ -244,7 +255,6 @@ func (h *fleetHook) OnPublishInPlace(_ *mqtt.Client, pk *packets.Packet) error {
 			h.srv.log.Warn("a message reached this node's subscribers only: the bus refused it", "topic", pk.TopicName, "error", err)
 		}
 	}
-	return nil
 }
 
 // writeFleetMetrics writes the bus's counters, when the node has one.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/openpubsub/pubsub/broker/natsbus"
@@ -422,4 +423,21 @@ func TestFleetConcurrentConnectsLeaveOne(t *testing.T) {
 		}
 		natstest.Poll(t, "one connection of the client id", func() bool { return live() == before+int64(round)+1 })
 	}
+}
+
+func TestFleetWillCrossesNodes(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	sub, _ := f.n2.mustConnect("a")
+	if _, err := sub.subscribe(t, "wills/+", 0); err != nil {
+		t.Fatal(err)
+	}
+	f.waitInterest(t, "a", "wills/1")
+	b := f.n1.brokers["a"]
+	tok, claims := b.token(t, nil)
+	r := f.n1.dialRaw(b.host)
+	r.connectV5With(t, claims.Subject, tok, func(c *packets.Connect) {
+		c.WillFlag, c.WillTopic, c.WillMessage = true, "wills/1", []byte("gone")
+	})
+	_ = r.Close() // without DISCONNECT: the will goes out
+	sub.expectMessage(t, "wills/1", "gone")
 }

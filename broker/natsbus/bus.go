@@ -73,7 +73,12 @@ type Stats struct {
 // broker.Fanout.
 type Bus struct {
 	cfg Config
-	nc  *nats.Conn
+	nc  *nats.Conn // publishes, and every subscription but the groups'
+	// gc holds the subscriptions of shared groups (NATS queue groups). It
+	// gets this node's own messages too, unlike nc (NoEcho): NATS skips a
+	// publisher's own connection when it picks a group member, and the
+	// member it should pick may be here.
+	gc  *nats.Conn
 	log *slog.Logger
 
 	published, received, pubDrops, recvDrops, malformed, reconnects, jsErrors atomic.Uint64
@@ -152,7 +157,25 @@ func Connect(cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
-	b.nc = nc
+	gopts := []nats.Option{
+		nats.Name("pubsub-node " + cfg.NodeID + " groups"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(b.asyncError),
+	}
+	if cfg.CredsFile != "" {
+		gopts = append(gopts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.CAFile != "" {
+		gopts = append(gopts, nats.RootCAs(cfg.CAFile))
+	}
+	gc, err := nats.Connect(cfg.URL, gopts...)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsbus: %w", err)
+	}
+	b.nc, b.gc = nc, gc
 	return b, nil
 }
 
@@ -174,12 +197,12 @@ func (b *Bus) NodeID() string { return b.cfg.NodeID }
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
 // Connected reports whether the bus is connected to a NATS server.
-func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+func (b *Bus) Connected() bool { return b.nc.IsConnected() && b.gc.IsConnected() }
 
 // Stats returns the bus's counters.
 func (b *Bus) Stats() Stats {
 	s := Stats{
-		Connected:    b.nc.IsConnected(),
+		Connected:    b.Connected(),
 		Published:    b.published.Load(),
 		Received:     b.received.Load(),
 		PublishDrops: b.pubDrops.Load(),
@@ -253,6 +276,7 @@ func (b *Bus) Close() {
 	}
 	_ = b.nc.FlushTimeout(2 * time.Second)
 	b.nc.Close()
+	b.gc.Close()
 }
 
 // forget removes a closed link.

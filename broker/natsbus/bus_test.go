@@ -280,22 +280,34 @@ func TestQueueGroupsShareMessages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := la.Publish(&broker.Message{Topic: "end", Payload: []byte("end")}); err != nil {
-		t.Fatal(err)
-	}
+	// The group's messages come on the members' second connection, in
+	// no order with "end": gather until every message, then a last one,
+	// came.
 	seen := map[string]int{}
-	for _, r := range recs {
-		for {
-			d := r.next(t)
-			if d.m.Topic == "end" {
-				break
+	timeout := time.After(10 * time.Second)
+	for sent := false; seen["last"] == 0; {
+		if len(seen) == n && !sent {
+			if err := la.Publish(&broker.Message{Topic: "q/x", Payload: []byte("last")}); err != nil {
+				t.Fatal(err)
 			}
-			if d.group != "g 1" {
-				t.Fatalf("delivered for group %q", d.group)
-			}
-			seen[string(d.m.Payload)]++
+			sent = true
 		}
+		var d delivery
+		select {
+		case d = <-recs[0]:
+		case d = <-recs[1]:
+		case <-timeout:
+			t.Fatalf("the group got %d distinct messages, want %d", len(seen), n)
+		}
+		if string(d.m.Payload) == "probe" {
+			continue
+		}
+		if d.group != "g 1" {
+			t.Fatalf("delivered for group %q", d.group)
+		}
+		seen[string(d.m.Payload)]++
 	}
+	delete(seen, "last")
 	if len(seen) != n {
 		t.Fatalf("the group got %d distinct messages, want %d", len(seen), n)
 	}
@@ -421,5 +433,19 @@ func TestClaimSupersedes(t *testing.T) {
 				t.Fatal("both or neither connection stays")
 			}
 		})
+	}
+}
+
+func TestQueueGroupOnThePublishersNode(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := startBus(t, c.URL(0), "a")
+	la, ra := join(t, a, b1)
+	la.AddInterest("q", "$share/g/q")
+	natstest.Poll(t, "the group's subscription", func() bool { return c.Subscriptions(t, "pubsub.") == 1 })
+	if err := la.Publish(&broker.Message{Topic: "q", Payload: []byte("mine")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := ra.next(t); string(d.m.Payload) != "mine" || d.group != "$share/g/q" {
+		t.Fatalf("got %q for %q, want this node's message for its group", d.m.Payload, d.group)
 	}
 }

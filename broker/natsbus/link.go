@@ -184,7 +184,7 @@ func (l *link) subscribe(k interest) []*nats.Subscription {
 		if k.group == "" {
 			sub, err = l.bus.nc.ChanSubscribe(subj, l.ch)
 		} else {
-			sub, err = l.bus.nc.ChanQueueSubscribe(subj, EncodeToken(k.group), l.ch)
+			sub, err = l.bus.gc.ChanQueueSubscribe(subj, EncodeToken(k.group), l.ch)
 		}
 		if err != nil {
 			l.bus.log.Error("subscribing on NATS", "subject", subj, "error", err)
@@ -260,13 +260,15 @@ func (l *link) handle(msg *nats.Msg) {
 		l.bus.malformed.Add(1)
 		return
 	}
-	if string(e.origin) == l.bus.cfg.NodeID {
-		return // an echo: NoEcho makes NATS skip them, but be sure
-	}
 	group := ""
 	if msg.Sub != nil && msg.Sub.Queue != "" {
+		// A shared group's message, which NATS gave this node's member:
+		// this node's own messages included.
 		group, _ = DecodeToken(msg.Sub.Queue)
 	} else {
+		if string(e.origin) == l.bus.cfg.NodeID {
+			return // an echo: NoEcho makes NATS skip them, but be sure
+		}
 		// Copies of one message for overlapping filters arrive one after
 		// the other, before the origin's next message: keep the first.
 		if last, ok := l.last[string(e.origin)]; ok && e.seq <= last {

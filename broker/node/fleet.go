@@ -102,16 +102,18 @@ func (s *server) joinFleet() error {
 		s.fleet.unwatch = store.WatchRetained(ctx, s.id, s.applyRetained)
 		cancel()
 	}
-	s.mochi.Topics.Interest = func(filter string, on bool) {
+	// Shared subscriptions are the fleet's: each is a NATS queue group
+	// that hands every message to one node with a member, which delivers
+	// it to one of its members (DeliverShared).
+	s.mochi.Options.FleetShared = true
+	s.mochi.Topics.Interest = func(filter, shared string, on bool) {
 		if len(filter) > 0 && filter[0] == '$' {
 			return // nobody may publish to $ topics
 		}
-		// Shared groups are served by each node on its own for now: a
-		// group's members on one node take turns on every message.
 		if on {
-			link.AddInterest(filter, "")
+			link.AddInterest(filter, shared)
 		} else {
-			link.RemoveInterest(filter, "")
+			link.RemoveInterest(filter, shared)
 		}
 	}
 	return s.mochi.AddHook(&fleetHook{srv: s, link: link}, nil)
@@ -159,8 +161,9 @@ func (s *server) claimed(c broker.Claim) {
 }
 
 // deliverRemote hands a message another node accepted to this node's
-// subscribers of the broker.
-func (s *server) deliverRemote(m *broker.Message, _ string) {
+// subscribers of the broker, or, for a shared subscription, to one of its
+// members here.
+func (s *server) deliverRemote(m *broker.Message, shared string) {
 	pk := packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
 		TopicName:       m.Topic,
@@ -179,6 +182,10 @@ func (s *server) deliverRemote(m *broker.Message, _ string) {
 	if !m.Expiry.IsZero() {
 		pk.Expiry = m.Expiry.Unix()
 		pk.Properties.MessageExpiryInterval = uint32(max(1, min(time.Until(m.Expiry)/time.Second, 1<<32-1)))
+	}
+	if shared != "" {
+		s.mochi.DeliverShared(pk, shared)
+		return
 	}
 	s.mochi.DeliverLocal(pk)
 }

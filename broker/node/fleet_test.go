@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -440,4 +441,62 @@ func TestFleetWillCrossesNodes(t *testing.T) {
 	})
 	_ = r.Close() // without DISCONNECT: the will goes out
 	sub.expectMessage(t, "wills/1", "gone")
+}
+
+func TestFleetSharedSubscriptionAcrossNodes(t *testing.T) {
+	f := newFleet(t, 3, nil, "a")
+	var members []*client
+	for _, e := range []*env{f.n1, f.n2, f.n2} {
+		c, _ := e.mustConnect("a")
+		if _, err := c.subscribe(t, "$share/workers/jobs/+", 1); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, c)
+	}
+	plain, _ := f.n2.mustConnect("a") // an ordinary subscriber gets every message
+	if _, err := plain.subscribe(t, "jobs/+", 1); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := f.n1.mustConnect("a")
+	natstest.Poll(t, "both nodes' subscriptions", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 3 })
+	f.waitInterest(t, "a", "jobs/1")
+
+	const n = 60
+	for i := range n {
+		if _, err := pub.publish(t, "jobs/1", 1, fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each member's messages come in order on its node's connection,
+	// the members' of two nodes in no order: gather until every message
+	// (and a last one) came.
+	seen := map[string]int{}
+	deadline := time.After(waitFor)
+	sent := false
+	for seen["last"] == 0 {
+		if len(seen) == n && !sent {
+			if _, err := pub.publish(t, "jobs/1", 1, "last"); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+		select {
+		case m := <-members[0].msgs:
+			seen[string(m.Payload)]++
+		case m := <-members[1].msgs:
+			seen[string(m.Payload)]++
+		case m := <-members[2].msgs:
+			seen[string(m.Payload)]++
+		case <-deadline:
+			t.Fatalf("the group got %d distinct messages of %d", len(seen), n)
+		}
+	}
+	for p, k := range seen {
+		if k != 1 {
+			t.Fatalf("message %s reached the group %d times, want once", p, k)
+		}
+	}
+	for i := range n {
+		plain.expectMessage(t, "jobs/1", fmt.Sprint(i))
+	}
 }

@@ -37,11 +37,18 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	s.log.Info("node connected to the feed", "node", node.Name, "after", after)
+	s.metrics.feedSubscribers.Inc()
+	defer s.metrics.feedSubscribers.Dec()
 	err = s.svc.StreamFeed(r.Context(), after, func(ev *feed.Event) error {
 		if err := enc.Encode(ev); err != nil {
 			return err
 		}
 		return rc.Flush()
 	})
+	if controlplane.IsStoreError(err) {
+		s.metrics.storeErrors.WithLabelValues(s.routeOf(r)).Inc()
+		s.log.Error("node left the feed: store error", "node", node.Name, "err", err)
+		return
+	}
 	s.log.Info("node left the feed", "node", node.Name, "reason", err)
 }

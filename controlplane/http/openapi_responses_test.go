@@ -27,6 +27,11 @@ func init() {
 	// Each line of the feed is one JSON value, which is what the checker
 	// is given: the feed's schema describes one event.
 	openapi3filter.RegisterBodyDecoder(feed.ContentType, openapi3filter.JSONBodyDecoder)
+	// OpenMetrics is text, checked as a string like text/plain.
+	openapi3filter.RegisterBodyDecoder("application/openmetrics-text", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(body)
+		return string(b), err
+	})
 }
 
 // exchange is one real request to the control plane and its answer.
@@ -122,11 +127,11 @@ func (r *recorder) auth() http.Header {
 }
 
 // do sends method path (relative to the account's pubsub prefix unless it
-// starts with "/client" or "/node" or "/healthz") and fails the test unless
+// starts with "/client" or "/node", or is /healthz or /metrics) and fails the test unless
 // the answer has the given status.
 func (r *recorder) do(status int, method, path, body string, header http.Header) *exchange {
 	r.t.Helper()
-	if !strings.HasPrefix(path, "/client") && !strings.HasPrefix(path, "/node") && path != "/healthz" {
+	if !strings.HasPrefix(path, "/client") && !strings.HasPrefix(path, "/node") && path != "/healthz" && path != cphttp.MetricsPath {
 		path = cphttp.APIPrefix + "/accounts/" + r.a.acct.Account.ID + "/pubsub" + path
 	}
 	ex := &exchange{method: method, path: path, body: body, header: http.Header{}}
@@ -244,6 +249,8 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(400, "GET", feed.Path+"?after=x", "", node)
 	r.do(403, "GET", feed.Path, "", http.Header{"Authorization": {"Bearer not-a-node-token"}})
 	r.do(200, "GET", "/healthz", "", nil)
+	r.do(200, "GET", cphttp.MetricsPath, "", nil)
+	r.do(200, "GET", cphttp.MetricsPath, "", http.Header{"Accept": {"application/openmetrics-text"}})
 
 	// Every call above that succeeded, again: without credentials (403),
 	// and on an unknown namespace or broker (404).

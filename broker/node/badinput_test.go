@@ -115,6 +115,8 @@ func TestMalformedPacketsAfterConnect(t *testing.T) {
 		{"BadRemainingLength", []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}},
 		{"ReservedType", []byte{0xf0, 0x00}},
 		{"SubscribeWithoutFilters", []byte{0x82, 0x03, 0x00, 0x01, 0x00}},
+		// It used to panic mochi's reader, ending the whole node.
+		{"SubscribeWithoutOptions", []byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}},
 		{"PublishQoS1WithoutPacketID", []byte{0x32, 0x04, 0x00, 0x01, 't', 0x00}},
 		{"TopicLongerThanPacket", []byte{0x30, 0x03, 0x00, 0x09, 't'}},
 		{"SecondConnect", v311Connect("x", "y")},

@@ -46,6 +46,7 @@ type server struct {
 
 	bus      *bus // the edge's access (edge.go)
 	retainMu [retainStripes]sync.Mutex
+	quota    retainedQuota // retained.go
 }
 
 // newServer starts the mochi server of broker b.
@@ -60,6 +61,8 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.ReceiveMaximum = l.ReceiveMaximum
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
+	caps.MaximumTopicLevels = l.MaxTopicLevels
+	caps.MaximumClientSubscriptions = l.MaxSubscriptions
 
 	s := &server{
 		node:    n,

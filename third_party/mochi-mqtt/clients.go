@@ -160,6 +160,7 @@ type ClientState struct {
 	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
 	outbound        outboundQueue      // queue for pending outbound packets
 	endOnce         sync.Once          // only end once
+	connClosed      <-chan struct{}    // fork: closed once Stop has closed the connection (see closeConn)
 	isTakenOver     atomic.Bool        // used to identify orphaned clients
 	packetID        uint32             // the current highest packetID
 	open            context.Context    // indicate that the client is open for packet exchange
@@ -656,7 +657,7 @@ func (cl *Client) Stop(err error) {
 	cl.State.endOnce.Do(func() {
 
 		if cl.Net.Conn != nil {
-			_ = cl.Net.Conn.Close() // omit close error
+			cl.State.connClosed = closeConn(cl.Net.Conn) // fork: without a reset
 		}
 
 		if err != nil {

@@ -60,7 +60,7 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	return packets.ErrRejectPacket
 }
 
-var errNotAuthorizedToPublish = packets.Code{Code: 0x87, Reason: "the token does not allow publishing to this topic"}
+var errNotAuthorizedToPublish = packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: "the token does not allow publishing to this topic"}
 
 func (h *hook) denyPublish(cl *mqtt.Client, pk *packets.Packet) {
 	h.srv.m.aclPublish.Add(1)

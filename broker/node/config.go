@@ -124,6 +124,14 @@ type Limits struct {
 	// no goroutine and no read buffer, only the socket's registration
 	// (about 8 KiB less per idle connection; see docs/tuning.md).
 	IdleLinger time.Duration
+	// WriteTimeout is how long a write to a client's socket may stay
+	// blocked (the client reads nothing and its buffers are full) before
+	// the client is disconnected as a slow consumer and counted in
+	// pubsub_slow_consumers_total. Publishers never wait on a slow
+	// consumer, whatever this is; it bounds what the consumer holds (its
+	// writer, its queue) and how long a takeover of its client id or a
+	// DISCONNECT sent to it may take (at most a second of it).
+	WriteTimeout time.Duration
 }
 
 // The fixed limits of the Pub/Sub protocol.
@@ -157,6 +165,7 @@ func DefaultLimits() Limits {
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
+		WriteTimeout:      5 * time.Second,
 	}
 }
 
@@ -192,6 +201,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
+	setDefault(&l.WriteTimeout, d.WriteTimeout)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))
 	}
@@ -220,7 +230,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxPacketSize %d exceeds the MQTT maximum", l.MaxPacketSize)
 	case l.MinKeepAlive > l.MaxKeepAlive:
 		return fmt.Errorf("node: MinKeepAlive %d exceeds MaxKeepAlive %d", l.MinKeepAlive, l.MaxKeepAlive)
-	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0:
+	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0 || l.WriteTimeout < 0:
 		return errors.New("node: durations in Limits must not be negative")
 	case l.MaxSessionExpiry > (1<<32-1)*time.Second:
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)

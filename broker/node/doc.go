@@ -45,5 +45,8 @@
 // filter. DISCONNECT 0x87 revoked token or removed key, 0x98 broker
 // deleted or its expiration lowered below the token's age, 0xA0 token
 // expired while connected, 0x95 packet too large, 0x96 message rate too
-// high, 0x8E session taken over, 0x8B node shutting down.
+// high, 0x8E session taken over, 0x8B node shutting down. A client whose
+// socket stays unwritable for Limits.WriteTimeout (it stopped reading) is
+// closed without a DISCONNECT, which it could not be sent, and counted as
+// a slow consumer; nobody else waits on it.
 package node

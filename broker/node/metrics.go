@@ -137,6 +137,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		{"pubsub_bytes_sent_total", "MQTT bytes sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesSent) }},
 		{"pubsub_qos0_dropped_total", "QoS 0 publishes dropped because the token does not allow the topic.", func(s *server) int64 { return s.m.droppedQoS0.Load() }},
 		{"pubsub_deliveries_dropped_total", "Deliveries dropped because the subscriber's queue was full.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesDropped) }},
+		{"pubsub_slow_consumers_total", "Clients disconnected because their socket stayed unwritable past the write timeout (they read nothing of what they were sent).", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.SlowConsumers) }},
 		{"pubsub_inflight_dropped_total", "QoS 1 and 2 deliveries dropped because the subscriber already had the maximum unacknowledged.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.InflightDropped) }},
 	}
 	for _, c := range counters {

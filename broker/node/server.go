@@ -78,6 +78,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		ClientNetReadBufferSize:  l.ReadBufferSize,
 		ClientNetWriteBufferSize: l.WriteBufferSize,
 		IdleSessionLinger:        l.IdleLinger,
+		WriteTimeout:             l.WriteTimeout,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.

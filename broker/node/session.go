@@ -40,7 +40,11 @@ type session struct {
 
 // newSession is the session of client cl, authorised by g.
 func newSession(srv *server, cl *mqtt.Client, g *broker.Grant) *session {
-	return &session{srv: srv, cl: cl, clientID: g.ClientID, grant: g}
+	id := g.ClientID
+	if id == "" { // a self-signed token: the client's own id
+		id = cl.ID
+	}
+	return &session{srv: srv, cl: cl, clientID: id, grant: g}
 }
 
 // Grant returns the session's grant (broker.Session).
@@ -171,7 +175,7 @@ func (s *session) establishedNow() {
 }
 
 // disconnectWriteTimeout bounds the write of a DISCONNECT to a client
-// that does not read.
+// that does not read: mochi's DisconnectClient gives it at most a second.
 const disconnectWriteTimeout = time.Second
 
 // disconnect sends the DISCONNECT for r and closes the connection.
@@ -182,8 +186,7 @@ func (s *session) disconnect(r *broker.Refusal) {
 	if !keepWill {
 		atomic.StoreUint32(&s.cl.Properties.Will.Flag, 0)
 	}
-	if s.cl.Net.Conn != nil {
-		_ = s.cl.Net.Conn.SetWriteDeadline(time.Now().Add(disconnectWriteTimeout))
-	}
+	// DisconnectClient bounds the DISCONNECT's write itself, and does not
+	// wait on a write already blocked (a client that stopped reading).
 	_ = s.srv.mochi.DisconnectClient(s.cl, code)
 }

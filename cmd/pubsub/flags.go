@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"net"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/node"
@@ -63,6 +65,7 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 	sessionExpiry := fs.Duration("max-session-expiry", d.MaxSessionExpiry, "cap on the session expiry a client asks for")
 	maxLevels := fs.Int("max-topic-levels", envInt("PUBSUB_MAX_TOPIC_LEVELS", d.MaxTopicLevels), "most levels a topic name or filter may have (PUBSUB_MAX_TOPIC_LEVELS)")
 	maxSubs := fs.Int("max-subscriptions", envInt("PUBSUB_MAX_SUBSCRIPTIONS", d.MaxSubscriptions), "most subscriptions one MQTT session may hold; more are refused with SUBACK 0x97 (PUBSUB_MAX_SUBSCRIPTIONS)")
+	writeTimeout := fs.Duration("write-timeout", envDuration("PUBSUB_WRITE_TIMEOUT", d.WriteTimeout), "a client whose socket stays unwritable this long (it reads nothing) is disconnected as a slow consumer (PUBSUB_WRITE_TIMEOUT)")
 	return func() node.Limits {
 		return node.Limits{
 			MaxRetainedMessages: *maxRetained, MaxRetainedBytes: *maxRetainedBytes,
@@ -70,8 +73,18 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 			MinKeepAlive: uint16(*minKA), MaxKeepAlive: uint16(*maxKA),
 			MessageRate: *rate, MaxSessionExpiry: *sessionExpiry,
 			MaxTopicLevels: *maxLevels, MaxSubscriptions: *maxSubs,
+			WriteTimeout: *writeTimeout,
 		}
 	}
+}
+
+// envDuration returns the duration in the environment variable name, or
+// def when it is unset or not a duration.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 // edgeFlags adds the settings of the HTTP edge (SSE, HTTP publish,

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/openpubsub/pubsub/controlplane"
 	cphttp "github.com/openpubsub/pubsub/controlplane/http"
 	"github.com/openpubsub/pubsub/internal/testenv"
 	"github.com/openpubsub/pubsub/pkg/feed"
@@ -199,7 +200,7 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(413, "POST", "/namespaces/ns/brokers", big, key)
 	r.do(200, "GET", "/namespaces/ns/brokers", "", key)
 	r.do(400, "GET", "/namespaces/ns/brokers?page=0", "", key)
-	r.do(200, "GET", "/namespaces/ns/brokers/b", "", key)
+	brokerB := r.do(200, "GET", "/namespaces/ns/brokers/b", "", key)
 	r.do(200, "GET", "/namespaces/ns/brokers/plain", "", key) // expiration and on_publish null
 	r.do(200, "PATCH", "/namespaces/ns/brokers/b", `{"description": "changed", "expiration": null}`, key)
 	r.do(200, "PATCH", "/namespaces/ns/brokers/plain", `{"on_publish": {"url": null}}`, key)
@@ -231,6 +232,29 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(400, "DELETE", bp+"/publickeys/"+next, "", key) // in use
 	r.do(200, "DELETE", bp+"/publickeys/"+current, "", key)
 	r.do(404, "DELETE", bp+"/publickeys/"+current, "", key)
+
+	// Keys of self-signed tokens; a broker holds at most MaxHMACKeys.
+	r.do(200, "GET", bp+"/signingkeys", "", key)
+	hk := r.do(200, "POST", bp+"/signingkeys", "", key)
+	hkID := jsonField(t, hk.respBody, "result", "id")
+	r.do(200, "DELETE", bp+"/signingkeys/"+hkID, "", key)
+	r.do(404, "DELETE", bp+"/signingkeys/"+hkID, "", key)
+	r.do(200, "POST", "/namespaces/ns/brokers", `{"name": "keys"}`, key)
+	for range controlplane.MaxHMACKeys - 1 {
+		if _, _, err := a.svc.CreateHMACKey(context.Background(), a.acct.Account.ID, "ns", "keys"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.do(200, "POST", "/namespaces/ns/brokers/keys/signingkeys", "", key)
+	r.do(400, "POST", "/namespaces/ns/brokers/keys/signingkeys", "", key)
+	nodeKeys := http.Header{"Authorization": {"Bearer " + nodeToken}}
+	forB := `{"broker_id": "` + jsonField(t, brokerB.respBody, "result", "id") + `"`
+	r.do(200, "POST", "/node/v1/signingkeys", forB+`, "api_token": "`+a.acct.APIToken+`"}`, nodeKeys)
+	r.do(200, "POST", "/node/v1/signingkeys", forB+`, "email": "`+a.acct.Account.Email+`", "api_key": "`+a.acct.APIKey+`"}`, nodeKeys)
+	r.do(400, "POST", "/node/v1/signingkeys", forB, nodeKeys)
+	r.do(403, "POST", "/node/v1/signingkeys", forB+`}`, nodeKeys)
+	r.do(403, "POST", "/node/v1/signingkeys", forB+`, "api_token": "`+a.acct.APIToken+`"}`, http.Header{"Authorization": {"Bearer not-a-node-token"}})
+	r.do(404, "POST", "/node/v1/signingkeys", `{"broker_id": "00000000000000000000000000000000", "api_token": "`+a.acct.APIToken+`"}`, nodeKeys)
 
 	// Revocations.
 	r.do(200, "POST", bp+"/revocations?jti="+jtis[0]+","+jtis[1], "", key)

@@ -129,6 +129,14 @@ type Options struct {
 	// wait to a small one (fork; see ServeConnection). 0 means 2 s.
 	IdleSessionLinger time.Duration `yaml:"idle_session_linger" json:"idle_session_linger"`
 
+	// WriteTimeout (fork) is how long a write to a client's socket may
+	// stay blocked before the client is stopped as a slow consumer
+	// (Info.SlowConsumers counts them). 0 means 5 s; negative, none.
+	// A DISCONNECT the server sends gets at most the smaller of this and
+	// a second (see DisconnectClient). Upstream writes had the read's
+	// keepalive deadline.
+	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout"`
+
 	// Logger specifies a custom configured implementation of log/slog to override
 	// the servers default logger configuration. If you wish to change the log level,
 	// of the default logger, you can do so by setting:
@@ -252,6 +260,10 @@ func (o *Options) ensureDefaults() {
 
 	if o.ClientNetReadBufferSize == 0 {
 		o.ClientNetReadBufferSize = 1024 * 2
+	}
+
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = defaultWriteTimeout
 	}
 
 	if o.IdleSessionLinger <= 0 {
@@ -1023,8 +1035,16 @@ func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 
 // processPublish processes a Publish packet.
 func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
+	sys := false // a $SYS topic, which no client may publish to
 	if !cl.Net.Inline && !IsValidFilter(pk.TopicName, true) {
-		return nil
+		// Fork: upstream dropped these silently, and a QoS 1 or 2
+		// publisher waited for an ack that never came. A topic name with
+		// wildcards is refused with 0x90; a $SYS one goes on to the
+		// hooks, which refuse it with a code of their choosing, and is
+		// dropped after them if they let it through.
+		if sys = isSysTopic(pk.TopicName); !sys {
+			return s.refuseTopic(cl, pk, packets.ErrTopicNameInvalid)
+		}
 	}
 
 	if atomic.LoadInt32(&cl.State.Inflight.receiveQuota) == 0 {
@@ -1092,6 +1112,8 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	// upstream went on with the packet as published.
 	err := s.hooks.onPublish(cl, pk)
 	switch {
+	case err == nil && sys:
+		return nil // fork: the hooks did not refuse it; dropped as upstream
 	case err == nil:
 	case errors.Is(err, packets.ErrRejectPacket):
 		return nil
@@ -1159,6 +1181,11 @@ func (s *Server) tooManyLevels(topic string) bool {
 	// A topic of max levels or fewer has at most max-1 separators; the
 	// length check spares counting them in short topics.
 	return max > 0 && len(topic) >= max && TopicLevels(topic) > max
+}
+
+// isSysTopic reports whether a topic name is under $SYS, in any case.
+func isSysTopic(name string) bool {
+	return len(name) >= len(SysPrefix) && strings.EqualFold(name[:len(SysPrefix)], SysPrefix)
 }
 
 // refuseTopic refuses a publish whose topic the server does not accept
@@ -1740,6 +1767,21 @@ func (s *Server) processDisconnect(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// defaultWriteTimeout is Options.WriteTimeout's default (fork).
+const defaultWriteTimeout = 5 * time.Second
+
+// maxDisconnectTimeout bounds the write of a DISCONNECT (fork).
+const maxDisconnectTimeout = time.Second
+
+// disconnectTimeout is how long DisconnectClient may take to write its
+// DISCONNECT: a second, or the write timeout if shorter.
+func (s *Server) disconnectTimeout() time.Duration {
+	if t := s.Options.WriteTimeout; t > 0 && t < maxDisconnectTimeout {
+		return t
+	}
+	return maxDisconnectTimeout
+}
+
 // DisconnectClient sends a Disconnect packet to a client and then closes the client connection.
 func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 	out := packets.Packet{
@@ -1756,7 +1798,13 @@ func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 
 	// We already have a code we are using to disconnect the client, so we are not
 	// interested if the write packet fails due to a closed connection (as we are closing it).
-	err := cl.WritePacket(out)
+	//
+	// Fork: the DISCONNECT is written within disconnectTimeout, the wait
+	// for a write in progress included, and given up otherwise: a client
+	// whose socket is full is stopped at once rather than when its own
+	// writes time out, so a takeover of its client id or its revocation
+	// never waits on it.
+	err := cl.writePacket(out, time.Now().Add(s.disconnectTimeout()))
 	if !s.Options.Capabilities.Compatibilities.PassiveClientDisconnect {
 		cl.Stop(code)
 		if code.Code >= packets.ErrUnspecifiedError.Code {

@@ -50,6 +50,7 @@ type Node struct {
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
+	grants    *broker.GrantCache // verified tokens, for MQTT and the edge
 }
 
 // New validates cfg, fills in its defaults and returns a Node that is not
@@ -74,6 +75,8 @@ func New(cfg Config) (*Node, error) {
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
 	ecfg.MessageRate, ecfg.MessageBurst = cfg.Limits.MessageRate, cfg.Limits.MessageBurst
 	ecfg.MaxTopicLevels = cfg.Limits.MaxTopicLevels
+	n.grants = broker.NewGrantCache(cfg.Limits.TokenCache)
+	ecfg.Grants = n.grants
 	e, err := edge.New(ecfg, edgeBackend{n})
 	if err != nil {
 		return nil, err

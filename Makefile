@@ -51,6 +51,9 @@ bench-full: bench-deps bench-bin
 
 bench-bin: build
 	$(GO) build -o bin/mochi-server ./bench/cmd/mochi-server
+	# The same server on upstream mochi-mqtt v2.7.9: bench/upstream/go.mod
+	# requires it without the replace that points at our fork.
+	$(GO) build -modfile=bench/upstream/go.mod -o bin/mochi-upstream ./bench/cmd/mochi-server
 	$(GO) build -o bin/pubsub-bench ./bench/cmd/pubsub-bench
 
 # The baseline broker is Debian's mosquitto.

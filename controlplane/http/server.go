@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/controlplane/http/console"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
@@ -24,9 +25,10 @@ const APIPrefix = "/client/v4"
 
 // Server serves the REST API over a Service.
 type Server struct {
-	svc    *controlplane.Service
-	log    *slog.Logger
-	router chi.Router
+	svc     *controlplane.Service
+	log     *slog.Logger
+	router  chi.Router
+	console http.Handler
 }
 
 // NewServer returns a Server for svc.
@@ -35,13 +37,23 @@ func NewServer(svc *controlplane.Service, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{svc: svc, log: log}
+	s.console = s.logRequests(console.Handler())
 	s.router = s.routes()
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. The console's static files are
+// served beside the router, not in it: they are no API route, so neither
+// the envelope nor the OpenAPI spec concerns them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.router.ServeHTTP(w, r)
+	switch {
+	case r.URL.Path == "/console" || r.URL.Path == "/":
+		http.Redirect(w, r, console.Prefix, http.StatusFound)
+	case strings.HasPrefix(r.URL.Path, console.Prefix):
+		s.console.ServeHTTP(w, r)
+	default:
+		s.router.ServeHTTP(w, r)
+	}
 }
 
 // Routes returns the router, for tests that compare it with the OpenAPI spec.

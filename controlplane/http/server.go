@@ -14,6 +14,7 @@ import (
 
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/controlplane/http/console"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
@@ -70,6 +71,7 @@ func (s *Server) routes() chi.Router {
 	})
 	r.Get("/healthz", s.handleHealth)
 	r.Get(feed.Path, s.handleFeed)
+	r.Post(clients.Path, s.handleClientReport)
 
 	r.Route(APIPrefix+"/accounts/{account_id}/pubsub", func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -96,6 +98,9 @@ func (s *Server) routes() chi.Router {
 		r.Get("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleListRevocations)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleRevoke)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleUnrevoke)
+
+		r.Get("/namespaces/{namespace}/brokers/{broker}/clients", s.handleListClients)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/clients/disconnect", s.handleDisconnectClient)
 	})
 	return r
 }

@@ -1,0 +1,118 @@
+package node_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/pkg/clients"
+)
+
+// TestClientsList lists the node's connected clients across brokers, and
+// disconnects one by client id with DISCONNECT 0x98.
+func TestClientsList(t *testing.T) {
+	e := newEnv(t, node.Limits{}, "b1", "b2")
+	before := time.Now()
+	c1, cl1 := e.mustConnect("b1")
+	if _, err := c1.subscribe(t, "a/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	_, cl2 := e.mustConnect("b2")
+
+	var got []clients.Client
+	eventually(t, "both clients listed with c1's subscription", func() bool {
+		got = e.node.Clients()
+		for _, c := range got {
+			if c.ClientID == cl1.Subject && c.Subscribed == 1 {
+				return len(got) == 2
+			}
+		}
+		return false
+	})
+	by := map[string]clients.Client{}
+	for _, c := range got {
+		by[c.ClientID] = c
+	}
+	if c := by[cl1.Subject]; c.BrokerID != "b1" || c.JTI != cl1.ID || c.Transport != "mqtts" || c.Remote == "" ||
+		c.ConnectedAt.Before(before.Add(-time.Second)) || len(c.Subscriptions) != 1 || c.Subscriptions[0] != "a/#" {
+		t.Errorf("c1: %+v", c)
+	}
+	if c := by[cl2.Subject]; c.BrokerID != "b2" || c.JTI != cl2.ID || c.Subscribed != 0 || len(c.Subscriptions) != 0 {
+		t.Errorf("c2: %+v", c)
+	}
+
+	if n := e.node.Disconnect("b2", cl1.Subject); n != 0 {
+		t.Errorf("disconnected %d clients of another broker", n)
+	}
+	if n := e.node.Disconnect("nope", cl1.Subject); n != 0 {
+		t.Errorf("disconnected %d clients of an unknown broker", n)
+	}
+	if n := e.node.Disconnect("b1", cl1.Subject); n != 1 {
+		t.Fatalf("disconnected %d, want 1", n)
+	}
+	c1.expectDisconnect(t, 0x98)
+	eventually(t, "c1 gone from the list", func() bool {
+		got = e.node.Clients()
+		return len(got) == 1 && got[0].ClientID == cl2.Subject
+	})
+}
+
+// TestReportClients runs the node's reporter against a stand-in control
+// plane: the reports carry the node token and the connected clients, and
+// a disconnection in an answer disconnects the client.
+func TestReportClients(t *testing.T) {
+	e := newEnv(t, node.Limits{}, "b1")
+	c, cl := e.mustConnect("b1")
+	var (
+		mu      sync.Mutex
+		reports []clients.Report
+		auth    string
+		asked   bool
+	)
+	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep clients.Report
+		if r.Method != http.MethodPost || r.URL.Path != clients.Path || json.NewDecoder(r.Body).Decode(&rep) != nil {
+			http.Error(w, "bad report", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		reports, auth = append(reports, rep), r.Header.Get("Authorization")
+		ans := clients.Answer{Disconnect: []clients.Target{}}
+		if len(rep.Clients) == 1 && !asked {
+			ans.Disconnect = append(ans.Disconnect, clients.Target{BrokerID: "b1", ClientID: cl.Subject})
+			asked = true
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"result": ans, "success": true, "errors": []any{}, "messages": []any{}})
+	}))
+	defer cp.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.node.ReportClients(ctx, cp.URL, "psn_test", 20*time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+
+	c.expectDisconnect(t, 0x98)
+	eventually(t, "a report without the disconnected client", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		last := reports[len(reports)-1]
+		return len(last.Clients) == 0 && last.IntervalMS == 20
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if auth != "Bearer psn_test" {
+		t.Errorf("Authorization %q", auth)
+	}
+	if first := reports[0]; len(first.Clients) != 1 || first.Clients[0].JTI != cl.ID {
+		t.Errorf("first report: %+v", first)
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +37,13 @@ func requireBrowser(t *testing.T) string {
 
 // TestConsole drives the operators' console in headless Chromium against
 // `pubsub dev`: it signs in with the API token (after a wrong one is
-// refused), creates a namespace and a broker, mints 5 credentials and
-// downloads them, rotates the keys, watches a topic filter while an MQTT
-// client publishes with one of those credentials, publishes from the
-// console to that client, revokes the client's token (the client is
-// disconnected with 0x87), and deletes the broker. It saves a screenshot
+// refused), creates a namespace and a broker and edits it, mints 5
+// credentials and downloads them, rotates the keys, watches a topic filter
+// while an MQTT client publishes with one of those credentials, publishes
+// from the console to that client, finds two MQTT clients on the Clients
+// page (and one by search), disconnects one (0x98) and revokes the other's
+// token (0x87, and it cannot connect again), sees the list empty, and
+// deletes the broker. It saves a screenshot
 // of each page into $PUBSUB_CONSOLE_SCREENSHOTS (docs/img for the README).
 func TestConsole(t *testing.T) {
 	chromium := requireBrowser(t)
@@ -70,17 +74,18 @@ func TestConsole(t *testing.T) {
 	lines := startProcess(t, cmd)
 	waitLine(t, lines, "SIGNED-IN", 60*time.Second)
 	waitLine(t, lines, "BROKER", 30*time.Second)
+	waitLine(t, lines, "EDITED", 30*time.Second)
+	b, err := d.ControlPlane.Service.FindBroker(context.Background(), d.Env["CF_ACCOUNT_ID"], "my-namespace", "example-broker")
+	if err != nil || b.Description != "edited by the console" || b.Expiration == nil || *b.Expiration != 86400 {
+		t.Fatalf("the edit did not reach the API: %+v, %v", b, err)
+	}
 	tokens := map[string]string{}
-	var first string
 	for range 5 {
 		f := strings.Fields(waitLine(t, lines, "TOKEN ", 30*time.Second))
 		if len(f) != 3 {
 			t.Fatalf("bad TOKEN line %q", f)
 		}
 		tokens[f[1]] = f[2]
-		if first == "" {
-			first = f[1]
-		}
 	}
 	if got := waitLine(t, lines, "DOWNLOADED", 30*time.Second); !strings.HasSuffix(got, "example-broker-credentials.json") {
 		t.Fatalf("download: %q", got)
@@ -95,7 +100,13 @@ func TestConsole(t *testing.T) {
 	}
 
 	waitLine(t, lines, "WATCHING", 60*time.Second)
+	ids := slices.Sorted(maps.Keys(tokens))
+	first, second := ids[0], ids[1]
 	c, _, err := dialBroker(t, d, brokerHost, tokens[first])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := dialBroker(t, d, brokerHost, tokens[second])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +131,18 @@ func TestConsole(t *testing.T) {
 		t.Fatal("the console's publish did not reach MQTT")
 	}
 
-	fmt.Fprintln(stdin, jtiOf(t, tokens[first]))
+	// Clients: the second is disconnected (0x98), the first's token revoked (0x87).
+	fmt.Fprintln(stdin, first+" "+second)
+	waitLine(t, lines, "DISCONNECTED", 30*time.Second)
+	expectDisconnect(t, c2, 0x98)
+	fmt.Fprintln(stdin, "go on")
 	waitLine(t, lines, "REVOKED", 30*time.Second)
-	select {
-	case dc := <-c.disc:
-		if dc.ReasonCode != 0x87 {
-			t.Fatalf("DISCONNECT reason %#x, want 0x87", dc.ReasonCode)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the revoked client was not disconnected")
+	expectDisconnect(t, c, 0x87)
+	if _, _, err := dialBroker(t, d, brokerHost, tokens[first]); err == nil {
+		t.Fatal("the revoked token connected again")
 	}
+	fmt.Fprintln(stdin, "go on")
+	waitLine(t, lines, "GONE", 30*time.Second)
 	fmt.Fprintln(stdin, "go on")
 	waitLine(t, lines, "DELETED", 30*time.Second)
 	if _, err := d.ControlPlane.Service.FindBroker(context.Background(), d.Env["CF_ACCOUNT_ID"], "my-namespace", "example-broker"); controlplane.ErrorCode(err) != controlplane.ENOTFOUND {
@@ -138,5 +151,18 @@ func TestConsole(t *testing.T) {
 	stdin.Close() // the script's reader ends, and so does node
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the browser script failed: %v", err)
+	}
+}
+
+// expectDisconnect waits for the server's DISCONNECT with this reason code.
+func expectDisconnect(t *testing.T, c *mqttClient, code byte) {
+	t.Helper()
+	select {
+	case dc := <-c.disc:
+		if dc.ReasonCode != code {
+			t.Fatalf("DISCONNECT reason %#x, want %#x", dc.ReasonCode, code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no DISCONNECT %#x", code)
 	}
 }

@@ -70,7 +70,13 @@ try {
   console.log("BROKER");
   await page.click("#brokers a[href='#/ns/my-namespace/b/example-broker']");
   await page.waitForSelector("#endpoints", T);
+  await page.fill("#e-desc", "edited by the console");
+  await page.fill("#e-exp", "86400");
+  await page.click("#edit-broker button");
+  await flashOK("Saved broker example-broker");
+  await page.waitForFunction(() => document.getElementById("e-exp").value === "86400" && document.getElementById("e-desc").value === "edited by the console", null, T);
   await shot(page, "broker");
+  console.log("EDITED");
 
   // Five credentials.
   await page.click("#tab-credentials");
@@ -114,15 +120,29 @@ try {
   await shot(page, "live");
   console.log("PUBLISHED");
 
-  // Revoke the connected client's token.
-  const jti = await next();
-  await page.click("#tab-credentials");
-  await page.waitForSelector(`#credentials tr[data-jti='${jti}'] button`, T);
-  await page.click(`#credentials tr[data-jti='${jti}'] button`);
-  await flashOK("Revoked " + jti);
-  await page.waitForSelector(`#revocations td:text-is('${jti}')`, T);
+  // Clients: both of the test's MQTT clients are listed; disconnect the
+  // second, revoke the first's token, and see them leave.
+  const [first, second] = (await next()).split(" ");
+  await page.click("#tab-clients");
+  await page.waitForSelector(`#clients tr[data-client='${first}']`, T);
+  await page.waitForSelector(`#clients tr[data-client='${second}']`, T);
+  await page.fill("#client-search", first.slice(-6));
+  await page.waitForFunction(() => document.querySelectorAll("#clients tbody tr").length === 1, null, T);
+  await page.fill("#client-search", "");
+  await page.waitForFunction(() => document.querySelectorAll("#clients tbody tr").length === 2, null, T);
+  await shot(page, "clients");
+  await page.click(`#clients tr[data-client='${second}'] button[data-action=disconnect]`);
+  await confirm();
+  await flashOK("Asked the nodes to disconnect " + second);
+  console.log("DISCONNECTED");
+  await next();
+  await page.click(`#clients tr[data-client='${first}'] button[data-action=revoke]`);
+  await confirm();
+  await flashOK("Revoked ");
   console.log("REVOKED");
   await next();
+  await page.waitForSelector("#clients-empty", T);
+  console.log("GONE");
 
   // Delete the broker.
   await page.click("#tab-settings");

@@ -28,10 +28,7 @@ function h(tag, attrs, ...children) {
 
 const $ = (id) => document.getElementById(id);
 
-let flashedAt = 0;
-
 function flash(text, kind) {
-  flashedAt = text ? Date.now() : 0;
   const f = $("flash");
   f.textContent = text || "";
   f.className = kind || "";
@@ -250,10 +247,22 @@ function brokerHash(ns, b, tab) {
 
 const VIEWS = {};
 
+let carried = null;
+
+// navigate shows the page at hash, keeping the current message.
+function navigate(hash) {
+  carried = { text: $("flash").textContent, kind: $("flash").className };
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
 async function route() {
   cleanup();
-  // A message outlives the navigation its action caused, not the next one.
-  if (Date.now() - flashedAt > 2000) flash("");
+  // A message outlives the navigation its action caused (navigate), not
+  // the next one.
+  if (carried) flash(carried.text, carried.kind);
+  else flash("");
+  carried = null;
   const a = auth();
   if (!a) return renderSignIn();
   $("signout").hidden = false;
@@ -388,7 +397,7 @@ VIEWS.namespace = async (main, ns) => {
     h("h1", {}, `Namespace ${ns}`),
     list,
     h("h2", {}, "Create a broker"), h("section", { class: "card" }, form),
-    h("div", { class: "row" }, h("button", { class: "danger", onclick: () => deleteNamespace(ns, async () => { location.hash = "#/"; }) }, "Delete this namespace")));
+    h("div", { class: "row" }, h("button", { class: "danger", onclick: () => deleteNamespace(ns, async () => navigate("#/")) }, "Delete this namespace")));
   await reload();
 };
 
@@ -403,7 +412,7 @@ async function deleteBroker(ns, name, after) {
 
 // ---------- one broker ----------
 
-const TABS = [["settings", "Settings"], ["credentials", "Credentials"], ["keys", "Keys"], ["live", "Live topics"]];
+const TABS = [["settings", "Settings"], ["credentials", "Credentials"], ["keys", "Keys"], ["clients", "Clients"], ["live", "Live topics"]];
 
 // edgeURL is the broker's HTTPS edge: every TLS port of a node answers
 // HTTPS as well as MQTT, so the endpoint's host and port serve SSE.
@@ -450,14 +459,14 @@ BROKER_TABS.settings = async (body, ns, b) => {
       const hook = $("e-hook").value.trim();
       await api("PATCH", brokerPath(ns, b.name), { body: { description: $("e-desc").value, expiration: readExpiration("e-exp"), on_publish: hook ? { url: hook } : null } });
       flash(`Saved broker ${b.name}.`, "ok");
-      route();
+      navigate(location.hash);
     });
   });
   body.replaceChildren(
     h("h2", {}, "Endpoints"), endpoints,
     h("h2", {}, "Details"), details,
     h("h2", {}, "Edit"), h("section", { class: "card" }, form),
-    h("div", { class: "row" }, h("button", { class: "danger", id: "delete-broker", onclick: () => deleteBroker(ns, b.name, async () => { location.hash = `#/ns/${encodeURIComponent(ns)}`; }) }, "Delete this broker")));
+    h("div", { class: "row" }, h("button", { class: "danger", id: "delete-broker", onclick: () => deleteBroker(ns, b.name, async () => navigate(`#/ns/${encodeURIComponent(ns)}`)) }, "Delete this broker")));
 };
 
 // allPages loads every page of a list, up to max items.
@@ -577,6 +586,65 @@ BROKER_TABS.keys = async (body, ns, b) => {
     });
   } }, "Rotate keys");
   body.replaceChildren(h("h2", {}, "Public keys (JWKS)"), table, h("div", { class: "row" }, rotate), state, h("h2", {}, "JWKS document"), jwksBox);
+  await show();
+};
+
+// ---------- connected clients ----------
+
+const CLIENTS_REFRESH = 2000; // ms: the nodes report every 2 s
+
+BROKER_TABS.clients = async (body, ns, b) => {
+  const bp = brokerPath(ns, b.name);
+  const search = h("input", { id: "client-search", type: "search", placeholder: "client id, jti, address or node" });
+  const list = h("div", {});
+  const updated = h("span", { class: "muted", id: "clients-updated" });
+  const act = async (what, c) => {
+    const text = what === "disconnect"
+      ? `Disconnect ${c.client_id}? It gets DISCONNECT 0x98 and may connect again; revoke its token to keep it out.`
+      : `Revoke the token ${c.jti} of ${c.client_id}? Every session using it is disconnected (0x87) and cannot connect again until you unrevoke it.`;
+    if (!(await confirmBox(text, what === "disconnect" ? "Disconnect" : "Revoke token"))) return;
+    await guard(async () => {
+      if (what === "disconnect") {
+        await api("POST", `${bp}/clients/disconnect`, { body: { client_id: c.client_id } });
+        flash(`Asked the nodes to disconnect ${c.client_id}; it leaves the list at their next report.`, "ok");
+      } else {
+        await api("POST", `${bp}/revocations`, { query: { jti: c.jti } });
+        flash(`Revoked ${c.jti}: ${c.client_id} is disconnected (0x87).`, "ok");
+      }
+      await show();
+    });
+  };
+  const show = pagedTable(list, {
+    id: "clients",
+    head: ["Client id", "jti", "Node", "Transport", "Remote address", "Connected since", "Subscriptions", "In flight", ""],
+    empty: "No client of this broker is connected right now (nodes report every 2 s). Connect one with a credential of this broker.",
+    load: async (page) => {
+      const env = await api("GET", `${bp}/clients`, { query: { page, per_page: PER_PAGE, search: search.value.trim() } });
+      updated.textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+      return env;
+    },
+    row: (c) => h("tr", { "data-client": c.client_id },
+      h("td", { class: "mono" }, c.client_id), h("td", { class: "mono" }, c.jti), h("td", {}, c.node), h("td", {}, c.transport),
+      h("td", { class: "mono" }, c.remote_addr), h("td", {}, when(c.connected_at)),
+      h("td", { class: "mono" }, c.subscriptions.join(", "), c.subscribed > c.subscriptions.length ? ` … (${c.subscribed} in all)` : ""),
+      h("td", {}, c.inflight),
+      h("td", {},
+        h("button", { class: "small", "data-action": "disconnect", onclick: () => act("disconnect", c) }, "Disconnect"), " ",
+        h("button", { class: "small danger", "data-action": "revoke", onclick: () => act("revoke", c) }, "Revoke token"))),
+  });
+  let timer = 0;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => guard(show), 250);
+  });
+  // Refresh while the page is shown, but not under an open dialog.
+  const tick = setInterval(() => {
+    if (!$("confirm").open && document.visibilityState === "visible") guard(show);
+  }, CLIENTS_REFRESH);
+  cleanups.push(() => { clearInterval(tick); clearTimeout(timer); });
+  body.replaceChildren(
+    h("div", { class: "grid" }, h("div", {}, h("label", { for: "client-search" }, "Search"), search)),
+    h("h2", {}, "Connected clients ", updated), list);
   await show();
 };
 

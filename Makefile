@@ -2,14 +2,14 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test test-mochi build vet fmt bench bench-full bench-bin bench-deps
+.PHONY: run test test-mochi test-race build vet fmt bench bench-full bench-bin bench-deps
 
 ## run: the all-in-one dev stack on loopback with the embedded store in .pubsub/
 run:
 	$(GO) run ./cmd/pubsub dev
 
 ## test: every test: unit, both stores (starts a throwaway Postgres), end to end
-test: e2e/node_modules/.installed test-mochi
+test: e2e/node_modules/.installed test-mochi test-race
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 
@@ -20,6 +20,12 @@ test: e2e/node_modules/.installed test-mochi
 test-mochi:
 	cd third_party/mochi-mqtt && $(GO) vet ./... && \
 		$(GO) test -count=1 -timeout 5m -skip '^TestEstablishConnectionInheritExistingTrueTakeover$$' ./...
+
+## test-race: the broker, pkg and fork tests under the race detector
+## (skipping the same flaky upstream test as test-mochi)
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./broker/... ./pkg/...
+	cd third_party/mochi-mqtt && $(GO) test -race -count=1 -timeout 10m -skip '^TestEstablishConnectionInheritExistingTrueTakeover$$' ./...
 
 # The end-to-end tests run real JavaScript clients (MQTT.js, jose).
 e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json

@@ -29,7 +29,8 @@ type Backend interface {
 type Bus interface {
 	// Publish publishes m, already authorized, to every subscriber of
 	// the broker (MQTT, WebSocket and SSE alike). A retained message is
-	// on disk when Publish returns nil.
+	// on disk when Publish returns nil. An *Error is the broker's refusal,
+	// sent to the client as it is (ERETAINEDQUOTA).
 	Publish(m *broker.Message) error
 	// Subscribe calls deliver with every message published to a topic
 	// that filter matches, until unsubscribe is called. deliver runs on
@@ -46,6 +47,9 @@ type Config struct {
 	// MaxPacketSize is the node's MQTT maximum packet size: an HTTP
 	// publish's body must fit in a PUBLISH packet of this size.
 	MaxPacketSize uint32
+	// MaxTopicLevels is the node's limit on topic levels (0: none): a
+	// topic or filter with more is refused with 400.
+	MaxTopicLevels int
 	// TokenLeeway tolerates clock skew in exp and iat, as at CONNECT.
 	TokenLeeway time.Duration
 	// MaxTopics is the most distinct topics one SSE request may name.

@@ -19,6 +19,7 @@ const (
 	EBADTOKEN      = "bad_token"       // malformed, unverifiable, expired, revoked, or for another broker
 	EFORBIDDEN     = "forbidden"       // the token does not allow this topic
 	ETOOLARGE      = "too_large"       // the body does not fit in an MQTT packet
+	ERETAINEDQUOTA = "retained_quota"  // a retained publish would exceed the broker's retained messages or bytes
 	ENOTFOUND      = "not_found"       // no such path
 	EMETHOD        = "method"          // the path does not take this method
 	EUNAVAILABLE   = "unavailable"     // the broker is not served here any more, or the node is stopping
@@ -47,6 +48,7 @@ var errorTable = map[string]errorInfo{
 	EBADTOKEN:      {http.StatusUnauthorized, 20011},
 	EFORBIDDEN:     {http.StatusForbidden, 20012},
 	ETOOLARGE:      {http.StatusRequestEntityTooLarge, 20020},
+	ERETAINEDQUOTA: {http.StatusInsufficientStorage, 20021},
 	ENOTFOUND:      {http.StatusNotFound, 20030},
 	EMETHOD:        {http.StatusMethodNotAllowed, 20031},
 	EWEBSOCKET:     {http.StatusBadRequest, 20032},

@@ -56,7 +56,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		writeError(w, perr)
 		return
 	}
-	p, perr := parsePublish(q)
+	p, perr := parsePublish(q, s.cfg.MaxTopicLevels)
 	if perr != nil {
 		writeError(w, perr)
 		return
@@ -127,6 +127,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		m.Expiry = time.Now().Add(time.Duration(p.ttl) * time.Second)
 	}
 	if err := h.bus.Publish(m); err != nil {
+		if e := (*Error)(nil); errors.As(err, &e) {
+			writeError(w, e) // the broker's refusal, such as its retained quota
+			return
+		}
 		s.log.Error("HTTP publish failed", "broker", g.b.Hostname, "topic", p.topic, "error", err)
 		writeError(w, errorf(EINTERNAL, "the message could not be published"))
 		return

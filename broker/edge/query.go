@@ -78,7 +78,7 @@ func parseBool(q url.Values, name string) (bool, *Error) {
 }
 
 // parseSubscribe reads the parameters of an SSE subscription.
-func parseSubscribe(q url.Values, maxTopics int) (subscribeParams, *Error) {
+func parseSubscribe(q url.Values, maxTopics, maxLevels int) (subscribeParams, *Error) {
 	var p subscribeParams
 	raw := q["topic"]
 	if len(raw) == 0 {
@@ -95,6 +95,9 @@ func parseSubscribe(q url.Values, maxTopics int) (subscribeParams, *Error) {
 		}
 		if err := topic.ValidateFilter(f); err != nil {
 			return p, errorf(EINVALIDTOPIC, "%v", err)
+		}
+		if err := topic.CheckLevels(f, true, maxLevels); err != nil {
+			return p, errorf(EINVALIDTOPIC, "%v (at most %d)", err, maxLevels)
 		}
 		if f == "$share" || strings.HasPrefix(f, "$share/") {
 			return p, errorf(EINVALIDTOPIC, "topic filter %q: shared subscriptions are for MQTT clients", truncate(f, 64))
@@ -133,7 +136,7 @@ func reduceFilters(fs []string) []string {
 }
 
 // parsePublish reads the parameters of an HTTP publish.
-func parsePublish(q url.Values) (publishParams, *Error) {
+func parsePublish(q url.Values, maxLevels int) (publishParams, *Error) {
 	var p publishParams
 	switch t := q["topic"]; len(t) {
 	case 0:
@@ -145,6 +148,9 @@ func parsePublish(q url.Values) (publishParams, *Error) {
 	}
 	if err := topic.ValidateName(p.topic); err != nil {
 		return p, errorf(EINVALIDTOPIC, "%v", err)
+	}
+	if err := topic.CheckLevels(p.topic, false, maxLevels); err != nil {
+		return p, errorf(EINVALIDTOPIC, "%v (at most %d)", err, maxLevels)
 	}
 	var err *Error
 	if p.retain, err = parseBool(q, "retain"); err != nil {

@@ -21,6 +21,8 @@ func TestParseSubscribe(t *testing.T) {
 		{"DurableOne", "topic=a&durable=1", []string{"a"}, true, ""},
 		{"DurableFalse", "topic=a&durable=false", []string{"a"}, false, ""},
 		{"Max", "topic=1&topic=2&topic=3", []string{"1", "2", "3"}, false, ""},
+		{"MaxLevels", "topic=a/b/%2B", []string{"a/b/+"}, false, ""},
+		{"TooManyLevels", "topic=a/b/c/%23", nil, false, EINVALIDTOPIC},
 		{"TooMany", "topic=1&topic=2&topic=3&topic=4", nil, false, ETOOMANYTOPICS},
 		{"NoTopic", "durable=true", nil, false, EMISSINGTOPIC},
 		{"Empty", "topic=", nil, false, EINVALIDTOPIC},
@@ -34,7 +36,7 @@ func TestParseSubscribe(t *testing.T) {
 			q, err := parseQuery(tc.query)
 			var p subscribeParams
 			if err == nil {
-				p, err = parseSubscribe(q, 3)
+				p, err = parseSubscribe(q, 3, 3)
 			}
 			if tc.code != "" {
 				if err == nil || err.Code != tc.code {
@@ -61,6 +63,8 @@ func TestParsePublish(t *testing.T) {
 		{"NoTopic", "retain=true", publishParams{}, EMISSINGTOPIC},
 		{"TwoTopics", "topic=a&topic=b", publishParams{}, EINVALIDPARAM},
 		{"Wildcard", "topic=a/%23", publishParams{}, EINVALIDTOPIC},
+		{"MaxLevels", "topic=a/b/c", publishParams{topic: "a/b/c"}, ""},
+		{"TooManyLevels", "topic=a/b/c/d", publishParams{}, EINVALIDTOPIC},
 		{"TTLZero", "topic=a&ttl=0", publishParams{}, EINVALIDPARAM},
 		{"TTLText", "topic=a&ttl=soon", publishParams{}, EINVALIDPARAM},
 		{"TTLOverflow", "topic=a&ttl=4294967296", publishParams{}, EINVALIDPARAM},
@@ -70,7 +74,7 @@ func TestParsePublish(t *testing.T) {
 			q, err := parseQuery(tc.query)
 			var p publishParams
 			if err == nil {
-				p, err = parsePublish(q)
+				p, err = parsePublish(q, 3)
 			}
 			if tc.code != "" {
 				if err == nil || err.Code != tc.code {
@@ -99,14 +103,14 @@ func FuzzQuery(f *testing.F) {
 			}
 			return
 		}
-		if p, err := parseSubscribe(q, 10); err == nil {
+		if p, err := parseSubscribe(q, 10, 0); err == nil {
 			if len(p.filters) == 0 || len(p.filters) > 10 || !slices.IsSorted(p.filters) {
 				t.Fatalf("accepted filters %q", p.filters)
 			}
 		} else if err.Message == "" || err.info().Status != 400 {
 			t.Fatalf("incomplete error %+v", err)
 		}
-		if p, err := parsePublish(q); err == nil {
+		if p, err := parsePublish(q, 0); err == nil {
 			if p.topic == "" || strings.ContainsAny(p.topic, "+#") {
 				t.Fatalf("accepted topic %q", p.topic)
 			}

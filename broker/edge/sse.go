@@ -172,7 +172,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		writeError(w, perr)
 		return
 	}
-	p, perr := parseSubscribe(q, s.cfg.MaxTopics)
+	p, perr := parseSubscribe(q, s.cfg.MaxTopics, s.cfg.MaxTopicLevels)
 	if perr != nil {
 		writeError(w, perr)
 		return

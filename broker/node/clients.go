@@ -74,8 +74,11 @@ var operatorDisconnect = packets.Code{Code: 0x98, Reason: "disconnected by an op
 // broker brokerID with DISCONNECT 0x98, and reports how many there were.
 // Like a disconnection for any other reason, it keeps no will.
 func (n *Node) Disconnect(brokerID, clientID string) int {
+	var s *server
 	n.mu.Lock()
-	s := n.servers[brokerID]
+	if sl := n.servers[brokerID]; sl != nil {
+		s = sl.srv // nil while starting: no client yet
+	}
 	n.mu.Unlock()
 	if s == nil {
 		return 0

@@ -87,6 +87,17 @@ type Limits struct {
 	// connected or not; each can be MaxPacketSize, so this is the bound
 	// on an offline session's memory.
 	MaxInflight uint16
+	// MaxTopicLevels is the most levels a topic name or filter may have
+	// (a shared subscription's counted from its inner filter): a PUBLISH
+	// over it is answered with PUBACK or PUBREC 0x90 (QoS 0: DISCONNECT
+	// 0x90), a SUBSCRIBE filter with SUBACK 0x8F, a will topic with
+	// CONNACK 0x90, and the HTTP edge answers 400. Matching costs work
+	// per level.
+	MaxTopicLevels int
+	// MaxSubscriptions is the most subscriptions one session may hold;
+	// a SUBSCRIBE filter beyond it is refused with SUBACK 0x97 (Quota
+	// exceeded). Each costs memory for the session's life, offline too.
+	MaxSubscriptions int
 	// MaxWritesPending bounds the deliveries queued for one client before
 	// further QoS 0 ones are dropped. Each client holds a queue of this
 	// many pointers, so keep it modest for many connections.
@@ -95,6 +106,13 @@ type Limits struct {
 	// or queued for an offline session) lives; zero keeps messages until
 	// their own Message Expiry Interval, if any.
 	MaxMessageExpiry time.Duration
+	// MaxRetainedMessages and MaxRetainedBytes cap each broker's retained
+	// messages (bytes: topic, payload and properties). A retained
+	// publish past either is refused with PUBACK or PUBREC 0x97 (a QoS 0
+	// one is dropped) or HTTP 507; replacing a topic's message with one
+	// no larger, and deleting one, always work. See retained.go.
+	MaxRetainedMessages int
+	MaxRetainedBytes    int64
 	// ReadBufferSize and WriteBufferSize size each connection's buffers.
 	// The read buffer lives as long as the connection; the write buffer
 	// only while deliveries queue up, when mochi coalesces them into one
@@ -106,6 +124,14 @@ type Limits struct {
 	// no goroutine and no read buffer, only the socket's registration
 	// (about 8 KiB less per idle connection; see docs/tuning.md).
 	IdleLinger time.Duration
+	// WriteTimeout is how long a write to a client's socket may stay
+	// blocked (the client reads nothing and its buffers are full) before
+	// the client is disconnected as a slow consumer and counted in
+	// pubsub_slow_consumers_total. Publishers never wait on a slow
+	// consumer, whatever this is; it bounds what the consumer holds (its
+	// writer, its queue) and how long a takeover of its client id or a
+	// DISCONNECT sent to it may take (at most a second of it).
+	WriteTimeout time.Duration
 }
 
 // The fixed limits of the Pub/Sub protocol.
@@ -118,6 +144,12 @@ const (
 // DefaultLimits returns the limits a zero Limits field takes.
 func DefaultLimits() Limits {
 	return Limits{
+		// A retained message is a topic's last known state: 10,000 covers a
+		// fleet of devices per broker, and 64 MiB (held in memory and on
+		// disk) bounds what one tenant costs a node.
+		MaxRetainedMessages: 10000,
+		MaxRetainedBytes:    64 << 20,
+
 		MaxPacketSize:     64 * 1024,
 		ConnectTimeout:    10 * time.Second,
 		MinKeepAlive:      10,
@@ -128,9 +160,12 @@ func DefaultLimits() Limits {
 		ReceiveMaximum:    256,
 		MaxInflight:       256,
 		MaxWritesPending:  1024,
+		MaxTopicLevels:    128,
+		MaxSubscriptions:  1000,
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
+		WriteTimeout:      5 * time.Second,
 	}
 }
 
@@ -158,10 +193,15 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.TopicAliasMaximum, d.TopicAliasMaximum)
 	setDefault(&l.ReceiveMaximum, d.ReceiveMaximum)
 	setDefault(&l.MaxInflight, d.MaxInflight)
+	setDefault(&l.MaxRetainedMessages, d.MaxRetainedMessages)
+	setDefault(&l.MaxRetainedBytes, d.MaxRetainedBytes)
 	setDefault(&l.MaxWritesPending, d.MaxWritesPending)
+	setDefault(&l.MaxTopicLevels, d.MaxTopicLevels)
+	setDefault(&l.MaxSubscriptions, d.MaxSubscriptions)
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
+	setDefault(&l.WriteTimeout, d.WriteTimeout)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))
 	}
@@ -181,6 +221,8 @@ func (c Config) validate() error {
 	switch {
 	case c.Certs == nil:
 		return errors.New("node: Config.Certs is required")
+	case l.MaxRetainedMessages < 0 || l.MaxRetainedBytes < 0:
+		return errors.New("node: MaxRetainedMessages and MaxRetainedBytes must not be negative")
 	case l.MaxPacketSize < 128:
 		// A CONNECT with a token does not fit in less.
 		return fmt.Errorf("node: MaxPacketSize %d is too small", l.MaxPacketSize)
@@ -188,13 +230,13 @@ func (c Config) validate() error {
 		return fmt.Errorf("node: MaxPacketSize %d exceeds the MQTT maximum", l.MaxPacketSize)
 	case l.MinKeepAlive > l.MaxKeepAlive:
 		return fmt.Errorf("node: MinKeepAlive %d exceeds MaxKeepAlive %d", l.MinKeepAlive, l.MaxKeepAlive)
-	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0:
+	case l.ConnectTimeout < 0 || l.TokenLeeway < 0 || l.MaxSessionExpiry < 0 || l.MaxMessageExpiry < 0 || l.IdleLinger < 0 || l.WriteTimeout < 0:
 		return errors.New("node: durations in Limits must not be negative")
 	case l.MaxSessionExpiry > (1<<32-1)*time.Second:
 		return fmt.Errorf("node: MaxSessionExpiry %v exceeds the MQTT maximum", l.MaxSessionExpiry)
 	case l.MessageRate < 0 || l.MessageBurst < 0:
 		return errors.New("node: MessageRate and MessageBurst must not be negative")
-	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0:
+	case l.MaxWritesPending < 0 || l.ReadBufferSize < 0 || l.WriteBufferSize < 0 || l.MaxTopicLevels < 0 || l.MaxSubscriptions < 0:
 		return errors.New("node: sizes in Limits must not be negative")
 	}
 	return nil

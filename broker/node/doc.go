@@ -39,9 +39,14 @@
 // will topic not allowed by the token (MQTT v5 section 3.2.2.2 gives 0x90
 // for a will topic the server does not accept; 0x87 would tell the client
 // it may not connect at all). PUBACK or PUBREC 0x87 for a publish the ACL
-// refuses (a QoS 0 one is dropped and counted). SUBACK 0x87 per refused
+// refuses (a QoS 0 one is dropped and counted); PUBACK or PUBREC 0x97 for
+// a retained publish over the broker's retained quota (retained.go).
+// SUBACK 0x87 per refused
 // filter. DISCONNECT 0x87 revoked token or removed key, 0x98 broker
 // deleted or its expiration lowered below the token's age, 0xA0 token
 // expired while connected, 0x95 packet too large, 0x96 message rate too
-// high, 0x8E session taken over, 0x8B node shutting down.
+// high, 0x8E session taken over, 0x8B node shutting down. A client whose
+// socket stays unwritable for Limits.WriteTimeout (it stopped reading) is
+// closed without a DISCONNECT, which it could not be sent, and counted as
+// a slow consumer; nobody else waits on it.
 package node

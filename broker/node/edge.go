@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/fnv"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +92,8 @@ func newBus(s *server) *bus {
 
 // Publish injects m into the broker's server as if an authorized client
 // had published it, then, for a retained message, waits until the
-// broker's retained message for the topic is on disk.
+// broker's retained message for the topic is on disk. A retained message
+// over the broker's quota is refused with edge.ERETAINEDQUOTA.
 func (b *bus) Publish(m *broker.Message) error {
 	pk := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Retain: m.Retain},
@@ -111,7 +113,13 @@ func (b *bus) Publish(m *broker.Message) error {
 		secs := int64((time.Until(m.Expiry) + time.Second - 1) / time.Second)
 		pk.Properties.MessageExpiryInterval = uint32(max(1, min(secs, 1<<32-1)))
 	}
+	if err := b.srv.admitRetainedHTTP(&pk); err != nil {
+		return err
+	}
 	if err := b.srv.mochi.InjectPacket(b.cl, pk); err != nil {
+		if m.Retain {
+			b.srv.syncRetained(m.Topic) // undo the quota's reservation
+		}
 		return err
 	}
 	if m.Retain {
@@ -201,28 +209,36 @@ const retainStripes = 64
 const persistTimeout = 10 * time.Second
 
 // persistRetained writes the broker's current retained message of a
-// topic (or its absence) to the node's store. It reads what mochi holds
-// now rather than the packet that changed it, under a per-topic lock, so
-// that concurrent publishes leave the disk with what memory has: the
-// last writer reads the last value.
+// topic (or its absence) to the node's store, and counts it in the
+// broker's retained quota. It reads what mochi holds now rather than the
+// packet that changed it, under a per-topic lock, so that concurrent
+// publishes leave the disk with what memory has: the last writer reads
+// the last value.
 func (s *server) persistRetained(name string) error {
+	mu := s.retainLock(name)
+	mu.Lock()
+	defer mu.Unlock()
+	pk, ok := s.syncRetained(name)
 	store := s.node.retained
 	if store == nil {
 		return nil
 	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
-	mu := &s.retainMu[h.Sum32()%retainStripes]
-	mu.Lock()
-	defer mu.Unlock()
 	m := &broker.Message{BrokerID: s.id, Topic: name}
-	if pk, ok := s.mochi.Topics.Retained.Get(name); ok && len(pk.Payload) > 0 {
+	if ok {
 		m = messageOf(s.id, &pk)
 		m.Retain = true
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
 	defer cancel()
 	return store.Retain(ctx, m)
+}
+
+// retainLock returns the lock that orders the changes of a topic's
+// retained message.
+func (s *server) retainLock(name string) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return &s.retainMu[h.Sum32()%retainStripes]
 }
 
 // loadRetained puts the broker's stored retained messages into its
@@ -238,15 +254,20 @@ func (s *server) loadRetained() error {
 	if err != nil {
 		return err
 	}
+	// Messages stored before a lower quota are all kept: the quota
+	// refuses new ones until enough are deleted.
 	for _, m := range msgs {
-		s.mochi.Topics.RetainMessage(packetOf(m))
+		pk := packetOf(m)
+		s.mochi.Topics.RetainMessage(pk)
+		s.quota.set(pk.TopicName, retainedSize(&pk), true)
 	}
 	atomic.StoreInt64(&s.mochi.Info.Retained, int64(s.mochi.Topics.Retained.Len()))
 	return nil
 }
 
 // retainHook mirrors the retained messages MQTT clients publish (wills
-// included) into the node's store. The bus persists its own.
+// included) into the node's store and the broker's retained quota, which
+// it applies to wills. The bus persists its own.
 type retainHook struct {
 	mqtt.HookBase
 	srv *server
@@ -255,8 +276,21 @@ type retainHook struct {
 // ID names the hook in mochi's logs.
 func (h *retainHook) ID() string { return "pubsub-retain" }
 
-// Provides tells mochi the hook only follows retained messages.
-func (h *retainHook) Provides(b byte) bool { return b == mqtt.OnRetainMessage }
+// Provides tells mochi the hook follows retained messages and wills only.
+func (h *retainHook) Provides(b byte) bool {
+	return b == mqtt.OnRetainMessage || b == mqtt.OnRetainedExpired || b == mqtt.OnWill
+}
+
+// OnWill keeps a will over the retained quota from being retained.
+func (h *retainHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	return h.srv.admitWill(cl, will), nil
+}
+
+// OnRetainedExpired frees an expired message's share of the quota. The
+// store drops expired messages by itself, so nothing is written.
+func (h *retainHook) OnRetainedExpired(name string) {
+	h.srv.syncRetained(name)
+}
 
 // OnRetainMessage persists the topic's retained message. It runs before
 // mochi acknowledges a QoS 1 or 2 publish, so a PUBACK means the

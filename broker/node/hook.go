@@ -78,6 +78,8 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.Connect.WillFlag {
 		if t := pk.Connect.WillTopic; topic.ValidateName(t) != nil || !sess.canPublish(t) {
 			return h.refuse(cl, pk, refWillTopic)
+		} else if topic.CheckLevels(t, false, h.limits.MaxTopicLevels) != nil {
+			return h.refuse(cl, pk, refWillLevels)
 		}
 	}
 	if r := h.srv.register(sess, now); r != nil {
@@ -155,7 +157,7 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	}
 	sess := sessionOf(cl)
 	if sess != nil && sess.canPublish(pk.TopicName) {
-		return nil
+		return h.srv.admitRetained(cl, pk) // retained.go: the retained quota
 	}
 	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
 		// $ topics were refused and counted in OnPacketReadInPlace.
@@ -210,11 +212,15 @@ func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	return nil
 }
 
-// OnSubscribed counts the filters the ACL refused.
+// OnSubscribed counts the filters the ACL refused, and those beyond the
+// session's subscription quota.
 func (h *hook) OnSubscribed(_ *mqtt.Client, _ packets.Packet, codes []byte) {
 	for _, c := range codes {
-		if c == packets.ErrNotAuthorized.Code {
+		switch c {
+		case packets.ErrNotAuthorized.Code:
 			h.srv.m.aclSubscribe.Add(1)
+		case packets.ErrQuotaExceeded.Code:
+			h.srv.m.subQuota.Add(1)
 		}
 	}
 }

@@ -20,7 +20,7 @@ import (
 var refusalReasons = []string{
 	"malformed", "algorithm", "unknown_key", "signature", "claims", "audience", "expired", "not_yet_valid",
 	"no_token", "token_too_long", "revoked", "too_old", "client_id", "will_topic", "protocol_version", "unavailable",
-	"broker_deleted", "key_removed",
+	"broker_deleted", "key_removed", "will_topic_levels",
 }
 
 // disconnectReasons label the DISCONNECTs the node sends, and the
@@ -32,12 +32,23 @@ var disconnectReasons = []string{
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
 	connections  atomic.Int64 // sessions established
-	refusals     [18]atomic.Int64
+	refusals     [19]atomic.Int64
 	disconnects  [8]atomic.Int64
 	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
+	subQuota     atomic.Int64    // filters refused past MaxSubscriptions
 	droppedQoS0  atomic.Int64    // QoS 0 publishes refused, hence dropped silently
+	retainedRef  [2]atomic.Int64 // retained publishes over the quota, by quotaReasons
+}
+
+// quotaReasons label retained publishes refused by the retained quota.
+var quotaReasons = []string{quotaMessages, quotaBytes}
+
+func (m *brokerMetrics) retainedRefused(reason string) {
+	if i := slices.Index(quotaReasons, reason); i >= 0 {
+		m.retainedRef[i].Add(1)
+	}
 }
 
 func (m *brokerMetrics) refused(reason string) {
@@ -107,6 +118,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		{"pubsub_connections", "MQTT clients connected.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.ClientsConnected) }},
 		{"pubsub_subscriptions", "Subscriptions held, by connected and offline sessions.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Subscriptions) }},
 		{"pubsub_retained_messages", "Retained messages held.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Retained) }},
+		{"pubsub_retained_bytes", "Bytes of retained messages held (topic, payload and properties), as the retained quota counts them.", func(s *server) int64 { _, b := s.quota.usage(); return b }},
 	}
 	for _, g := range gauges {
 		family(w, g.name, "gauge", g.help)
@@ -125,6 +137,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		{"pubsub_bytes_sent_total", "MQTT bytes sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesSent) }},
 		{"pubsub_qos0_dropped_total", "QoS 0 publishes dropped because the token does not allow the topic.", func(s *server) int64 { return s.m.droppedQoS0.Load() }},
 		{"pubsub_deliveries_dropped_total", "Deliveries dropped because the subscriber's queue was full.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesDropped) }},
+		{"pubsub_slow_consumers_total", "Clients disconnected because their socket stayed unwritable past the write timeout (they read nothing of what they were sent).", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.SlowConsumers) }},
 		{"pubsub_inflight_dropped_total", "QoS 1 and 2 deliveries dropped because the subscriber already had the maximum unacknowledged.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.InflightDropped) }},
 	}
 	for _, c := range counters {
@@ -137,6 +150,16 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	for _, s := range servers {
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="publish"`, s.m.aclPublish.Load())
 		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="subscribe"`, s.m.aclSubscribe.Load())
+	}
+	family(w, "pubsub_subscriptions_refused_total", "counter", "SUBSCRIBE filters refused with 0x97 because the session holds --max-subscriptions already.")
+	for _, s := range servers {
+		sample(w, "pubsub_subscriptions_refused_total", s.hostname(), "", s.m.subQuota.Load())
+	}
+	family(w, "pubsub_retained_refused_total", "counter", "Retained publishes refused (MQTT 0x97, HTTP 507; QoS 0 dropped) and wills not retained, because the broker's retained messages or bytes are at their maximum.")
+	for _, s := range servers {
+		for i, r := range quotaReasons {
+			sample(w, "pubsub_retained_refused_total", s.hostname(), `reason="`+r+`"`, s.m.retainedRef[i].Load())
+		}
 	}
 	// Reason series are written once they are non-zero, to keep the
 	// exposition in proportion with what happens.

@@ -36,7 +36,7 @@ type Node struct {
 	mu        sync.Mutex
 	started   bool
 	closing   bool
-	servers   map[string]*server // by broker id
+	servers   map[string]*slot // by broker id; a slot is created under mu, its server started outside it
 	conns     map[net.Conn]struct{}
 	listeners []net.Listener
 	httpsLns  []net.Listener
@@ -62,7 +62,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		servers: map[string]*server{},
+		servers: map[string]*slot{},
 		conns:   map[net.Conn]struct{}{},
 	}
 	n.tls = &tls.Config{
@@ -73,6 +73,7 @@ func New(cfg Config) (*Node, error) {
 	ecfg := cfg.Edge
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
 	ecfg.MessageRate, ecfg.MessageBurst = cfg.Limits.MessageRate, cfg.Limits.MessageBurst
+	ecfg.MaxTopicLevels = cfg.Limits.MaxTopicLevels
 	e, err := edge.New(ecfg, edgeBackend{n})
 	if err != nil {
 		return nil, err
@@ -120,7 +121,7 @@ func (n *Node) Start(ctx context.Context) error {
 	case n.cfg.RetainedStore != nil:
 		n.retained = n.cfg.RetainedStore
 	case n.cfg.DataDir != "":
-		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName))
+		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName), n.log)
 		if err != nil {
 			_ = opsLn.Close()
 			return fail(fmt.Errorf("node: %w", err))
@@ -214,12 +215,19 @@ func (n *Node) Apply(st *broker.State) {
 	n.mu.Lock()
 	var gone []*server
 	live := make([]*server, 0, len(n.servers))
-	for id, s := range n.servers {
-		if st.Broker(id) == nil {
+	for id, sl := range n.servers {
+		switch {
+		case st.Broker(id) != nil:
+			if sl.srv != nil {
+				live = append(live, sl.srv)
+			}
+			// A server still starting reads the State when it is done.
+		case sl.srv != nil:
 			delete(n.servers, id)
-			gone = append(gone, s)
-		} else {
-			live = append(live, s)
+			gone = append(gone, sl.srv)
+		default:
+			// Its starter finds the slot gone and stops the server.
+			delete(n.servers, id)
 		}
 	}
 	n.mu.Unlock()
@@ -252,27 +260,74 @@ func (n *Node) Run(ctx context.Context, src broker.ConfigSource) error {
 	return src.Run(ctx, n.Apply)
 }
 
+// slot is a broker's place in Node.servers. The first connection to an
+// idle broker creates it under Node.mu and starts the server outside the
+// lock, since loading a broker's retained messages may take long; later
+// connections to that broker wait on ready, those to others do not wait
+// at all.
+type slot struct {
+	ready chan struct{} // closed once the start is over
+	srv   *server       // set under Node.mu; nil while starting, and if the start failed
+}
+
 // serverFor returns the server of broker b, starting it on first use:
 // most brokers of a node are idle, and a server costs goroutines and
 // timers. It returns nil when the node is closing or b is no longer in
 // the current State (checked under the lock Apply takes to find deleted
-// brokers, so no server outlives its broker).
+// brokers, so no server outlives its broker). Only the callers for b
+// wait for b's server to start, at most Limits.ConnectTimeout; Node.mu is
+// never held meanwhile.
 func (n *Node) serverFor(b *broker.Broker) *server {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closing || n.state.Load().Broker(b.ID) == nil {
+		n.mu.Unlock()
 		return nil
 	}
-	if s := n.servers[b.ID]; s != nil {
-		return s
+	if sl := n.servers[b.ID]; sl != nil {
+		n.mu.Unlock()
+		// A start that takes longer than a CONNECT may is the
+		// starter's to finish; the others give up rather than pile up.
+		t := time.NewTimer(n.cfg.Limits.ConnectTimeout)
+		defer t.Stop()
+		select {
+		case <-sl.ready:
+			return sl.srv
+		case <-t.C:
+			n.log.Warn("broker server still starting, connection turned away", "broker", b.Hostname)
+			return nil
+		}
 	}
+	sl := &slot{ready: make(chan struct{})}
+	n.servers[b.ID] = sl
+	n.mu.Unlock()
+
 	s, err := newServer(n, b)
-	if err != nil {
+	var stop *server
+	n.mu.Lock()
+	cur := n.state.Load().Broker(b.ID)
+	switch {
+	case err != nil:
 		n.log.Error("starting broker server", "broker", b.Hostname, "error", err)
-		return nil
+	case n.servers[b.ID] != sl || n.closing || cur == nil:
+		// Apply deleted the broker, or Close began, while it started.
+		stop = s
+	default:
+		if cur.Hostname != b.Hostname {
+			// Apply renamed it meanwhile. No session exists yet, and
+			// register checks the current State for every new one.
+			s.host.Store(&cur.Hostname)
+		}
+		sl.srv = s
 	}
-	n.servers[b.ID] = s
-	return s
+	if sl.srv == nil && n.servers[b.ID] == sl {
+		delete(n.servers, b.ID) // the next connection tries again
+	}
+	n.mu.Unlock()
+	close(sl.ready)
+	if stop != nil {
+		stop.shutdown(broker.RefuseShutdown)
+	}
+	return sl.srv
 }
 
 // serverList returns the running servers.
@@ -280,8 +335,10 @@ func (n *Node) serverList() []*server {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := make([]*server, 0, len(n.servers))
-	for _, s := range n.servers {
-		out = append(out, s)
+	for _, sl := range n.servers {
+		if sl.srv != nil {
+			out = append(out, sl.srv)
+		}
 	}
 	return out
 }
@@ -294,10 +351,13 @@ func (n *Node) Close() error {
 		n.mu.Lock()
 		n.closing = true
 		servers := make([]*server, 0, len(n.servers))
-		for _, s := range n.servers {
-			servers = append(servers, s)
+		for _, sl := range n.servers {
+			if sl.srv != nil {
+				servers = append(servers, sl.srv)
+			}
 		}
-		n.servers = map[string]*server{}
+		// Servers still starting are stopped by their starters.
+		n.servers = map[string]*slot{}
 		for _, ln := range append(n.listeners, n.httpsLns...) {
 			_ = ln.Close()
 		}

@@ -10,6 +10,7 @@ import (
 var (
 	refClientID    = &broker.Refusal{Reason: "client_id", Message: "client identifier is longer than 256 bytes"}
 	refWillTopic   = &broker.Refusal{Reason: "will_topic", Message: "the token does not allow publishing to the will topic"}
+	refWillLevels  = &broker.Refusal{Reason: "will_topic_levels", Message: "the will topic has more levels than this server allows"}
 	refVersion     = &broker.Refusal{Reason: "protocol_version", Message: "MQTT v5 is required"}
 	refTooLarge    = &broker.Refusal{Reason: "packet_too_large", Message: "packet too large"}
 	refRate        = &broker.Refusal{Reason: "message_rate", Message: "message rate too high"}
@@ -51,6 +52,7 @@ var mqttCodes = map[broker.Reason]struct {
 
 	"client_id":           {0x85, 0x85, false},
 	"will_topic":          {0x90, 0x90, false},
+	"will_topic_levels":   {0x90, 0x90, false},
 	"protocol_version":    {0x84, 0x84, false},
 	"packet_too_large":    {0x95, 0x95, true},
 	"message_rate":        {0x96, 0x96, true},

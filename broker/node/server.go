@@ -46,6 +46,7 @@ type server struct {
 
 	bus      *bus // the edge's access (edge.go)
 	retainMu [retainStripes]sync.Mutex
+	quota    retainedQuota // retained.go
 }
 
 // newServer starts the mochi server of broker b.
@@ -60,6 +61,8 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	caps.ReceiveMaximum = l.ReceiveMaximum
 	caps.MaximumInflight = l.MaxInflight
 	caps.TopicAliasMaximum = l.TopicAliasMaximum
+	caps.MaximumTopicLevels = l.MaxTopicLevels
+	caps.MaximumClientSubscriptions = l.MaxSubscriptions
 
 	s := &server{
 		node:    n,
@@ -75,6 +78,7 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 		ClientNetReadBufferSize:  l.ReadBufferSize,
 		ClientNetWriteBufferSize: l.WriteBufferSize,
 		IdleSessionLinger:        l.IdleLinger,
+		WriteTimeout:             l.WriteTimeout,
 		Logger:                   slog.New(mochiHandler{s.log.Handler()}),
 		SysTopicResendInterval:   sysTopicInterval,
 		// The edge subscribes and publishes on behalf of HTTP clients.

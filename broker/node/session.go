@@ -171,7 +171,7 @@ func (s *session) establishedNow() {
 }
 
 // disconnectWriteTimeout bounds the write of a DISCONNECT to a client
-// that does not read.
+// that does not read: mochi's DisconnectClient gives it at most a second.
 const disconnectWriteTimeout = time.Second
 
 // disconnect sends the DISCONNECT for r and closes the connection.
@@ -182,8 +182,7 @@ func (s *session) disconnect(r *broker.Refusal) {
 	if !keepWill {
 		atomic.StoreUint32(&s.cl.Properties.Will.Flag, 0)
 	}
-	if s.cl.Net.Conn != nil {
-		_ = s.cl.Net.Conn.SetWriteDeadline(time.Now().Add(disconnectWriteTimeout))
-	}
+	// DisconnectClient bounds the DISCONNECT's write itself, and does not
+	// wait on a write already blocked (a client that stopped reading).
 	_ = s.srv.mochi.DisconnectClient(s.cl, code)
 }

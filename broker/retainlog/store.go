@@ -11,19 +11,22 @@
 // that replaces the old one by rename.
 //
 // A record is [length u32][CRC-32C u32][body], big-endian. Opening the log
-// reads it from the start and stops at the first torn or corrupt record (a
-// crash in the middle of an append), truncating the file there: every
-// record before it was acknowledged, none after it was.
+// reads it from the start. A torn last record (a crash in the middle of an
+// append, which was never acknowledged) is cut off with a warning. A
+// damaged record anywhere else (a flipped bit on disk) is skipped: the
+// reader scans forward for the next record whose header, checksum and
+// body are valid and reads on from there, keeps a copy of the damaged
+// file next to it, logs an error with the offset and counts, and rewrites
+// the log without the damaged bytes (see recover.go).
 package retainlog
 
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -61,6 +64,7 @@ type entry struct {
 // for concurrent use.
 type Store struct {
 	path    string
+	log     *slog.Logger
 	reqs    chan *request
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed once the writer has exited
@@ -87,8 +91,13 @@ type request struct {
 }
 
 // Open opens the log at path, creating it and its directory if needed, and
-// reads its index.
-func Open(path string) (*Store, error) {
+// reads its index, recovering from damage as the package doc says. log
+// receives the recovery report and compaction errors; nil means
+// slog.Default().
+func Open(path string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("retainlog: %w", err)
 	}
@@ -96,47 +105,13 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("retainlog: %w", err)
 	}
-	s := &Store{path: path, f: f, index: map[string]map[string]entry{}, reqs: make(chan *request, 256), done: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{path: path, log: log, f: f, index: map[string]map[string]entry{}, reqs: make(chan *request, 256), done: make(chan struct{}), stopped: make(chan struct{})}
 	if err := s.load(); err != nil {
-		f.Close()
+		s.f.Close()
 		return nil, err
 	}
 	s.wg.Go(s.writer)
 	return s, nil
-}
-
-// load reads the log, builds the index and truncates a torn tail.
-func (s *Store) load() error {
-	r := bufio.NewReaderSize(s.f, 64<<10)
-	var off int64
-	var hdr [8]byte
-	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			break // EOF, or a torn header
-		}
-		n := binary.BigEndian.Uint32(hdr[:4])
-		if n == 0 || n > maxRecord {
-			break
-		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil || crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
-			break
-		}
-		rec, err := decodeRecord(body, false)
-		if err != nil {
-			break
-		}
-		s.apply(rec.op, rec.brokerID, rec.topic, entry{off: off, size: int64(8 + n), expiry: rec.expiry})
-		off += int64(8 + n)
-	}
-	if err := s.f.Truncate(off); err != nil {
-		return fmt.Errorf("retainlog: truncate the torn tail of %s: %w", s.path, err)
-	}
-	if _, err := s.f.Seek(off, io.SeekStart); err != nil {
-		return fmt.Errorf("retainlog: %w", err)
-	}
-	s.size = off
-	return nil
 }
 
 // apply updates the index for one record; the caller holds mu or owns s.
@@ -305,7 +280,7 @@ func (s *Store) maybeCompact() {
 		if err := s.compact(); err != nil {
 			// The old log is intact and stays in use; the next write
 			// tries again.
-			fmt.Fprintf(os.Stderr, "retainlog: compaction failed: %v\n", err)
+			s.log.Error("retained log compaction failed", "path", s.path, "error", err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package retainlog
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,7 +16,7 @@ import (
 
 func open(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path)
+	s, err := Open(path, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +127,13 @@ func TestTornTail(t *testing.T) {
 		name string
 		cut  int64 // bytes removed from the end
 		junk []byte
+		torn bool // an interrupted append, dropped with a warning; else damage, reported and copied
 	}{
-		{"InBody", 3, nil},
-		{"InHeader", 0, []byte{0, 0}},
-		{"BadChecksum", 0, []byte{0, 0, 0, 1, 0, 0, 0, 0, 7}},
-		{"HugeLength", 0, []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
+		{"InBody", 3, nil, true},
+		{"InHeader", 0, []byte{0, 0}, true},
+		{"Zeros", 0, make([]byte, 100), true},
+		{"HugeLength", 0, []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}, true},
+		{"BadChecksum", 0, []byte{0, 0, 0, 1, 0, 0, 0, 0, 7}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), FileName)
@@ -148,7 +151,16 @@ func TestTornTail(t *testing.T) {
 				f.Write(tc.junk)
 				f.Close()
 			}
-			s = open(t, path)
+			s, logs := openLogged(t, path)
+			if got, want := len(logs.lines(t, slog.LevelError)) > 0, !tc.torn; got != want {
+				t.Errorf("error logged: %v, want %v", got, want)
+			}
+			if got, want := len(copies(t, path)) > 0, !tc.torn; got != want {
+				t.Errorf("copy kept: %v, want %v", got, want)
+			}
+			if tc.torn && len(logs.lines(t, slog.LevelWarn)) != 1 {
+				t.Errorf("no warning about the torn tail")
+			}
 			want := []string{"kept=yes", "torn=no"}
 			if tc.cut > 0 {
 				want = want[:1]

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"net"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/node"
@@ -53,19 +55,36 @@ func addrString(addrs []net.Addr) string {
 // limitFlags adds the per-client limits of a broker node.
 func limitFlags(fs *flag.FlagSet) func() node.Limits {
 	d := node.DefaultLimits()
+	maxRetained := fs.Int("max-retained-messages", envInt("PUBSUB_MAX_RETAINED_MESSAGES", d.MaxRetainedMessages), "retained messages each broker may keep; more are refused with 0x97 / HTTP 507 (PUBSUB_MAX_RETAINED_MESSAGES)")
+	maxRetainedBytes := fs.Int64("max-retained-bytes", int64(envInt("PUBSUB_MAX_RETAINED_BYTES", int(d.MaxRetainedBytes))), "bytes of retained messages (topic, payload, properties) each broker may keep (PUBSUB_MAX_RETAINED_BYTES)")
 	maxPacket := fs.Uint("max-packet-size", uint(envInt("PUBSUB_MAX_PACKET_SIZE", int(d.MaxPacketSize))), "largest MQTT packet a client may send, in bytes (PUBSUB_MAX_PACKET_SIZE)")
 	connectTimeout := fs.Duration("connect-timeout", d.ConnectTimeout, "a client must send CONNECT within this time")
 	minKA := fs.Uint("min-keepalive", uint(d.MinKeepAlive), "smallest keep-alive granted, in seconds")
 	maxKA := fs.Uint("max-keepalive", uint(d.MaxKeepAlive), "largest keep-alive granted, in seconds")
 	rate := fs.Float64("message-rate", 0, "PUBLISH packets per second allowed per MQTT connection, and HTTP publishes per token; 0 for no limit")
 	sessionExpiry := fs.Duration("max-session-expiry", d.MaxSessionExpiry, "cap on the session expiry a client asks for")
+	maxLevels := fs.Int("max-topic-levels", envInt("PUBSUB_MAX_TOPIC_LEVELS", d.MaxTopicLevels), "most levels a topic name or filter may have (PUBSUB_MAX_TOPIC_LEVELS)")
+	maxSubs := fs.Int("max-subscriptions", envInt("PUBSUB_MAX_SUBSCRIPTIONS", d.MaxSubscriptions), "most subscriptions one MQTT session may hold; more are refused with SUBACK 0x97 (PUBSUB_MAX_SUBSCRIPTIONS)")
+	writeTimeout := fs.Duration("write-timeout", envDuration("PUBSUB_WRITE_TIMEOUT", d.WriteTimeout), "a client whose socket stays unwritable this long (it reads nothing) is disconnected as a slow consumer (PUBSUB_WRITE_TIMEOUT)")
 	return func() node.Limits {
 		return node.Limits{
+			MaxRetainedMessages: *maxRetained, MaxRetainedBytes: *maxRetainedBytes,
 			MaxPacketSize: uint32(*maxPacket), ConnectTimeout: *connectTimeout,
 			MinKeepAlive: uint16(*minKA), MaxKeepAlive: uint16(*maxKA),
 			MessageRate: *rate, MaxSessionExpiry: *sessionExpiry,
+			MaxTopicLevels: *maxLevels, MaxSubscriptions: *maxSubs,
+			WriteTimeout: *writeTimeout,
 		}
 	}
+}
+
+// envDuration returns the duration in the environment variable name, or
+// def when it is unset or not a duration.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
 }
 
 // edgeFlags adds the settings of the HTTP edge (SSE, HTTP publish,

@@ -46,6 +46,9 @@ func FuzzValidateFilter(f *testing.F) {
 		if !Covers(inner, inner) {
 			t.Fatalf("Covers(%q, itself) = false", inner)
 		}
+		if n := len(strings.Split(inner, "/")); Levels(s) != n || CheckLevels(s, true, n) != nil || CheckLevels(s, true, n-1) == nil && n > 1 {
+			t.Fatalf("Levels(%q) = %d, want %d", s, Levels(s), n)
+		}
 		acl, err := NewACL([]string{inner})
 		if err != nil {
 			t.Fatalf("NewACL(%q): %v", inner, err)

@@ -28,6 +28,7 @@ var (
 	ErrShareGroup     = errors.New("shared subscription group must be non-empty and must not contain '+' or '#'")
 	ErrShareFilter    = errors.New("shared subscription needs a filter after the group, as in \"$share/group/a/b\"")
 	ErrShareInACL     = errors.New("an ACL entry cannot be a shared subscription; list the plain filter instead")
+	ErrTooManyLevels  = errors.New("has more levels than this server allows")
 )
 
 // Error reports why a topic name or filter is invalid. Err is one of the
@@ -102,6 +103,27 @@ func ValidateFilter(f string) error {
 	}
 	if err := checkLevels(inner); err != nil {
 		return &Error{Topic: f, Filter: true, Err: err}
+	}
+	return nil
+}
+
+// Levels returns the number of levels of a topic name or filter: one more
+// than its separators, and for a shared subscription those of its inner
+// filter. It walks t once.
+func Levels(t string) int {
+	if _, inner, ok := SplitShared(t); ok {
+		t = inner
+	}
+	return strings.Count(t, "/") + 1
+}
+
+// CheckLevels reports whether t, a topic name or (when filter is set) a
+// filter, has at most max levels (see Levels); max <= 0 allows any
+// number. It returns nil or an *Error wrapping ErrTooManyLevels. Servers
+// refuse such topics because every level costs work on every match.
+func CheckLevels(t string, filter bool, max int) error {
+	if max > 0 && Levels(t) > max {
+		return &Error{Topic: t, Filter: filter, Err: ErrTooManyLevels}
 	}
 	return nil
 }

@@ -146,3 +146,37 @@ func TestSplitShared(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckLevels(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		filter bool
+		max    int
+		levels int
+		ok     bool
+	}{
+		{"One", "a", false, 1, 1, true},
+		{"EmptyLevels", "/", false, 2, 2, true},
+		{"AtMax", "a/b/c", false, 3, 3, true},
+		{"OverMax", "a/b/c/d", false, 3, 4, false},
+		{"NoLimit", strings.Repeat("a/", 1000) + "a", false, 0, 1001, true},
+		{"SharedCountsInner", "$share/g/a/b/c", true, 3, 3, true},
+		{"SharedOverMax", "$share/g/a/b/c/d", true, 3, 4, false},
+		{"UpperCaseShareIsPlain", "$SHARE/g/a", true, 3, 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Levels(tt.in); got != tt.levels {
+				t.Errorf("Levels(%q) = %d, want %d", tt.in, got, tt.levels)
+			}
+			err := CheckLevels(tt.in, tt.filter, tt.max)
+			if got := err == nil; got != tt.ok {
+				t.Fatalf("CheckLevels(%q, %d) = %v, want ok %v", tt.in, tt.max, err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrTooManyLevels) {
+				t.Errorf("error %v does not wrap ErrTooManyLevels", err)
+			}
+		})
+	}
+}

@@ -113,7 +113,16 @@ type Client struct {
 	deadlineSet  bool
 	lastWait     time.Duration // fork: when read last began to wait for a packet, since readEpoch (see busy)
 	streak       uint8         // fork: how many of the last waits began within busyGap of the one before
-	sync.RWMutex               // mutex
+	sync.RWMutex               // guards the packet id counter only (fork: no longer held across writes)
+
+	// Fork: the write side. The socket is written under wgate, never
+	// under the client's lock, and each write has a deadline of its own
+	// (Options.WriteTimeout) rather than the keepalive's.
+	wgate        writeGate
+	wdeadline    time.Time    // the write deadline in force; guarded by wgate
+	wbounded     bool         // wdeadline is a DISCONNECT's, not to be moved; guarded by wgate
+	writingSince atomic.Int64 // when the socket write in progress began, in Unix ns; 0 for none
+	stuck        atomic.Bool  // a write timed out or could not begin: see Stop
 
 	// checkDeliveries (fork) is set when the client inherited a
 	// subscription its own credentials would not be granted: with
@@ -160,6 +169,7 @@ type ClientState struct {
 	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
 	outbound        outboundQueue      // queue for pending outbound packets
 	endOnce         sync.Once          // only end once
+	connClosed      <-chan struct{}    // fork: closed once Stop has closed the connection (see closeConn)
 	isTakenOver     atomic.Bool        // used to identify orphaned clients
 	packetID        uint32             // the current highest packetID
 	open            context.Context    // indicate that the client is open for packet exchange
@@ -384,7 +394,9 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 	}
 }
 
-// refreshDeadline refreshes the read/write deadline for the net.Conn connection.
+// refreshDeadline refreshes the read deadline for the net.Conn connection
+// (fork: upstream set the write deadline too; writes have their own, see
+// writeToSocket).
 //
 // Fork: upstream set the deadlines for every packet read, two timer
 // updates each time. The deadline is now set deadlineSlack past the
@@ -405,7 +417,7 @@ func (cl *Client) refreshDeadline(keepalive uint16) time.Time {
 	}
 
 	if cl.Net.Conn != nil {
-		_ = cl.Net.Conn.SetDeadline(expiry) // [MQTT-3.1.2-22]
+		_ = cl.Net.Conn.SetReadDeadline(expiry) // [MQTT-3.1.2-22]
 		cl.deadline, cl.deadlineSet = expiry, true
 	}
 	return expiry
@@ -652,13 +664,13 @@ func (cl *Client) readAndHandle(fh *packets.FixedHeader, handle func(*Client, *p
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.
+//
+// Fork: the client is marked closed, with its cause, before its connection
+// is closed, so that whoever sees the connection end (the other end of a
+// pipe in tests, the client's reader) also sees Closed and StopCause.
+// Upstream closed the connection first.
 func (cl *Client) Stop(err error) {
 	cl.State.endOnce.Do(func() {
-
-		if cl.Net.Conn != nil {
-			_ = cl.Net.Conn.Close() // omit close error
-		}
-
 		if err != nil {
 			cl.State.stopCause.Store(err)
 		}
@@ -668,6 +680,21 @@ func (cl *Client) Stop(err error) {
 		}
 
 		atomic.StoreInt64(&cl.State.disconnected, time.Now().Unix())
+
+		if cl.Net.Conn != nil {
+			if cl.stuck.Load() {
+				// Fork: a TLS connection's Close first writes a
+				// close_notify alert, for up to 5 s, unless a Write is in
+				// progress; on a socket the client does not read, close
+				// the connection under it instead.
+				_ = innermostConn(cl.Net.Conn).Close()
+				closed := make(chan struct{})
+				close(closed)
+				cl.State.connClosed = closed
+			} else {
+				cl.State.connClosed = closeConn(cl.Net.Conn) // fork: without a reset
+			}
+		}
 	})
 }
 
@@ -803,7 +830,23 @@ var writeBufs = mempool.NewBuffer(64 << 10)
 
 // WritePacket encodes and writes a packet to the client. The bytes given to
 // the OnPacketSent hooks are valid only during the call.
+//
+// Fork: the socket is written under the client's write gate, never under
+// its lock (which NextPacketID takes for a publisher delivering to it),
+// and with a deadline of Options.WriteTimeout: a client whose socket stays
+// unwritable that long is stopped as a slow consumer and counted in
+// Info.SlowConsumers. Upstream held the client's lock across the write,
+// with the keepalive's deadline (1.5 times it, up to hours): a client that
+// stopped reading blocked every publisher that delivered to it at QoS 1
+// or 2, and the takeover of its client id.
 func (cl *Client) WritePacket(pk packets.Packet) error {
+	return cl.writePacket(pk, time.Time{})
+}
+
+// writePacket is WritePacket; with a non-zero until, it waits for the
+// write gate and writes only until then (see Server.DisconnectClient), and
+// a timeout is not counted as a slow consumer.
+func (cl *Client) writePacket(pk packets.Packet, until time.Time) error {
 	if cl.Closed() {
 		return ErrConnectionClosed
 	}
@@ -880,40 +923,20 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		return packets.ErrPacketTooLarge // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
 	}
 
-	n, err := func() (int64, error) {
-		cl.Lock()
-		defer cl.Unlock()
-		// Fork: a DISCONNECT is flushed with whatever is buffered before it
-		// even when more packets wait: the connection closes right after
-		// it, and upstream could leave it in the buffer.
-		if atomic.LoadInt32(&cl.State.outboundQty) == 0 || pk.FixedHeader.Type == packets.Disconnect {
-			if cl.Net.outbuf == nil {
-				return buf.WriteTo(cl.Net.Conn)
-			}
-
-			// first write to buffer, then flush buffer
-			n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
-			err = cl.flushOutbuf()
-			return int64(n), err
-		}
-
-		// there are more writes in the queue
-		if cl.Net.outbuf == nil {
-			if buf.Len() >= cl.ops.options.ClientNetWriteBufferSize {
-				return buf.WriteTo(cl.Net.Conn)
-			}
-			cl.Net.outbuf = writeBufs.Get() // Fork: from the pool, like buf
-		}
-
-		n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
-		if cl.Net.outbuf.Len() < cl.ops.options.ClientNetWriteBufferSize {
-			return int64(n), nil
-		}
-
-		err = cl.flushOutbuf()
-		return int64(n), err
-	}()
+	if until.IsZero() {
+		cl.wgate.lock()
+	} else if !cl.wgate.lockBy(cl.gateDeadline(until)) {
+		cl.stuck.Store(true) // the write in progress is not getting anywhere
+		return ErrWriteBlocked
+	} else {
+		cl.wdeadline, cl.wbounded = until, true
+		_ = cl.Net.Conn.SetWriteDeadline(until)
+	}
+	n, err := cl.writeLocked(buf, pk.FixedHeader.Type == packets.Disconnect)
+	cl.wbounded = false
+	cl.wgate.unlock()
 	if err != nil {
+		cl.writeFailed(err, until.IsZero())
 		return err
 	}
 
@@ -928,12 +951,152 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	return err
 }
 
+// writeLocked writes the encoded packet buf, or batches it, with the write
+// gate held. A DISCONNECT is flushed with whatever is buffered before it
+// even when more packets wait (fork): the connection closes right after
+// it, and upstream could leave it in the buffer.
+func (cl *Client) writeLocked(buf *bytes.Buffer, disconnect bool) (int64, error) {
+	if atomic.LoadInt32(&cl.State.outboundQty) == 0 || disconnect {
+		if cl.Net.outbuf == nil {
+			return cl.writeToSocket(buf)
+		}
+
+		// first write to buffer, then flush buffer
+		n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
+		return int64(n), cl.flushOutbuf()
+	}
+
+	// there are more writes in the queue
+	if cl.Net.outbuf == nil {
+		if buf.Len() >= cl.ops.options.ClientNetWriteBufferSize {
+			return cl.writeToSocket(buf)
+		}
+		cl.Net.outbuf = writeBufs.Get() // Fork: from the pool, like buf
+	}
+
+	n, _ := cl.Net.outbuf.Write(buf.Bytes()) // will always be successful
+	if cl.Net.outbuf.Len() < cl.ops.options.ClientNetWriteBufferSize {
+		return int64(n), nil
+	}
+	return int64(n), cl.flushOutbuf()
+}
+
+// writeToSocket writes b to the connection, with the write gate held,
+// under a deadline at least Options.WriteTimeout away. The deadline is
+// set a quarter of the timeout further, and set again only once the
+// timeout reaches past it: at most four times per timeout while the
+// client is written to, rather than per write (setting a deadline costs a
+// timer update in the runtime's poller).
+func (cl *Client) writeToSocket(b *bytes.Buffer) (int64, error) {
+	now := time.Now()
+	if t := cl.ops.options.WriteTimeout; t > 0 && !cl.wbounded && cl.wdeadline.Sub(now) < t {
+		cl.wdeadline = now.Add(t + t/4)
+		_ = cl.Net.Conn.SetWriteDeadline(cl.wdeadline)
+	}
+	cl.writingSince.Store(now.UnixNano())
+	n, err := b.WriteTo(cl.Net.Conn)
+	cl.writingSince.Store(0)
+	return n, err
+}
+
+// writeFailed handles a failed socket write. A write that timed out marks
+// the client stuck; under the write timeout (counted), the client is a
+// slow consumer and is stopped: its writer and its queue go, and its
+// publishers never waited on it.
+func (cl *Client) writeFailed(err error, counted bool) {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return
+	}
+	if cl.stuck.Swap(true) || !counted || cl.Closed() {
+		return
+	}
+	atomic.AddInt64(&cl.ops.info.SlowConsumers, 1)
+	cl.ops.log.Warn("slow consumer disconnected: its socket stayed unwritable past the write timeout",
+		"client", cl.ID, "remote", cl.Net.Remote, "write_timeout", cl.ops.options.WriteTimeout)
+	cl.Stop(ErrSlowConsumer)
+}
+
+// gateDeadline returns how long a DISCONNECT that must be written by
+// until waits for the write gate: until then, or until the write in
+// progress has lasted as long as the DISCONNECT may take, if sooner. A
+// write blocked that long is stuck, and waiting more would only delay
+// the takeover or the revocation that sends the DISCONNECT.
+func (cl *Client) gateDeadline(until time.Time) time.Time {
+	if since := cl.writingSince.Load(); since != 0 {
+		if t := time.Unix(0, since).Add(time.Until(until)); t.Before(until) {
+			return t
+		}
+	}
+	return until
+}
+
+// ErrSlowConsumer is the stop cause of a client stopped because its
+// socket stayed unwritable past Options.WriteTimeout (fork).
+var ErrSlowConsumer = errors.New("slow consumer: the client did not read what it was sent within the write timeout")
+
+// ErrWriteBlocked is returned by a write that could not begin in time,
+// another write to the client being blocked (fork).
+var ErrWriteBlocked = errors.New("write blocked: another write to the client is not progressing")
+
+// writeGate serialises the writes to a client's socket (fork). Unlike a
+// mutex, it can be waited for with a deadline, so that a DISCONNECT to a
+// client whose socket is full gives up instead of waiting on its writer.
+// The zero value is ready to use.
+type writeGate struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (g *writeGate) c() chan struct{} {
+	g.once.Do(func() { g.ch = make(chan struct{}, 1) })
+	return g.ch
+}
+
+func (g *writeGate) lock()   { g.c() <- struct{}{} }
+func (g *writeGate) unlock() { <-g.c() }
+
+// lockBy takes the gate if it can before deadline.
+func (g *writeGate) lockBy(deadline time.Time) bool {
+	select {
+	case g.c() <- struct{}{}:
+		return true
+	default:
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case g.c() <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// innermostConn follows the NetConn methods of wrappers such as *tls.Conn
+// down to the connection under them.
+func innermostConn(c net.Conn) net.Conn {
+	for i := 0; i < 8; i++ {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return c
+		}
+		c = w.NetConn()
+	}
+	return c
+}
+
+// flushOutbuf writes the batch buffer, with the write gate held.
 func (cl *Client) flushOutbuf() (err error) {
 	if cl.Net.outbuf == nil {
 		return
 	}
 
-	_, err = cl.Net.outbuf.WriteTo(cl.Net.Conn)
+	_, err = cl.writeToSocket(cl.Net.outbuf)
 	if err == nil {
 		writeBufs.Put(cl.Net.outbuf)
 		cl.Net.outbuf = nil

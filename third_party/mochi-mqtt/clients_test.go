@@ -1015,3 +1015,83 @@ func TestClientBusy(t *testing.T) {
 	cl.lastWait = time.Since(readEpoch)
 	require.False(t, cl.busy(time.Now()), "it takes a new streak")
 }
+
+// returnsWithin runs f and fails the test if it has not returned within
+// d: the operations tested must not wait on a write that is blocked.
+func returnsWithin(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s waits on a write that is blocked", what)
+	}
+}
+
+// blockedWrite starts a write of a PUBLISH that blocks, nobody reading the
+// other end of the client's pipe, and returns once it is in progress.
+func blockedWrite(t *testing.T, cl *Client) {
+	t.Helper()
+	go func() {
+		_ = cl.WritePacket(*packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for cl.writingSince.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the write never began")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A write the client does not read for the write timeout stops the
+// client as a slow consumer, and is counted.
+func TestClientWriteTimeoutStopsSlowConsumer(t *testing.T) {
+	cl, _, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	cl.ops.options.WriteTimeout = 20 * time.Millisecond
+	var err error
+	returnsWithin(t, 5*time.Second, "WritePacket", func() {
+		err = cl.WritePacket(*packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet)
+	})
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "err = %v", err)
+	require.True(t, cl.Closed())
+	require.ErrorIs(t, cl.StopCause(), ErrSlowConsumer)
+	require.Equal(t, int64(1), atomic.LoadInt64(&cl.ops.info.SlowConsumers))
+}
+
+// A publisher taking a packet id for a delivery does not wait on the
+// client's blocked write.
+func TestClientNextPacketIDWhileWriteBlocked(t *testing.T) {
+	cl, _, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	cl.ops.options.WriteTimeout = -1 // none: the write stays blocked
+	blockedWrite(t, cl)
+	returnsWithin(t, 5*time.Second, "NextPacketID", func() {
+		_, err := cl.NextPacketID()
+		require.NoError(t, err)
+	})
+}
+
+// DisconnectClient gives up on a DISCONNECT that cannot be written
+// (another write to the client is blocked) and stops the client.
+func TestDisconnectClientDoesNotWaitOnBlockedWrite(t *testing.T) {
+	s := newServer()
+	s.Options.WriteTimeout = time.Hour
+	cl, _, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	cl.ops.options.WriteTimeout = time.Hour
+	cl.Properties.ProtocolVersion = 5
+	blockedWrite(t, cl)
+	returnsWithin(t, 5*time.Second, "DisconnectClient", func() {
+		_ = s.DisconnectClient(cl, packets.ErrSessionTakenOver)
+	})
+	require.True(t, cl.Closed())
+	require.ErrorIs(t, cl.StopCause(), packets.ErrSessionTakenOver)
+	require.Zero(t, atomic.LoadInt64(&cl.ops.info.SlowConsumers), "a client disconnected for another reason is not counted")
+}

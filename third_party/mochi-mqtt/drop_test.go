@@ -57,3 +57,34 @@ func TestDropSession(t *testing.T) {
 	require.True(t, ok)
 	require.Same(t, newer, got)
 }
+
+// A session holds at most MaximumClientSubscriptions subscriptions; a
+// filter past it is refused with 0x97, and replacing one still works.
+func TestMaximumClientSubscriptions(t *testing.T) {
+	s := newServer()
+	s.Options.Capabilities.MaximumClientSubscriptions = 2
+	defer s.Close()
+	cl, r, _ := newTestClient()
+	cl.Properties.ProtocolVersion = 5
+	defer cl.Stop(errClientStop)
+
+	sub := func(filters ...string) []byte {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe}, PacketID: 1, ProtocolVersion: 5}
+		for _, f := range filters {
+			pk.Filters = append(pk.Filters, packets.Subscription{Filter: f, Qos: 1})
+		}
+		done := make(chan []byte, 1)
+		go func() {
+			buf := make([]byte, 64)
+			n, _ := r.Read(buf)
+			done <- buf[:n]
+		}()
+		require.NoError(t, s.processSubscribe(cl, pk))
+		return <-done
+	}
+	ack := sub("a", "b", "c")
+	require.Equal(t, []byte{1, 1, packets.ErrQuotaExceeded.Code}, ack[len(ack)-3:], "SUBACK % x", ack)
+	ack = sub("a", "d")
+	require.Equal(t, []byte{1, packets.ErrQuotaExceeded.Code}, ack[len(ack)-2:], "SUBACK % x", ack)
+	require.Equal(t, 2, cl.State.Subscriptions.Len())
+}

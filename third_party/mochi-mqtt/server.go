@@ -64,6 +64,15 @@ type Capabilities struct {
 	RetainAvailable              byte            `yaml:"retain_available" json:"retain_available"`                 // support of retain messages
 	WildcardSubAvailable         byte            `yaml:"wildcard_sub_available" json:"wildcard_sub_available"`     // support of wildcard subscriptions
 	SubIDAvailable               byte            `yaml:"sub_id_available" json:"sub_id_available"`                 // support of subscription identifiers
+	// MaximumTopicLevels, when positive, is the most levels a topic name
+	// or filter may have (see TopicLevels); fork. Each level costs work
+	// on every match, and upstream set no limit.
+	MaximumTopicLevels int `yaml:"maximum_topic_levels" json:"maximum_topic_levels"`
+	// MaximumClientSubscriptions, when positive, is the most subscriptions
+	// a client's session may hold; a SUBSCRIBE filter beyond it is refused
+	// with 0x97 (fork). Each costs memory until the session ends, and
+	// upstream set no limit.
+	MaximumClientSubscriptions int `yaml:"maximum_client_subscriptions" json:"maximum_client_subscriptions"`
 }
 
 // NewDefaultServerCapabilities defines the default features and capabilities provided by the server.
@@ -93,7 +102,7 @@ type Compatibilities struct {
 	PassiveClientDisconnect    bool `yaml:"passive_client_disconnect" json:"passive_client_disconnect"`           // don't disconnect the client forcefully after sending disconnect packet (paho - spec violation)
 	AlwaysReturnResponseInfo   bool `yaml:"always_return_response_info" json:"always_return_response_info"`       // always return response info (useful for testing)
 	RestoreSysInfoOnRestart    bool `yaml:"restore_sys_info_on_restart" json:"restore_sys_info_on_restart"`       // restore system info from store as if server never stopped
-	NoInheritedPropertiesOnAck bool `yaml:"no_inherited_properties_on_ack" json:"no_inherited_properties_on_ack"` // don't allow inherited user properties on ack (paho - spec violation)
+	NoInheritedPropertiesOnAck bool `yaml:"no_inherited_properties_on_ack" json:"no_inherited_properties_on_ack"` // fork: no effect, acks never inherit the properties of what they acknowledge
 }
 
 // Options contains configurable options for the server.
@@ -119,6 +128,14 @@ type Options struct {
 	// waits for its next packet on its own goroutine before it hands the
 	// wait to a small one (fork; see ServeConnection). 0 means 2 s.
 	IdleSessionLinger time.Duration `yaml:"idle_session_linger" json:"idle_session_linger"`
+
+	// WriteTimeout (fork) is how long a write to a client's socket may
+	// stay blocked before the client is stopped as a slow consumer
+	// (Info.SlowConsumers counts them). 0 means 5 s; negative, none.
+	// A DISCONNECT the server sends gets at most the smaller of this and
+	// a second (see DisconnectClient). Upstream writes had the read's
+	// keepalive deadline.
+	WriteTimeout time.Duration `yaml:"write_timeout" json:"write_timeout"`
 
 	// Logger specifies a custom configured implementation of log/slog to override
 	// the servers default logger configuration. If you wish to change the log level,
@@ -243,6 +260,10 @@ func (o *Options) ensureDefaults() {
 
 	if o.ClientNetReadBufferSize == 0 {
 		o.ClientNetReadBufferSize = 1024 * 2
+	}
+
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = defaultWriteTimeout
 	}
 
 	if o.IdleSessionLinger <= 0 {
@@ -530,6 +551,12 @@ func (ss *session) end(err error) {
 		atomic.AddInt64(&ss.s.Info.ClientsConnected, -1)
 	}
 	ss.cl.Stop(nil)
+	if ss.cl.State.connClosed != nil {
+		// Fork: the embedder may close the socket once told of the end,
+		// which would reset a connection still being drained (closeConn);
+		// the drain lasts closeLinger at most.
+		<-ss.cl.State.connClosed
+	}
 	ss.s.Listeners.ClientsWg.Done()
 	ss.done(err)
 }
@@ -634,6 +661,11 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 // receivePacket processes an incoming packet for a client, and issues a disconnect to the client
 // if an error has occurred (if mqtt v5).
 func (s *Server) receivePacket(cl *Client, pk *packets.Packet) error {
+	if cl.State.open != nil && cl.Closed() {
+		// Fork: a stopped client's connection is drained before it is
+		// closed (closeConn); nothing read meanwhile is processed.
+		return nil
+	}
 	err := s.process(cl, pk)
 	if err != nil {
 		if code, ok := err.(packets.Code); ok &&
@@ -1011,6 +1043,10 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 		return s.DisconnectClient(cl, packets.ErrReceiveMaximum) // ~[MQTT-3.3.4-7] ~[MQTT-3.3.4-8]
 	}
 
+	if !cl.Net.Inline && s.tooManyLevels(pk.TopicName) {
+		return s.refuseTopic(cl, pk, packets.ErrTopicNameTooManyLevels)
+	}
+
 	if !cl.Net.Inline && !s.hooks.OnACLCheck(cl, pk.TopicName, true) {
 		if pk.FixedHeader.Qos == 0 {
 			return nil
@@ -1025,7 +1061,7 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 			ackType = packets.Pubrec
 		}
 
-		ack := s.buildAck(pk.PacketID, ackType, 0, pk.Properties, packets.ErrNotAuthorized)
+		ack := s.buildAck(pk.PacketID, ackType, 0, packets.ErrNotAuthorized)
 		return cl.WritePacket(ack)
 	}
 
@@ -1040,7 +1076,7 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	if !cl.Net.Inline {
 		if pki, ok := cl.State.Inflight.GetInbound(pk.PacketID); ok {
 			if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
-				ack := s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.ErrPacketIdentifierInUse)
+				ack := s.buildAck(pk.PacketID, packets.Pubrec, 0, packets.ErrPacketIdentifierInUse)
 				return cl.WritePacket(ack)
 			}
 			if ok := cl.State.Inflight.DeleteInbound(pk.PacketID); ok { // [MQTT-4.3.2-5]
@@ -1051,6 +1087,12 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 
 	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 { // [MQTT-3.3.2-11]
 		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, pk.TopicName)
+		if pk.TopicName == "" && !cl.Net.Inline {
+			// Fork: an alias the client never set is a Protocol Error
+			// (v5 §3.3.4); upstream went on with an empty topic, which
+			// the ACL check then refused with PUBACK 0x87.
+			return packets.ErrProtocolViolationNoTopic
+		}
 	}
 
 	if pk.FixedHeader.Qos > s.Options.Capabilities.MaximumQos {
@@ -1068,7 +1110,11 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	case errors.Is(err, packets.CodeSuccessIgnore):
 		pk.Ignore = true
 	case cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)):
-		err = cl.WritePacket(s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, err.(packets.Code)))
+		ackType := packets.Puback // fork: upstream sent PUBACK at QoS 2 too
+		if pk.FixedHeader.Qos == 2 {
+			ackType = packets.Pubrec
+		}
+		err = cl.WritePacket(s.buildAck(pk.PacketID, ackType, 0, err.(packets.Code)))
 		if err != nil {
 			return err
 		}
@@ -1089,9 +1135,9 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	}
 
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	ack := s.buildAck(pk.PacketID, packets.Puback, 0, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
-		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
+		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
 
 	if ok := cl.State.Inflight.Set(ack); ok {
@@ -1116,6 +1162,31 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	s.hooks.OnPublished(cl, *pk)
 
 	return nil
+}
+
+// tooManyLevels reports whether a topic name or filter has more levels
+// than Capabilities.MaximumTopicLevels allows (fork).
+func (s *Server) tooManyLevels(topic string) bool {
+	max := s.Options.Capabilities.MaximumTopicLevels
+	// A topic of max levels or fewer has at most max-1 separators; the
+	// length check spares counting them in short topics.
+	return max > 0 && len(topic) >= max && TopicLevels(topic) > max
+}
+
+// refuseTopic refuses a publish whose topic the server does not accept
+// (fork). A QoS 1 or 2 publish is answered with PUBACK or PUBREC and the
+// code, and the connection goes on. A QoS 0 publish has no ack to carry
+// the code, so the client is disconnected with it rather than lose the
+// message silently; so is an MQTT 3 client, whose acks carry no code.
+func (s *Server) refuseTopic(cl *Client, pk *packets.Packet, code packets.Code) error {
+	if pk.FixedHeader.Qos == 0 || cl.Properties.ProtocolVersion < 5 {
+		return code
+	}
+	ackType := packets.Puback
+	if pk.FixedHeader.Qos == 2 {
+		ackType = packets.Pubrec
+	}
+	return cl.WritePacket(s.buildAck(pk.PacketID, ackType, 0, code))
 }
 
 // retainMessage adds a message to a topic, and if a persistent store is provided,
@@ -1203,7 +1274,7 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 		if *shared == nil {
 			*shared = newSharedDelivery(pk)
 		}
-		return &(*shared).pk, s.queueDelivery(cl, pk, &(*shared).pk, *shared)
+		return &(*shared).pk, s.queueDelivery(cl, pk, &(*shared).pk, *shared, false)
 	}
 
 	out := pk.Copy(false)
@@ -1241,8 +1312,14 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 		}
 	}
 
+	// Fork: a retained message replayed at SUBSCRIBE is never dropped for
+	// want of room (upstream cut the replay at MaximumInflight QoS 1 or 2
+	// messages, or at MaximumClientWritesPending QoS 0 ones): the server
+	// bounds how many messages it retains, and the client asked for them
+	// all. A QoS 1 or 2 one waits in the held FIFO like any other.
+	replay := sub.FwdRetainedFlag
 	if out.FixedHeader.Qos > 0 {
-		if cl.State.Inflight.OutboundLen() >= int(s.Options.Capabilities.MaximumInflight) {
+		if !replay && cl.State.Inflight.OutboundLen() >= int(s.Options.Capabilities.MaximumInflight) {
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
@@ -1270,7 +1347,7 @@ func (s *Server) deliver(cl *Client, sub *packets.Subscription, pk *packets.Pack
 		}
 	}
 
-	return &out, s.queueDelivery(cl, pk, &out, nil)
+	return &out, s.queueDelivery(cl, pk, &out, nil, replay)
 }
 
 // sharedDelivery is the QoS 0, non-retained delivery of a PUBLISH that its
@@ -1342,13 +1419,15 @@ func (s *Server) plainDelivery(cl *Client, sub *packets.Subscription, pk *packet
 }
 
 // queueDelivery queues out, the delivery of pk, for the client's writer;
-// out is &sd.pk when it is a shared delivery.
-func (s *Server) queueDelivery(cl *Client, pk, out *packets.Packet, sd *sharedDelivery) error {
+// out is &sd.pk when it is a shared delivery. With force, it is queued
+// however many packets wait (fork: retained messages replayed at
+// SUBSCRIBE).
+func (s *Server) queueDelivery(cl *Client, pk, out *packets.Packet, sd *sharedDelivery, force bool) error {
 	if cl.Net.Conn == nil || cl.Closed() {
 		return packets.CodeDisconnect
 	}
 
-	if !cl.enqueue(out, sd, false) {
+	if !cl.enqueue(out, sd, force) {
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.OnPublishDropped(cl, *pk)
 		if out.FixedHeader.Qos > 0 {
@@ -1385,10 +1464,13 @@ func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, e
 }
 
 // buildAck builds a standardised ack message for Puback, Pubrec, Pubrel, Pubcomp packets.
-func (s *Server) buildAck(packetID uint16, pkt, qos byte, properties packets.Properties, reason packets.Code) packets.Packet {
-	if s.Options.Capabilities.Compatibilities.NoInheritedPropertiesOnAck {
-		properties = packets.Properties{}
-	}
+//
+// Fork: upstream copied the properties of the packet acknowledged into its
+// ack (unless Compatibilities.NoInheritedPropertiesOnAck), so a PUBACK
+// echoed the publisher's User Properties back, which strict clients reject
+// as not the server's; an ack now carries only its Reason String.
+func (s *Server) buildAck(packetID uint16, pkt, qos byte, reason packets.Code) packets.Packet {
+	var properties packets.Properties
 	if reason.Code >= packets.ErrUnspecifiedError.Code {
 		properties.ReasonString = reason.Reason
 	}
@@ -1425,7 +1507,7 @@ func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
 // processPubrec processes a Pubrec packet, denoting receipt of a QOS 2 packet sent from the server.
 func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
-		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubrel, 1, pk.Properties, packets.ErrPacketIdentifierNotFound))
+		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubrel, 1, packets.ErrPacketIdentifierNotFound))
 	}
 
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-4]
@@ -1436,15 +1518,15 @@ func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 		return nil // as per MQTT5 Section 4.13.2 paragraph 2
 	}
 
-	ack := s.buildAck(pk.PacketID, packets.Pubrel, 1, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-4] ![MQTT-4.3.3-6]
-	cl.State.Inflight.Set(ack)                                                            // [MQTT-4.3.3-5] still holds its unit of send quota
+	ack := s.buildAck(pk.PacketID, packets.Pubrel, 1, packets.CodeSuccess) // [MQTT-4.3.3-4] ![MQTT-4.3.3-6]
+	cl.State.Inflight.Set(ack)                                             // [MQTT-4.3.3-5] still holds its unit of send quota
 	return cl.WritePacket(ack)
 }
 
 // processPubrel processes a Pubrel packet, denoting completion of a QOS 2 packet sent from the client.
 func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
 	if _, ok := cl.State.Inflight.GetInbound(pk.PacketID); !ok { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
-		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.ErrPacketIdentifierNotFound))
+		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubcomp, 0, packets.ErrPacketIdentifierNotFound))
 	}
 
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-9]
@@ -1455,7 +1537,7 @@ func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
 		return nil
 	}
 
-	ack := s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-11]
+	ack := s.buildAck(pk.PacketID, packets.Pubcomp, 0, packets.CodeSuccess) // [MQTT-4.3.3-11]
 	cl.State.Inflight.Set(ack)
 
 	err := cl.WritePacket(ack)
@@ -1497,7 +1579,7 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 		if code != packets.CodeSuccess {
 			reasonCodes[i] = code.Code // NB 3.9.3 Non-normative 0x91
 			continue
-		} else if !IsValidFilter(sub.Filter, false) {
+		} else if !IsValidFilter(sub.Filter, false) || s.tooManyLevels(sub.Filter) {
 			reasonCodes[i] = packets.ErrTopicFilterInvalid.Code
 		} else if sub.NoLocal && IsSharedFilter(sub.Filter) {
 			reasonCodes[i] = packets.ErrProtocolViolationInvalidSharedNoLocal.Code // [MQTT-3.8.3-4]
@@ -1506,6 +1588,8 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 			if s.Options.Capabilities.Compatibilities.ObscureNotAuthorized {
 				reasonCodes[i] = packets.ErrUnspecifiedError.Code
 			}
+		} else if s.tooManySubscriptions(cl, sub.Filter) {
+			reasonCodes[i] = packets.ErrQuotaExceeded.Code
 		} else {
 			isNew := s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
 			if isNew {
@@ -1556,6 +1640,18 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	}
 
 	return nil
+}
+
+// tooManySubscriptions reports whether subscribing cl to filter would take
+// its session past MaximumClientSubscriptions; replacing one of its
+// subscriptions never does (fork).
+func (s *Server) tooManySubscriptions(cl *Client, filter string) bool {
+	max := s.Options.Capabilities.MaximumClientSubscriptions
+	if max <= 0 || cl.State.Subscriptions.Len() < max {
+		return false
+	}
+	_, exists := cl.State.Subscriptions.Get(filter)
+	return !exists
 }
 
 // processUnsubscribe processes an unsubscribe packet.
@@ -1656,6 +1752,21 @@ func (s *Server) processDisconnect(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// defaultWriteTimeout is Options.WriteTimeout's default (fork).
+const defaultWriteTimeout = 5 * time.Second
+
+// maxDisconnectTimeout bounds the write of a DISCONNECT (fork).
+const maxDisconnectTimeout = time.Second
+
+// disconnectTimeout is how long DisconnectClient may take to write its
+// DISCONNECT: a second, or the write timeout if shorter.
+func (s *Server) disconnectTimeout() time.Duration {
+	if t := s.Options.WriteTimeout; t > 0 && t < maxDisconnectTimeout {
+		return t
+	}
+	return maxDisconnectTimeout
+}
+
 // DisconnectClient sends a Disconnect packet to a client and then closes the client connection.
 func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 	out := packets.Packet{
@@ -1672,7 +1783,13 @@ func (s *Server) DisconnectClient(cl *Client, code packets.Code) error {
 
 	// We already have a code we are using to disconnect the client, so we are not
 	// interested if the write packet fails due to a closed connection (as we are closing it).
-	err := cl.WritePacket(out)
+	//
+	// Fork: the DISCONNECT is written within disconnectTimeout, the wait
+	// for a write in progress included, and given up otherwise: a client
+	// whose socket is full is stopped at once rather than when its own
+	// writes time out, so a takeover of its client id or its revocation
+	// never waits on it.
+	err := cl.writePacket(out, time.Now().Add(s.disconnectTimeout()))
 	if !s.Options.Capabilities.Compatibilities.PassiveClientDisconnect {
 		cl.Stop(code)
 		if code.Code >= packets.ErrUnspecifiedError.Code {

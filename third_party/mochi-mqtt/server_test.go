@@ -1450,48 +1450,24 @@ func TestServerProcessPacketPublishAndReceive(t *testing.T) {
 	require.Equal(t, 1, len(s.Topics.Messages("a/b/c")))
 }
 
+// TestServerBuildAck checks that an ack never inherits the properties of
+// the packet it acknowledges (fork: upstream echoed User Properties).
 func TestServerBuildAck(t *testing.T) {
 	s := newServer()
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.CodeGrantedQos1)
-	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
-	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
-	require.Equal(t, packets.CodeGrantedQos1.Code, ack.ReasonCode)
-	require.Equal(t, properties, ack.Properties)
-}
-
-func TestServerBuildAckError(t *testing.T) {
-	s := newServer()
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.ErrMalformedPacket)
-	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
-	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
-	require.Equal(t, packets.ErrMalformedPacket.Code, ack.ReasonCode)
-	properties.ReasonString = packets.ErrMalformedPacket.Reason
-	require.Equal(t, properties, ack.Properties)
-}
-
-func TestServerBuildAckPahoCompatibility(t *testing.T) {
-	s := newServer()
-	s.Options.Capabilities.Compatibilities.NoInheritedPropertiesOnAck = true
-	properties := packets.Properties{
-		User: []packets.UserProperty{
-			{Key: "hello", Val: "世界"},
-		},
-	}
-	ack := s.buildAck(7, packets.Puback, 1, properties, packets.CodeGrantedQos1)
+	ack := s.buildAck(7, packets.Puback, 1, packets.CodeGrantedQos1)
 	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
 	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
 	require.Equal(t, packets.CodeGrantedQos1.Code, ack.ReasonCode)
 	require.Equal(t, packets.Properties{}, ack.Properties)
+}
+
+func TestServerBuildAckError(t *testing.T) {
+	s := newServer()
+	ack := s.buildAck(7, packets.Puback, 1, packets.ErrMalformedPacket)
+	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
+	require.Equal(t, uint8(1), ack.FixedHeader.Qos)
+	require.Equal(t, packets.ErrMalformedPacket.Code, ack.ReasonCode)
+	require.Equal(t, packets.Properties{ReasonString: packets.ErrMalformedPacket.Reason}, ack.Properties)
 }
 
 func TestServerProcessPacketAndNextImmediate(t *testing.T) {
@@ -1700,7 +1676,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 			protocolVersion:  5,
 			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Puback].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    v5AckBytes(packets.Puback, 7, packets.ErrNotAuthorized),
 			expectDisconnect: false,
 		},
 		{
@@ -1708,7 +1684,7 @@ func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 			protocolVersion:  5,
 			pk:               *packets.TPacketData[packets.Publish].Get(packets.TPublishQos2Mqtt5).Packet,
 			expectErr:        nil,
-			expectReponse:    packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5NotAuthorized).RawBytes,
+			expectReponse:    v5AckBytes(packets.Pubrec, 7, packets.ErrNotAuthorized),
 			expectDisconnect: false,
 		},
 	}
@@ -1819,7 +1795,7 @@ func TestServerProcessPacketPublishQos2PacketIDInUse(t *testing.T) {
 
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
-	require.Equal(t, packets.TPacketData[packets.Pubrec].Get(packets.TPubrecMqtt5IDInUse).RawBytes, buf)
+	require.Equal(t, v5AckBytes(packets.Pubrec, 7, packets.ErrPacketIdentifierInUse), buf)
 	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
 }
 
@@ -4045,6 +4021,26 @@ func TestSharedDeliveryReferences(t *testing.T) {
 // copyOf gives a packet to the functions that process one in place, without
 // changing the shared fixture it came from.
 func copyOf(pk packets.Packet) *packets.Packet { return &pk }
+
+// v5AckBytes encodes the v5 PUBACK or PUBREC the server sends with a
+// reason code: its Reason String and no other property (fork: upstream
+// echoed the publish's User Properties).
+func v5AckBytes(typ byte, id uint16, code packets.Code) []byte {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: typ},
+		ProtocolVersion: 5,
+		PacketID:        id,
+		ReasonCode:      code.Code,
+		Properties:      packets.Properties{ReasonString: code.Reason},
+	}
+	var buf bytes.Buffer
+	if typ == packets.Pubrec {
+		_ = pk.PubrecEncode(&buf)
+	} else {
+		_ = pk.PubackEncode(&buf)
+	}
+	return buf.Bytes()
+}
 
 // readChecks allows the topic filters and topics under allowed, and counts
 // the checks of topics and filters other than writes.

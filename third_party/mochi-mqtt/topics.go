@@ -13,8 +13,12 @@ import (
 )
 
 var (
-	SharePrefix = "$SHARE" // the prefix indicating a share topic
-	SysPrefix   = "$SYS"   // the prefix indicating a system info topic
+	// SharePrefix is the first level of a shared subscription. Fork:
+	// upstream ($SHARE) compared it in any case, but MQTT topics are case
+	// sensitive and only "$share" starts a shared subscription (v5 §4.8.2):
+	// "$SHARE/g/a" is an ordinary filter, which the node's ACL checks as such.
+	SharePrefix = "$share"
+	SysPrefix   = "$SYS" // the prefix indicating a system info topic
 )
 
 // TopicAliases contains inbound and outbound topic alias registrations.
@@ -427,8 +431,7 @@ func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription
 	defer x.gen.Add(1) // Fork: invalidates the cached subscribers
 
 	var existed bool
-	prefix, _ := isolateParticle(subscription.Filter, 0)
-	if strings.EqualFold(prefix, SharePrefix) {
+	if IsSharedFilter(subscription.Filter) {
 		group, _ := isolateParticle(subscription.Filter, 1)
 		n := x.set(subscription.Filter, 2)
 		_, existed = n.shared.Get(group, client)
@@ -450,8 +453,7 @@ func (x *TopicsIndex) Unsubscribe(filter, client string) bool {
 	defer x.gen.Add(1) // Fork: invalidates the cached subscribers
 
 	var d int
-	prefix, _ := isolateParticle(filter, 0)
-	shareSub := strings.EqualFold(prefix, SharePrefix)
+	shareSub := IsSharedFilter(filter)
 	if shareSub {
 		d = 2
 	}
@@ -501,14 +503,17 @@ func (x *TopicsIndex) RetainMessage(pk packets.Packet) int64 {
 }
 
 // set creates a topic address in the index and returns the final particle.
+// d levels of topic are skipped first (2 for a shared subscription).
+//
+// Fork: walks topic once; upstream looked up each level from the start of
+// the topic (isolateParticle), which cost quadratic time in the number of
+// levels (seconds for a 60 KB topic of 30,000 levels).
 func (x *TopicsIndex) set(topic string, d int) *particle {
-	var key string
-	var hasNext = true
+	rest := skipParticles(topic, d)
 	n := x.root
-	for hasNext {
-		key, hasNext = isolateParticle(topic, d)
-		d++
-
+	for more := true; more; {
+		var key string
+		key, rest, more = cutParticle(rest)
 		p := n.particles.get(key)
 		if p == nil {
 			p = newParticle(key, n)
@@ -520,15 +525,15 @@ func (x *TopicsIndex) set(topic string, d int) *particle {
 	return n
 }
 
-// seek finds the particle at a specific index in a topic filter.
+// seek finds the particle at a specific index in a topic filter, d levels
+// of it skipped first. Fork: walks filter once, as set does.
 func (x *TopicsIndex) seek(filter string, d int) *particle {
-	var key string
-	var hasNext = true
+	rest := skipParticles(filter, d)
 	n := x.root
-	for hasNext {
-		key, hasNext = isolateParticle(filter, d)
+	for more := true; more; {
+		var key string
+		key, rest, more = cutParticle(rest)
 		n = n.particles.get(key)
-		d++
 		if n == nil {
 			return nil
 		}
@@ -548,34 +553,36 @@ func (x *TopicsIndex) trim(n *particle) {
 
 // Messages returns a slice of any retained messages which match a filter.
 func (x *TopicsIndex) Messages(filter string) []packets.Packet {
-	return x.scanMessages(filter, 0, nil, []packets.Packet{})
-}
-
-// scanMessages returns all retained messages on topics matching a given filter.
-func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []packets.Packet) []packets.Packet {
-	if n == nil {
-		n = x.root
-	}
-
+	pks := []packets.Packet{}
 	if len(filter) == 0 || x.Retained.Len() == 0 {
 		return pks
 	}
 
-	if !strings.ContainsRune(filter, '#') && !strings.ContainsRune(filter, '+') {
+	if !strings.ContainsAny(filter, "+#") {
 		if pk, ok := x.Retained.Get(filter); ok {
 			pks = append(pks, pk)
 		}
 		return pks
 	}
 
-	key, hasNext := isolateParticle(filter, d)
-	if key == "+" || key == "#" || d == -1 {
+	return x.scanMessages(filter, 0, x.root, pks)
+}
+
+// scanMessages returns all retained messages on topics under n matching
+// rest, the levels of a filter from level d on.
+//
+// Fork: each call is given what is left of the filter, where upstream
+// looked up level d from the start of the filter (and looked for
+// wildcards in all of it) at every level, in quadratic time.
+func (x *TopicsIndex) scanMessages(rest string, d int, n *particle, pks []packets.Packet) []packets.Packet {
+	key, next, hasNext := cutParticle(rest)
+	if key == "+" || key == "#" {
 		for _, adjacent := range n.particles.getAll() {
-			if d == 0 && adjacent.key == SysPrefix {
+			if d == 0 && strings.HasPrefix(adjacent.key, "$") { // [MQTT-4.7.2-1]; fork: upstream skipped only $SYS
 				continue
 			}
 
-			if !hasNext {
+			if !hasNext || next == "#" { // fork: "+/#" matches the level's own topic too
 				if adjacent.retainPath != "" {
 					if pk, ok := x.Retained.Get(adjacent.retainPath); ok {
 						pks = append(pks, pk)
@@ -583,8 +590,11 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 				}
 			}
 
-			if hasNext || (d >= 0 && key == "#") {
-				pks = x.scanMessages(filter, d+1, adjacent, pks)
+			switch {
+			case hasNext:
+				pks = x.scanMessages(next, d+1, adjacent, pks)
+			case key == "#":
+				pks = x.scanMessages(rest, d+1, adjacent, pks) // "#" matches every level below
 			}
 		}
 		return pks
@@ -592,7 +602,12 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 
 	if particle := n.particles.get(key); particle != nil {
 		if hasNext {
-			return x.scanMessages(filter, d+1, particle, pks)
+			if next == "#" { // fork: "a/#" matches "a" too [MQTT-4.7.1-2]
+				if pk, ok := x.Retained.Get(particle.retainPath); ok && particle.retainPath != "" {
+					pks = append(pks, pk)
+				}
+			}
+			return x.scanMessages(next, d+1, particle, pks)
 		}
 
 		if pk, ok := x.Retained.Get(particle.retainPath); ok {
@@ -606,7 +621,7 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 // Subscribers returns a map of clients who are subscribed to matching filters,
 // their subscription ids and highest qos.
 func (x *TopicsIndex) Subscribers(topic string) *Subscribers {
-	return x.scanSubscribers(topic, 0, nil, &Subscribers{
+	return x.scanSubscribers(topic, nil, &Subscribers{
 		Shared:              map[string]map[string]packets.Subscription{},
 		SharedSelected:      map[string]packets.Subscription{},
 		Subscriptions:       map[string]packets.Subscription{},
@@ -642,7 +657,7 @@ func (x *TopicsIndex) subscribersOf(topic string) *Subscribers {
 }
 
 // scanSubscribers returns a list of client subscriptions matching an indexed topic address.
-func (x *TopicsIndex) scanSubscribers(topic string, d int, n *particle, subs *Subscribers) *Subscribers {
+func (x *TopicsIndex) scanSubscribers(topic string, n *particle, subs *Subscribers) *Subscribers {
 	if n == nil {
 		n = x.root
 	}
@@ -651,20 +666,30 @@ func (x *TopicsIndex) scanSubscribers(topic string, d int, n *particle, subs *Su
 		return subs
 	}
 
-	key, hasNext := isolateParticle(topic, d)
+	return x.scanSubscribersFrom(topic, topic, n, subs)
+}
+
+// scanSubscribersFrom gathers the subscriptions under n matching rest, the
+// levels of topic still to match. Fork: upstream looked up each level from
+// the start of the topic, in quadratic time.
+func (x *TopicsIndex) scanSubscribersFrom(topic, rest string, n *particle, subs *Subscribers) *Subscribers {
+	key, next, hasNext := cutParticle(rest)
 	for _, partKey := range []string{key, "+"} {
 		if particle := n.particles.get(partKey); particle != nil { // [MQTT-3.3.2-3]
 			if hasNext {
-				x.scanSubscribers(topic, d+1, particle, subs)
+				x.scanSubscribersFrom(topic, next, particle, subs)
 			} else {
 				x.gatherSubscriptions(topic, particle, subs)
-				x.gatherSharedSubscriptions(particle, subs)
-				x.gatherInlineSubscriptions(particle, subs)
+				x.gatherSharedSubscriptions(topic, particle, subs)
+				x.gatherInlineSubscriptions(topic, particle, subs)
 
-				if wild := particle.particles.get("#"); wild != nil && partKey != "+" {
-					x.gatherSubscriptions(topic, wild, subs) // also match any subs where filter/# is filter as per 4.7.1.2
-					x.gatherSharedSubscriptions(wild, subs)
-					x.gatherInlineSubscriptions(particle, subs)
+				// Also match any subs where filter/# is filter as per
+				// 4.7.1.2. Fork: "+/#" too, and inline "filter/#" ones
+				// (upstream gathered the inline ones of particle again).
+				if wild := particle.particles.get("#"); wild != nil {
+					x.gatherSubscriptions(topic, wild, subs)
+					x.gatherSharedSubscriptions(topic, wild, subs)
+					x.gatherInlineSubscriptions(topic, wild, subs)
 				}
 			}
 		}
@@ -672,8 +697,8 @@ func (x *TopicsIndex) scanSubscribers(topic string, d int, n *particle, subs *Su
 
 	if particle := n.particles.get("#"); particle != nil {
 		x.gatherSubscriptions(topic, particle, subs)
-		x.gatherSharedSubscriptions(particle, subs)
-		x.gatherInlineSubscriptions(particle, subs)
+		x.gatherSharedSubscriptions(topic, particle, subs)
+		x.gatherInlineSubscriptions(topic, particle, subs)
 	}
 
 	return subs
@@ -686,7 +711,7 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 	}
 
 	for client, sub := range particle.subscriptions.GetAll() {
-		if len(sub.Filter) > 0 && topic[0] == '$' && (sub.Filter[0] == '+' || sub.Filter[0] == '#') { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
+		if hidesDollar(topic, sub.Filter) { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
 			continue
 		}
 
@@ -700,13 +725,19 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 }
 
 // gatherSharedSubscriptions gathers all shared subscriptions for a particle.
-func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscribers) {
+// Fork: without those whose filter starts with a wildcard when the topic
+// starts with '$' [MQTT-4.7.2-1], which upstream checked only for plain
+// subscriptions.
+func (x *TopicsIndex) gatherSharedSubscriptions(topic string, particle *particle, subs *Subscribers) {
 	if subs.Shared == nil {
 		subs.Shared = map[string]map[string]packets.Subscription{}
 	}
 
 	for _, shares := range particle.shared.GetAll() {
 		for client, sub := range shares {
+			if hidesDollar(topic, skipParticles(sub.Filter, 2)) {
+				continue
+			}
 			if _, ok := subs.Shared[sub.Filter]; !ok {
 				subs.Shared[sub.Filter] = map[string]packets.Subscription{}
 			}
@@ -716,15 +747,25 @@ func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscr
 	}
 }
 
-// gatherSharedSubscriptions gathers all inline subscriptions for a particle.
-func (x *TopicsIndex) gatherInlineSubscriptions(particle *particle, subs *Subscribers) {
+// gatherInlineSubscriptions gathers all inline subscriptions for a particle
+// (fork: without those a '$' topic hides, as gatherSharedSubscriptions).
+func (x *TopicsIndex) gatherInlineSubscriptions(topic string, particle *particle, subs *Subscribers) {
 	if subs.InlineSubscriptions == nil {
 		subs.InlineSubscriptions = map[int]InlineSubscription{}
 	}
 
 	for id, inline := range particle.inlineSubscriptions.GetAll() {
+		if hidesDollar(topic, inline.Filter) {
+			continue
+		}
 		subs.InlineSubscriptions[id] = inline
 	}
+}
+
+// hidesDollar reports whether topic starts with '$' and filter with a
+// wildcard, which then does not match it [MQTT-4.7.2-1].
+func hidesDollar(topic, filter string) bool {
+	return len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#')
 }
 
 // isolateParticle extracts a particle between d / and d+1 / without allocations.
@@ -749,13 +790,51 @@ func isolateParticle(filter string, d int) (particle string, hasNext bool) {
 	return
 }
 
-// IsSharedFilter returns true if the filter uses the share prefix.
+// cutParticle splits off the first level of a topic or filter; more
+// reports whether a separator followed it ("a" has one level, "a/" two).
+func cutParticle(t string) (particle, rest string, more bool) {
+	i := strings.IndexByte(t, '/')
+	if i < 0 {
+		return t, "", false
+	}
+	return t[:i], t[i+1:], true
+}
+
+// skipParticles returns t without its first d levels.
+func skipParticles(t string, d int) string {
+	for ; d > 0; d-- {
+		i := strings.IndexByte(t, '/')
+		if i < 0 {
+			return ""
+		}
+		t = t[i+1:]
+	}
+	return t
+}
+
+// IsSharedFilter returns true if the filter uses the share prefix, which is
+// case sensitive (fork).
 func IsSharedFilter(filter string) bool {
 	prefix, _ := isolateParticle(filter, 0)
-	return strings.EqualFold(prefix, SharePrefix)
+	return prefix == SharePrefix
+}
+
+// TopicLevels returns the number of levels of a topic name or filter, not
+// counting the "$share/<group>/" of a shared subscription (fork).
+func TopicLevels(filter string) int {
+	n := strings.Count(filter, "/") + 1
+	if IsSharedFilter(filter) {
+		n = max(1, n-2)
+	}
+	return n
 }
 
 // IsValidFilter returns true if the filter is valid.
+//
+// Fork: a wildcard must be a whole level, '#' the last one [MQTT-4.7.1-1]
+// [MQTT-4.7.1-2]: upstream granted "a+" and "a#" (which then matched only
+// the literal topics "a+" and "a#"), and "$SHARE" in upper case made a
+// shared subscription.
 func IsValidFilter(filter string, forPublish bool) bool {
 	if !forPublish && len(filter) == 0 { // publishing can accept zero-length topic filter if topic alias exists, so we don't enforce for publish.
 		return false // [MQTT-4.7.3-1]
@@ -772,17 +851,16 @@ func IsValidFilter(filter string, forPublish bool) bool {
 		}
 	}
 
-	wildhash := strings.IndexRune(filter, '#')
-	if wildhash >= 0 && wildhash != len(filter)-1 { // [MQTT-4.7.1-2]
-		return false
+	if !wildcardsAreLevels(filter) {
+		return false // [MQTT-4.7.1-1] [MQTT-4.7.1-2]
 	}
 
 	prefix, hasNext := isolateParticle(filter, 0)
-	if !hasNext && strings.EqualFold(prefix, SharePrefix) {
+	if !hasNext && prefix == SharePrefix {
 		return false // [MQTT-4.8.2-1]
 	}
 
-	if hasNext && strings.EqualFold(prefix, SharePrefix) {
+	if hasNext && prefix == SharePrefix {
 		group, hasNext := isolateParticle(filter, 1)
 		if !hasNext {
 			return false // [MQTT-4.8.2-1]
@@ -793,6 +871,27 @@ func IsValidFilter(filter string, forPublish bool) bool {
 		}
 	}
 
+	return true
+}
+
+// wildcardsAreLevels reports whether every '+' in filter is a whole level
+// and a '#' only the whole last level, in one pass.
+func wildcardsAreLevels(filter string) bool {
+	start := 0 // where the current level starts
+	for i := 0; i < len(filter); i++ {
+		switch filter[i] {
+		case '/':
+			start = i + 1
+		case '+':
+			if i != start || (i+1 < len(filter) && filter[i+1] != '/') {
+				return false
+			}
+		case '#':
+			if i != start || i != len(filter)-1 {
+				return false
+			}
+		}
+	}
 	return true
 }
 

@@ -6,6 +6,7 @@ package mqtt
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -247,7 +248,7 @@ func BenchmarkSubscribe(b *testing.B) {
 func BenchmarkSubscribeShared(b *testing.B) {
 	index := NewTopicsIndex()
 	for n := 0; n < b.N; n++ {
-		index.Subscribe("client-1", packets.Subscription{Filter: "$SHARE/tmp/a/b/c"})
+		index.Subscribe("client-1", packets.Subscription{Filter: "$share/tmp/a/b/c"})
 	}
 }
 
@@ -313,7 +314,7 @@ func TestUnsubscribeNoCascade(t *testing.T) {
 
 func TestUnsubscribeShared(t *testing.T) {
 	index := NewTopicsIndex()
-	index.Subscribe("cl1", packets.Subscription{Filter: "$SHARE/tmp/a/b/c", Qos: 2})
+	index.Subscribe("cl1", packets.Subscription{Filter: "$share/tmp/a/b/c", Qos: 2})
 	final := index.root.particles.get("a").particles.get("b").particles.get("c")
 	require.NotNil(t, final)
 	client, exists := final.shared.Get("tmp", "cl1")
@@ -501,7 +502,7 @@ func TestScanSubscribers(t *testing.T) {
 	index.Subscribe("cl4", packets.Subscription{Qos: 0, Filter: "#", Identifier: 5})
 	index.Subscribe("cl2", packets.Subscription{Qos: 0, Filter: "$SYS/test", Identifier: 2})
 
-	subs := index.scanSubscribers("a/b/c", 0, nil, new(Subscribers))
+	subs := index.scanSubscribers("a/b/c", nil, new(Subscribers))
 	require.Equal(t, 3, len(subs.Subscriptions))
 	require.Contains(t, subs.Subscriptions, "cl1")
 	require.Contains(t, subs.Subscriptions, "cl2")
@@ -517,13 +518,13 @@ func TestScanSubscribers(t *testing.T) {
 	require.Equal(t, 0, subs.Subscriptions["cl2"].Identifiers["a/b/c"])
 	require.Equal(t, 5, subs.Subscriptions["cl4"].Identifiers["#"])
 
-	subs = index.scanSubscribers("d/e/f/g", 0, nil, new(Subscribers))
+	subs = index.scanSubscribers("d/e/f/g", nil, new(Subscribers))
 	require.Equal(t, 1, len(subs.Subscriptions))
 	require.Contains(t, subs.Subscriptions, "cl4")
 	require.Equal(t, byte(0), subs.Subscriptions["cl4"].Qos)
 	require.Equal(t, 5, subs.Subscriptions["cl4"].Identifiers["#"])
 
-	subs = index.scanSubscribers("", 0, nil, new(Subscribers))
+	subs = index.scanSubscribers("", nil, new(Subscribers))
 	require.Equal(t, 0, len(subs.Subscriptions))
 }
 
@@ -532,7 +533,7 @@ func TestScanSubscribersTopicInheritanceBug(t *testing.T) {
 	index.Subscribe("cl1", packets.Subscription{Qos: 0, Filter: "a/b/c"})
 	index.Subscribe("cl2", packets.Subscription{Qos: 0, Filter: "a/b"})
 
-	subs := index.scanSubscribers("a/b/c", 0, nil, new(Subscribers))
+	subs := index.scanSubscribers("a/b/c", nil, new(Subscribers))
 	require.Equal(t, 1, len(subs.Subscriptions))
 }
 
@@ -545,7 +546,7 @@ func TestScanSubscribersShared(t *testing.T) {
 	index.Subscribe("cl3", packets.Subscription{Qos: 1, Filter: SharePrefix + "/tmp/a/b/+", Identifier: 200})
 	index.Subscribe("cl4", packets.Subscription{Qos: 0, Filter: SharePrefix + "/tmp/a/b/+", Identifier: 201})
 	index.Subscribe("cl5", packets.Subscription{Qos: 0, Filter: SharePrefix + "/tmp/a/b/c/#"})
-	subs := index.scanSubscribers("a/b/c", 0, nil, new(Subscribers))
+	subs := index.scanSubscribers("a/b/c", nil, new(Subscribers))
 	require.Equal(t, 4, len(subs.Shared))
 }
 
@@ -555,7 +556,7 @@ func TestSelectSharedSubscriber(t *testing.T) {
 	index.Subscribe("cl1b", packets.Subscription{Qos: 0, Filter: SharePrefix + "/tmp/a/b/c", Identifier: 111})
 	index.Subscribe("cl2", packets.Subscription{Qos: 0, Filter: SharePrefix + "/tmp/a/b/c", Identifier: 112})
 	index.Subscribe("cl3", packets.Subscription{Qos: 0, Filter: SharePrefix + "/tmp2/a/b/c", Identifier: 113})
-	subs := index.scanSubscribers("a/b/c", 0, nil, new(Subscribers))
+	subs := index.scanSubscribers("a/b/c", nil, new(Subscribers))
 	require.Equal(t, 2, len(subs.Shared))
 	require.Contains(t, subs.Shared, SharePrefix+"/tmp/a/b/c")
 	require.Contains(t, subs.Shared, SharePrefix+"/tmp2/a/b/c")
@@ -767,6 +768,77 @@ func TestIsValid(t *testing.T) {
 	require.False(t, IsValidFilter(SharePrefix+"/#", false))
 	require.False(t, IsValidFilter(SharePrefix+"/#/", false))
 	require.False(t, IsValidFilter("a/#/c", false))
+}
+
+// TestIsValidWildcardsAreLevels checks that a wildcard must be a whole
+// level (fork: upstream granted "a+" and "a#").
+func TestIsValidWildcardsAreLevels(t *testing.T) {
+	for _, f := range []string{"+", "#", "+/+", "a/+/b", "a/+", "+/#", "a//#", "/#"} {
+		require.True(t, IsValidFilter(f, false), f)
+	}
+	for _, f := range []string{"a+", "a#", "+a", "#a", "a/b+", "a/+b/c", "a/#/", "a/b#", "++", "##", "a/#/#"} {
+		require.False(t, IsValidFilter(f, false), f)
+	}
+}
+
+// TestSharePrefixIsCaseSensitive checks that only "$share" starts a shared
+// subscription (fork: upstream also took "$SHARE" and "$Share").
+func TestSharePrefixIsCaseSensitive(t *testing.T) {
+	require.True(t, IsSharedFilter("$share/g/secret/#"))
+	for _, f := range []string{"$SHARE/g/secret/#", "$Share/g/secret/#"} {
+		require.False(t, IsSharedFilter(f), f)
+		require.True(t, IsValidFilter(f, false), f)
+		require.Equal(t, 4, TopicLevels(f), f)
+
+		index := NewTopicsIndex()
+		index.Subscribe("cl1", packets.Subscription{Filter: f})
+		require.Empty(t, index.Subscribers("secret/x").Subscriptions, f)
+		require.Empty(t, index.Subscribers("secret/x").Shared, f)
+		require.Contains(t, index.Subscribers(f[:len(f)-1]+"x").Subscriptions, "cl1", f)
+		require.True(t, index.Unsubscribe(f, "cl1"))
+	}
+	require.Equal(t, 2, TopicLevels("$share/g/secret/#"))
+}
+
+// TestDeepTopics walks topics and filters of 30,000 levels through the
+// index, which the fork does in one pass each (upstream: quadratic, with
+// seconds of CPU per topic; see BenchmarkDeepTopic).
+func TestDeepTopics(t *testing.T) {
+	const levels = 30000
+	topic := strings.Repeat("a/", levels-1) + "b"
+	index := NewTopicsIndex()
+	require.True(t, index.Subscribe("cl1", packets.Subscription{Filter: topic}))
+	require.True(t, index.Subscribe("cl2", packets.Subscription{Filter: strings.Repeat("+/", levels-1) + "#"}))
+	require.True(t, index.Subscribe("cl3", packets.Subscription{Filter: "$share/g/" + topic}))
+	subs := index.Subscribers(topic)
+	require.Contains(t, subs.Subscriptions, "cl1")
+	require.Contains(t, subs.Subscriptions, "cl2")
+	require.Contains(t, subs.Shared, "$share/g/"+topic)
+	require.Equal(t, int64(1), index.RetainMessage(packets.Packet{TopicName: topic, Payload: []byte("x")}))
+	require.Len(t, index.Messages(strings.Repeat("a/", levels-1)+"+"), 1)
+	require.Len(t, index.Messages("a/#"), 1)
+	require.Len(t, index.Messages(topic), 1)
+	require.Equal(t, levels, TopicLevels(topic))
+	require.True(t, index.Unsubscribe(topic, "cl1"))
+	require.True(t, index.Unsubscribe("$share/g/"+topic, "cl3"))
+	require.Nil(t, index.seek(topic+"/c", 0))
+}
+
+func BenchmarkDeepTopic(b *testing.B) {
+	for _, levels := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(levels), func(b *testing.B) {
+			topic := strings.Repeat("a/", levels-1) + "b"
+			index := NewTopicsIndex()
+			index.Subscribe("cl1", packets.Subscription{Filter: topic})
+			index.RetainMessage(packets.Packet{TopicName: topic, Payload: []byte("x")})
+			filter := strings.Repeat("+/", levels-1) + "b"
+			b.ResetTimer()
+			for n := 0; n < b.N; n++ {
+				index.Subscribers(topic)
+				index.Messages(filter)
+			}
+		})
+	}
 }
 
 func TestIsValidForPublish(t *testing.T) {

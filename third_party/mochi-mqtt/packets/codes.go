@@ -107,6 +107,7 @@ var (
 	ErrSessionTakenOver                       = Code{Code: 0x8E, Reason: "session takeover"}
 	ErrTopicFilterInvalid                     = Code{Code: 0x8F, Reason: "topic filter invalid"}
 	ErrTopicNameInvalid                       = Code{Code: 0x90, Reason: "topic name invalid"}
+	ErrTopicNameTooManyLevels                 = Code{Code: 0x90, Reason: "topic name has more levels than the server allows"} // fork
 	ErrPacketIdentifierInUse                  = Code{Code: 0x91, Reason: "packet identifier in use"}
 	ErrPacketIdentifierNotFound               = Code{Code: 0x92, Reason: "packet identifier not found"}
 	ErrReceiveMaximum                         = Code{Code: 0x93, Reason: "receive maximum exceeded"}

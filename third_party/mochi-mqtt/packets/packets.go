@@ -687,12 +687,14 @@ func (pk *Packet) PublishValidate(topicAliasMaximum uint16) Code {
 		return ErrTopicAliasInvalid // [MQTT-3.2.2-17] [MQTT-3.3.2-9] ~[MQTT-3.3.2-10] [MQTT-3.3.2-12]
 	}
 
-	if pk.TopicName == "" && pk.Properties.TopicAlias == 0 {
-		return ErrProtocolViolationNoTopic // ~[MQTT-3.3.2-8]
-	}
-
+	// Fork: a Topic Alias of 0 is refused as such before the missing
+	// topic, which upstream reported first when both were wrong.
 	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias == 0 {
 		return ErrTopicAliasInvalid // [MQTT-3.3.2-8]
+	}
+
+	if pk.TopicName == "" && pk.Properties.TopicAlias == 0 {
+		return ErrProtocolViolationNoTopic // ~[MQTT-3.3.2-8]
 	}
 
 	if len(pk.Properties.SubscriptionIdentifier) > 0 {
@@ -958,14 +960,16 @@ func (pk *Packet) SubscribeDecode(buf []byte) error {
 			Filter: filter,
 		}
 
+		// Fork: upstream read a v5 filter's options byte without checking
+		// that it was there, and a SUBSCRIBE ending after a filter made
+		// the reading goroutine panic, which ended the whole process.
+		option, offset, err = decodeByte(buf, offset)
+		if err != nil {
+			return ErrMalformedQos
+		}
 		if pk.ProtocolVersion == 5 {
-			sub.decode(buf[offset])
-			offset += 1
+			sub.decode(option)
 		} else {
-			option, offset, err = decodeByte(buf, offset)
-			if err != nil {
-				return ErrMalformedQos
-			}
 			sub.Qos = option
 		}
 

@@ -2959,7 +2959,7 @@ var TPacketData = map[byte]TPacketCases{
 				},
 				PacketID: 15,
 				Filters: Subscriptions{
-					{Filter: "$SHARE/#", Identifier: 5},
+					{Filter: "$share/#", Identifier: 5},
 				},
 			},
 		},
@@ -2974,7 +2974,7 @@ var TPacketData = map[byte]TPacketCases{
 				},
 				PacketID: 15,
 				Filters: Subscriptions{
-					{Filter: "$SHARE/tmp/a/b/c", Identifier: 5, NoLocal: true},
+					{Filter: "$share/tmp/a/b/c", Identifier: 5, NoLocal: true},
 				},
 			},
 		},

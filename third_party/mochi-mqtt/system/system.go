@@ -26,6 +26,7 @@ type Info struct {
 	Retained            int64  `json:"retained"`             // total number of retained messages active on the broker
 	Inflight            int64  `json:"inflight"`             // the number of messages currently in-flight
 	InflightDropped     int64  `json:"inflight_dropped"`     // the number of inflight messages which were dropped
+	SlowConsumers       int64  `json:"slow_consumers"`       // fork: clients stopped because their socket stayed unwritable past the write timeout
 	Subscriptions       int64  `json:"subscriptions"`        // total number of subscriptions active on the broker
 	PacketsReceived     int64  `json:"packets_received"`     // the total number of publish messages received
 	PacketsSent         int64  `json:"packets_sent"`         // total number of messages of any type sent since the broker started
@@ -52,6 +53,7 @@ func (i *Info) Clone() *Info {
 		Retained:            atomic.LoadInt64(&i.Retained),
 		Inflight:            atomic.LoadInt64(&i.Inflight),
 		InflightDropped:     atomic.LoadInt64(&i.InflightDropped),
+		SlowConsumers:       atomic.LoadInt64(&i.SlowConsumers),
 		Subscriptions:       atomic.LoadInt64(&i.Subscriptions),
 		PacketsReceived:     atomic.LoadInt64(&i.PacketsReceived),
 		PacketsSent:         atomic.LoadInt64(&i.PacketsSent),

@@ -1,0 +1,41 @@
+package node_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/openpubsub/pubsub/broker/node"
+)
+
+// TestSubscriptionLimit: a session holds at most MaxSubscriptions
+// subscriptions; a filter beyond it gets SUBACK 0x97 and is counted, and
+// resubscribing to a filter it holds still works (issue 14, finding 6:
+// before, one session held 100,000).
+func TestSubscriptionLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, node.Limits{MaxSubscriptions: 3}, "a")
+	c, _ := e.mustConnect("a")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	ack, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: "a", QoS: 1}, {Topic: "b", QoS: 1}, {Topic: "c", QoS: 1}, {Topic: "d", QoS: 1},
+	}})
+	if ack == nil { // paho also returns an error: one filter failed
+		t.Fatal(err)
+	}
+	if got, want := ack.Reasons, []byte{1, 1, 1, 0x97}; string(got) != string(want) {
+		t.Fatalf("SUBACK reasons = % x, want % x", got, want)
+	}
+	ack, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "a", QoS: 0}, {Topic: "e", QoS: 0}}})
+	if ack == nil {
+		t.Fatal(err)
+	}
+	if got, want := ack.Reasons, []byte{0, 0x97}; string(got) != string(want) {
+		t.Fatalf("SUBACK reasons = % x, want % x", got, want)
+	}
+	if got := e.metric(`pubsub_subscriptions_refused_total{broker="` + e.brokers["a"].host + `"}`); got != 2 {
+		t.Errorf("subscriptions refused = %d, want 2", got)
+	}
+}

@@ -83,7 +83,7 @@ func TestReportClients(t *testing.T) {
 		mu.Lock()
 		reports, auth = append(reports, rep), r.Header.Get("Authorization")
 		ans := clients.Answer{Disconnect: []clients.Target{}}
-		if len(rep.Clients) == 1 && !asked {
+		if len(rep.Clients) == 1 && rep.Clients[0].JTI == cl.ID && !asked {
 			ans.Disconnect = append(ans.Disconnect, clients.Target{BrokerID: "b1", ClientID: cl.Subject})
 			asked = true
 		}
@@ -112,7 +112,7 @@ func TestReportClients(t *testing.T) {
 	if auth != "Bearer psn_test" {
 		t.Errorf("Authorization %q", auth)
 	}
-	if first := reports[0]; len(first.Clients) != 1 || first.Clients[0].JTI != cl.ID {
-		t.Errorf("first report: %+v", first)
+	if !asked {
+		t.Error("no report listed the client")
 	}
 }

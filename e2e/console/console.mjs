@@ -47,7 +47,7 @@ try {
   await page.fill("#account", account);
   await page.fill("#token", "wrong-token");
   await page.click("#signin");
-  await page.waitForFunction(() => document.getElementById("flash").textContent.startsWith("Sign-in refused"), null, T);
+  await page.waitForFunction(() => document.getElementById("flash")?.textContent?.startsWith("Sign-in refused"), null, T);
   await shot(page, "signin");
   await page.fill("#token", apiToken);
   await page.click("#signin");
@@ -74,7 +74,8 @@ try {
   await page.fill("#e-exp", "86400");
   await page.click("#edit-broker button");
   await flashOK("Saved broker example-broker");
-  await page.waitForFunction(() => document.getElementById("e-exp").value === "86400" && document.getElementById("e-desc").value === "edited by the console", null, T);
+  // The page reloads the broker from the API after saving.
+  await page.waitForFunction(() => document.getElementById("e-exp")?.value === "86400" && document.getElementById("e-desc")?.value === "edited by the console", null, T);
   await shot(page, "broker");
   console.log("EDITED");
 
@@ -101,22 +102,22 @@ try {
   await page.waitForSelector("#keys tbody tr", T);
   await page.click("#rotate");
   await confirm();
-  await page.waitForFunction(() => document.getElementById("rotation").textContent.startsWith("Current:"), null, T);
+  await page.waitForFunction(() => document.getElementById("rotation")?.textContent?.startsWith("Current:"), null, T);
   await shot(page, "keys");
 
   // Live topic view: watch, see the test's MQTT message, publish.
   await page.click("#tab-live");
   await page.fill("#filter", "console/#");
   await page.click("#watch");
-  await page.waitForFunction(() => document.getElementById("live-status").textContent.startsWith("Watching"), null, T);
+  await page.waitForFunction(() => document.getElementById("live-status")?.textContent?.startsWith("Watching"), null, T);
   console.log("WATCHING");
   const text = await next();
-  await page.waitForFunction((t) => document.getElementById("messages").textContent.includes(t), text, T);
+  await page.waitForFunction((t) => document.getElementById("messages")?.textContent?.includes(t), text, T);
   console.log("RECEIVED " + text);
   await page.fill("#pub-topic", "console/out");
   await page.fill("#pub-payload", "sent by the console");
   await page.click("#publish button");
-  await page.waitForFunction(() => document.getElementById("pub-status").textContent.startsWith("Published"), null, T);
+  await page.waitForFunction(() => document.getElementById("pub-status")?.textContent?.startsWith("Published"), null, T);
   await shot(page, "live");
   console.log("PUBLISHED");
 

@@ -35,12 +35,14 @@ type nodeClients struct {
 	validFor time.Duration
 	byBroker map[string][]clients.Client
 	pending  []clients.Target
+	stats    map[string]series // by broker id (stats.go)
 }
 
 func (n *nodeClients) fresh(now time.Time) bool { return now.Sub(n.at) <= n.validFor }
 
 // ReportClients records a node's report of its connected clients,
-// replacing its previous one, and returns the disconnections requested
+// replacing its previous one, adds its brokers' counters to their
+// history, and returns the disconnections requested
 // for that node since. Returns EINVALID for an interval out of range.
 func (s *Service) ReportClients(node *NodeToken, r *clients.Report) (clients.Answer, error) {
 	interval := time.Duration(r.IntervalMS) * time.Millisecond
@@ -57,11 +59,13 @@ func (s *Service) ReportClients(node *NodeToken, r *clients.Report) (clients.Ans
 	if x.nodes == nil {
 		x.nodes = map[string]*nodeClients{}
 	}
+	nc := &nodeClients{at: s.now(), validFor: clients.StaleAfter * interval, byBroker: by}
 	var pending []clients.Target
 	if old := x.nodes[node.Name]; old != nil {
-		pending = old.pending
+		pending, nc.stats = old.pending, old.stats
 	}
-	x.nodes[node.Name] = &nodeClients{at: s.now(), validFor: clients.StaleAfter * interval, byBroker: by}
+	nc.addStats(nc.at, r.Brokers)
+	x.nodes[node.Name] = nc
 	return clients.Answer{Disconnect: pending}, nil
 }
 

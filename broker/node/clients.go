@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -29,6 +30,28 @@ func (n *Node) Clients() []clients.Client {
 			}
 			out = append(out, s.clientOf(c, sess))
 		}
+	}
+	return out
+}
+
+// brokerStats returns the counters of each broker server running on the
+// node, as /metrics has them.
+func (n *Node) brokerStats() []clients.BrokerStats {
+	servers := n.serverList()
+	out := make([]clients.BrokerStats, 0, len(servers))
+	for _, s := range servers {
+		st := clients.BrokerStats{
+			BrokerID:    s.id,
+			Connections: atomic.LoadInt64(&s.mochi.Info.ClientsConnected),
+			MessagesIn:  atomic.LoadInt64(&s.mochi.Info.MessagesReceived),
+			MessagesOut: atomic.LoadInt64(&s.mochi.Info.MessagesSent),
+			Dropped:     atomic.LoadInt64(&s.mochi.Info.MessagesDropped) + atomic.LoadInt64(&s.mochi.Info.InflightDropped) + s.m.droppedQoS0.Load(),
+			Denied:      s.m.aclPublish.Load() + s.m.aclSubscribe.Load(),
+		}
+		for i := range s.m.refusals {
+			st.Refused += s.m.refusals[i].Load()
+		}
+		out = append(out, st)
 	}
 	return out
 }
@@ -127,7 +150,7 @@ func (n *Node) ReportClients(ctx context.Context, baseURL, nodeToken string, int
 }
 
 func (n *Node) reportClients(ctx context.Context, hc *http.Client, baseURL, nodeToken string, interval time.Duration) error {
-	body, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds(), Clients: n.Clients()})
+	body, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds(), Clients: n.Clients(), Brokers: n.brokerStats()})
 	if err != nil {
 		return err
 	}

@@ -63,16 +63,21 @@ func TestClientsList(t *testing.T) {
 }
 
 // TestReportClients runs the node's reporter against a stand-in control
-// plane: the reports carry the node token and the connected clients, and
-// a disconnection in an answer disconnects the client.
+// plane: the reports carry the node token, the connected clients and the
+// brokers' counters, and a disconnection in an answer disconnects the
+// client.
 func TestReportClients(t *testing.T) {
 	e := newEnv(t, node.Limits{}, "b1")
 	c, cl := e.mustConnect("b1")
+	if _, err := c.publish(t, "t", 1, "hello"); err != nil {
+		t.Fatal(err)
+	}
 	var (
-		mu      sync.Mutex
-		reports []clients.Report
-		auth    string
-		asked   bool
+		mu       sync.Mutex
+		reports  []clients.Report
+		auth     string
+		asked    bool
+		sawStats bool
 	)
 	cp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rep clients.Report
@@ -83,6 +88,9 @@ func TestReportClients(t *testing.T) {
 		mu.Lock()
 		reports, auth = append(reports, rep), r.Header.Get("Authorization")
 		ans := clients.Answer{Disconnect: []clients.Target{}}
+		for _, st := range rep.Brokers {
+			sawStats = sawStats || (st.BrokerID == "b1" && st.Connections == 1 && st.MessagesIn == 1)
+		}
 		if len(rep.Clients) == 1 && rep.Clients[0].JTI == cl.ID && !asked {
 			ans.Disconnect = append(ans.Disconnect, clients.Target{BrokerID: "b1", ClientID: cl.Subject})
 			asked = true
@@ -114,5 +122,8 @@ func TestReportClients(t *testing.T) {
 	}
 	if !asked {
 		t.Error("no report listed the client")
+	}
+	if !sawStats {
+		t.Errorf("no report had b1's counters (1 connection, 1 message in): %+v", reports[0].Brokers)
 	}
 }

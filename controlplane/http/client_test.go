@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/testenv"
 	"github.com/openpubsub/pubsub/pkg/clients"
 )
@@ -146,4 +147,68 @@ func TestClients(t *testing.T) {
 		a.report(t, tok1, clients.Report{IntervalMS: 0}).fails(t, 400, 10012, "interval_ms")
 		a.doWith("POST", a.srv.URL+clients.Path, `{"interval_ms": "x"}`, map[string]string{"Authorization": "Bearer " + tok1}).fails(t, 400, 10012, "interval_ms")
 	})
+}
+
+// statsResult is a broker's counters as the API returns them.
+type statsResult struct {
+	Nodes []struct {
+		Node    string `json:"node"`
+		Samples []struct {
+			Time        string `json:"time"`
+			Connections int64  `json:"connections"`
+			MessagesIn  int64  `json:"messages_in"`
+			MessagesOut int64  `json:"messages_out"`
+			Dropped     int64  `json:"dropped"`
+			Refused     int64  `json:"refused"`
+			Denied      int64  `json:"denied"`
+		} `json:"samples"`
+	} `json:"nodes"`
+}
+
+// TestBrokerStats covers the counters nodes report with their clients:
+// the API keeps the last StatsSamples per node and broker, oldest first,
+// and an account sees only its own brokers' counters.
+func TestBrokerStats(t *testing.T) {
+	a := newAPI(t, testenv.OpenStore(t, "sqlite"))
+	a.do("POST", "/namespaces", `{"name": "ns"}`).ok(t, nil)
+	var ba, bb brokerResult
+	a.do("POST", "/namespaces/ns/brokers", `{"name": "b", "authType": "TOKEN"}`).ok(t, &ba)
+	other := *a
+	other.acct = a.newAccount("other@example.com")
+	other.do("POST", "/namespaces", `{"name": "ns-b"}`).ok(t, nil)
+	other.do("POST", "/namespaces/ns-b/brokers", `{"name": "b", "authType": "TOKEN"}`).ok(t, &bb)
+	tok, err := a.svc.CreateNodeToken(context.Background(), "node-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var st statsResult
+	a.do("GET", "/namespaces/ns/brokers/b/stats", "").ok(t, &st)
+	if len(st.Nodes) != 0 {
+		t.Fatalf("stats before any report: %+v", st)
+	}
+	n := 2*controlplane.StatsSamples + 5
+	for i := range n {
+		a.report(t, tok, clients.Report{IntervalMS: 1000, Brokers: []clients.BrokerStats{
+			{BrokerID: ba.ID, Connections: 3, MessagesIn: int64(i), MessagesOut: int64(2 * i), Dropped: 1, Refused: 2, Denied: 4},
+			{BrokerID: bb.ID, MessagesIn: 1000},
+		}}).ok(t, nil)
+	}
+	a.do("GET", "/namespaces/ns/brokers/b/stats", "").ok(t, &st)
+	if len(st.Nodes) != 1 || st.Nodes[0].Node != "node-1" || len(st.Nodes[0].Samples) != controlplane.StatsSamples {
+		t.Fatalf("stats: %d nodes, %+v", len(st.Nodes), st)
+	}
+	s := st.Nodes[0].Samples
+	if first, last := s[0], s[len(s)-1]; first.MessagesIn != int64(n-controlplane.StatsSamples) || last.MessagesIn != int64(n-1) ||
+		last.MessagesOut != int64(2*(n-1)) || last.Connections != 3 || last.Dropped != 1 || last.Refused != 2 || last.Denied != 4 {
+		t.Errorf("first %+v, last %+v", first, last)
+	}
+	parseTime(t, s[0].Time)
+
+	other.do("GET", "/namespaces/ns-b/brokers/b/stats", "").ok(t, &st)
+	if len(st.Nodes) != 1 || st.Nodes[0].Samples[0].MessagesIn != 1000 {
+		t.Fatalf("account B's stats: %+v", st)
+	}
+	other.doWith("GET", a.base()+"/namespaces/ns/brokers/b/stats", "", map[string]string{"Authorization": "Bearer " + other.acct.APIToken}).fails(t, 403, 10002, "do not grant access to account")
+	a.do("GET", "/namespaces/ns-b/brokers/b/stats", "").fails(t, 404, 10020, "not found")
 }

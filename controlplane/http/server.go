@@ -101,6 +101,7 @@ func (s *Server) routes() chi.Router {
 
 		r.Get("/namespaces/{namespace}/brokers/{broker}/clients", s.handleListClients)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/clients/disconnect", s.handleDisconnectClient)
+		r.Get("/namespaces/{namespace}/brokers/{broker}/stats", s.handleBrokerStats)
 	})
 	return r
 }

@@ -121,6 +121,17 @@ try {
   await shot(page, "live");
   console.log("PUBLISHED");
 
+  // Overview: the node's counters of the broker, and their charts.
+  await page.click("#tab-overview");
+  await page.waitForFunction(() => {
+    const cells = document.querySelectorAll("#overview-nodes tbody tr td");
+    return cells.length > 3 && Number(cells[1].textContent) === 2 && Number(cells[2].textContent) >= 1 && Number(cells[3].textContent) >= 1;
+  }, null, T);
+  await page.waitForSelector("#chart-messages canvas", T);
+  await page.waitForSelector("#chart-connections canvas", T);
+  await shot(page, "overview");
+  console.log("OVERVIEW");
+
   // Clients: both of the test's MQTT clients are listed; disconnect the
   // second, revoke the first's token, and see them leave.
   const [first, second] = (await next()).split(" ");

@@ -25,11 +25,25 @@ const MaxReportBytes = 64 << 20
 const MaxSubscriptions = 20
 
 // Report is what a node sends: every connected client of every broker it
-// serves, at Time.
+// serves, and the counters of each broker it runs, at Time.
 type Report struct {
-	Time       time.Time `json:"time"`
-	IntervalMS int64     `json:"interval_ms"`
-	Clients    []Client  `json:"clients"`
+	Time       time.Time     `json:"time"`
+	IntervalMS int64         `json:"interval_ms"`
+	Clients    []Client      `json:"clients"`
+	Brokers    []BrokerStats `json:"brokers"`
+}
+
+// BrokerStats are one broker's figures on one node: Connections now, the
+// others counted since the broker's server started on the node (the
+// control plane turns them into rates).
+type BrokerStats struct {
+	BrokerID    string `json:"broker_id"`
+	Connections int64  `json:"connections"`
+	MessagesIn  int64  `json:"messages_in"`  // PUBLISH packets received from clients
+	MessagesOut int64  `json:"messages_out"` // PUBLISH packets sent to clients
+	Dropped     int64  `json:"dropped"`      // deliveries dropped (full queues, inflight limit) and refused QoS 0 publishes
+	Refused     int64  `json:"refused"`      // CONNECTs refused (bad, expired or revoked tokens, ...)
+	Denied      int64  `json:"denied"`       // publishes and filters the token's ACL refused
 }
 
 // Client is one connected MQTT session (over TLS or WebSocket).

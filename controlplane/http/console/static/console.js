@@ -7,6 +7,7 @@
 const API = "/client/v4";
 const AUTH_KEY = "pubsub.console.auth";
 const PER_PAGE = 50;
+const CLIENTS_REFRESH = 2000; // ms: the nodes report every 2 s
 
 // ---------- small DOM helpers ----------
 
@@ -412,7 +413,7 @@ async function deleteBroker(ns, name, after) {
 
 // ---------- one broker ----------
 
-const TABS = [["settings", "Settings"], ["credentials", "Credentials"], ["keys", "Keys"], ["clients", "Clients"], ["live", "Live topics"]];
+const TABS = [["settings", "Settings"], ["overview", "Overview"], ["credentials", "Credentials"], ["keys", "Keys"], ["clients", "Clients"], ["live", "Live topics"]];
 
 // edgeURL is the broker's HTTPS edge: every TLS port of a node answers
 // HTTPS as well as MQTT, so the endpoint's host and port serve SSE.
@@ -589,9 +590,108 @@ BROKER_TABS.keys = async (body, ns, b) => {
   await show();
 };
 
+// ---------- overview: counters and charts ----------
+
+// loadUPlot loads the vendored charting library on first use, so that
+// the other pages do not pay for it.
+let uplotLoading = null;
+function loadUPlot() {
+  uplotLoading ??= new Promise((resolve, reject) => {
+    document.head.append(h("link", { rel: "stylesheet", href: "vendor/uplot/uPlot.min.css" }));
+    const sc = h("script", { src: "vendor/uplot/uPlot.iife.min.js" });
+    sc.onload = () => resolve(window.uPlot);
+    sc.onerror = () => { uplotLoading = null; reject(new Error("could not load the charting library")); };
+    document.head.append(sc);
+  });
+  return uplotLoading;
+}
+
+// rates turns one node's counter samples into [times, per-second rates]
+// of field; a counter that went down (the node restarted) counts as 0.
+function rates(samples, field) {
+  const xs = [], ys = [];
+  for (let i = 1; i < samples.length; i++) {
+    const dt = (Date.parse(samples[i].time) - Date.parse(samples[i - 1].time)) / 1000;
+    if (dt <= 0) continue;
+    xs.push(Date.parse(samples[i].time) / 1000);
+    ys.push(Math.max(0, samples[i][field] - samples[i - 1][field]) / dt);
+  }
+  return [xs, ys];
+}
+
+const COLORS = ["#1a5fb4", "#c64600", "#26a269", "#813d9c", "#a51d2d", "#986a44"];
+
+BROKER_TABS.overview = async (body, ns, b) => {
+  const bp = brokerPath(ns, b.name);
+  const summary = h("div", { id: "overview-summary" });
+  const charts = h("div", { id: "charts" });
+  const nodes = h("div", {});
+  const plots = {};
+  body.replaceChildren(summary, charts, h("h2", {}, "By node"), nodes);
+  const uPlot = await loadUPlot();
+
+  // chart draws or updates one chart: series is [[label, [xs, ys]], ...].
+  function chart(id, title, series) {
+    const data = uPlot.join(series.map(([, d]) => d));
+    const key = series.map(([l]) => l).join("|");
+    // Two charts a row: the gap (16 px), and each box's padding and border.
+    const width = Math.max(320, Math.floor((charts.clientWidth - 16) / 2) - 16);
+    if (plots[id] && plots[id].key === key) {
+      plots[id].u.setData(data);
+      return;
+    }
+    if (plots[id]) plots[id].u.destroy();
+    const box = $(id) || h("div", { id, class: "chart" });
+    if (!box.parentNode) charts.append(box);
+    const u = new uPlot({
+      title, width, height: 220,
+      series: [{}, ...series.map(([label], i) => ({ label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))],
+      axes: [{}, { size: 60 }],
+      scales: {
+        // The last 5 minutes, what the control plane keeps.
+        x: { time: true, range: () => { const now = Date.now() / 1000; return [now - 300, now]; } },
+        y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+      },
+    }, data, box);
+    plots[id] = { u, key };
+  }
+
+  async function show() {
+    const st = (await api("GET", `${bp}/stats`)).result;
+    if (st.nodes.length === 0) {
+      summary.replaceChildren(h("div", { class: "empty", id: "overview-empty" },
+        "No node has reported this broker's counters in the last seconds. A broker's server starts on a node with its first client; connect one with a credential of this broker."));
+      nodes.replaceChildren();
+      return;
+    }
+    const latest = st.nodes.map((n) => ({ node: n.node, s: n.samples[n.samples.length - 1], r: (f) => { const [, ys] = rates(n.samples, f); return ys.length ? ys[ys.length - 1] : 0; } }));
+    const sum = (f) => latest.reduce((acc, n) => acc + f(n), 0);
+    const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+    const card = (label, value) => h("div", { class: "stat" }, h("div", { class: "stat-value" }, value), h("div", { class: "muted" }, label));
+    summary.replaceChildren(h("div", { class: "stats" },
+      card("connections", sum((n) => n.s.connections)),
+      card("messages in / s", fmt(sum((n) => n.r("messages_in")))),
+      card("messages out / s", fmt(sum((n) => n.r("messages_out")))),
+      card("dropped / s", fmt(sum((n) => n.r("dropped")))),
+      card("refused connects / s", fmt(sum((n) => n.r("refused")))),
+      card("ACL denials / s", fmt(sum((n) => n.r("denied"))))));
+    nodes.replaceChildren(h("table", { id: "overview-nodes" },
+      h("thead", {}, h("tr", {}, ["Node", "Connections", "Messages in", "Messages out", "Dropped", "Refused connects", "ACL denials", "Reported"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, latest.map((n) => h("tr", {}, h("td", {}, n.node), h("td", {}, n.s.connections), h("td", {}, n.s.messages_in), h("td", {}, n.s.messages_out),
+        h("td", {}, n.s.dropped), h("td", {}, n.s.refused), h("td", {}, n.s.denied), h("td", {}, when(n.s.time)))))));
+    const multi = st.nodes.length > 1;
+    const label = (n, what) => (multi ? `${n.node} ${what}` : what);
+    chart("chart-connections", "Connections", st.nodes.map((n) => [label(n, "connections"), [n.samples.map((x) => Date.parse(x.time) / 1000), n.samples.map((x) => x.connections)]]));
+    chart("chart-messages", "Messages per second", st.nodes.flatMap((n) => [[label(n, "in"), rates(n.samples, "messages_in")], [label(n, "out"), rates(n.samples, "messages_out")]]));
+    chart("chart-problems", "Drops, refusals and denials per second", st.nodes.flatMap((n) => [[label(n, "dropped"), rates(n.samples, "dropped")], [label(n, "refused"), rates(n.samples, "refused")], [label(n, "denied"), rates(n.samples, "denied")]]));
+  }
+  const tick = setInterval(() => { if (document.visibilityState === "visible") guard(show); }, CLIENTS_REFRESH);
+  cleanups.push(() => { clearInterval(tick); for (const p of Object.values(plots)) p.u.destroy(); });
+  await show();
+};
+
 // ---------- connected clients ----------
 
-const CLIENTS_REFRESH = 2000; // ms: the nodes report every 2 s
 
 BROKER_TABS.clients = async (body, ns, b) => {
   const bp = brokerPath(ns, b.name);

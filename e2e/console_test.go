@@ -40,7 +40,8 @@ func requireBrowser(t *testing.T) string {
 // refused), creates a namespace and a broker and edits it, mints 5
 // credentials and downloads them, rotates the keys, watches a topic filter
 // while an MQTT client publishes with one of those credentials, publishes
-// from the console to that client, sees the broker's counters and charts
+// from the console to that client (retained, then listed and deleted on
+// the Retained page), sees the broker's counters and charts
 // on the Overview page, finds two MQTT clients on the Clients
 // page (and one by search), disconnects one (0x98) and revokes the other's
 // token (0x87, and it cannot connect again), sees the list empty, and
@@ -134,6 +135,7 @@ func TestConsole(t *testing.T) {
 
 	// Clients: the second is disconnected (0x98), the first's token revoked (0x87).
 	fmt.Fprintln(stdin, first+" "+second)
+	waitLine(t, lines, "RETAINED", 30*time.Second)
 	waitLine(t, lines, "OVERVIEW", 30*time.Second)
 	waitLine(t, lines, "DISCONNECTED", 30*time.Second)
 	expectDisconnect(t, c2, 0x98)

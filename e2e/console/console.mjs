@@ -116,10 +116,23 @@ try {
   console.log("RECEIVED " + text);
   await page.fill("#pub-topic", "console/out");
   await page.fill("#pub-payload", "sent by the console");
+  await page.check("#pub-retain");
   await page.click("#publish button");
   await page.waitForFunction(() => document.getElementById("pub-status")?.textContent?.startsWith("Published"), null, T);
   await shot(page, "live");
   console.log("PUBLISHED");
+
+  // Retained messages: the console's publish was retained; delete it.
+  await page.click("#tab-retained");
+  await page.fill("#retained-filter", "console/#");
+  await page.click("#retained-form button");
+  await page.waitForSelector("#retained tr[data-topic='console/out']", T);
+  await page.waitForFunction(() => document.querySelector("#retained tr[data-topic='console/out']")?.textContent.includes("sent by the console"), null, T);
+  await shot(page, "retained");
+  await page.click("#retained tr[data-topic='console/out'] button");
+  await confirm();
+  await page.waitForSelector("#retained-empty", T);
+  console.log("RETAINED");
 
   // Overview: the node's counters of the broker, and their charts.
   await page.click("#tab-overview");

@@ -413,7 +413,7 @@ async function deleteBroker(ns, name, after) {
 
 // ---------- one broker ----------
 
-const TABS = [["settings", "Settings"], ["overview", "Overview"], ["credentials", "Credentials"], ["keys", "Keys"], ["clients", "Clients"], ["live", "Live topics"]];
+const TABS = [["settings", "Settings"], ["overview", "Overview"], ["credentials", "Credentials"], ["keys", "Keys"], ["clients", "Clients"], ["live", "Live topics"], ["retained", "Retained"]];
 
 // edgeURL is the broker's HTTPS edge: every TLS port of a node answers
 // HTTPS as well as MQTT, so the endpoint's host and port serve SSE.
@@ -898,15 +898,8 @@ BROKER_TABS.live = async (body, ns, b) => {
       }
       const q = new URLSearchParams({ topic });
       if ($("pub-retain").checked) q.set("retain", "true");
-      let res;
-      try {
-        res = await fetch(`${edge}/events?${q}`, { method: "POST", credentials: "omit", headers: { Authorization: "Bearer " + pubToken.token, "Content-Type": "text/plain; charset=utf-8" }, body: $("pub-payload").value });
-      } catch (e) {
-        throw new Error(`Could not reach ${edge} (${e.message}). Check that a node serves this broker and that the browser trusts its certificate.`);
-      }
-      const env = await res.json().catch(() => ({}));
-      if (!res.ok) throw new Error(`Publish refused: ${(env.errors && env.errors[0] && env.errors[0].message) || res.status}`);
-      $("pub-status").textContent = `Published ${env.result.bytes} bytes to ${env.result.topic} (id ${env.result.id}).`;
+      const result = await edgeCall(edge, `/events?${q}`, pubToken.token, { method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8" }, body: $("pub-payload").value });
+      $("pub-status").textContent = `Published ${result.bytes} bytes to ${result.topic} (id ${result.id}).`;
     });
   });
 
@@ -918,6 +911,75 @@ BROKER_TABS.live = async (body, ns, b) => {
       h("p", { class: "muted" }, `The console mints itself a credential valid ${CONSOLE_TOKEN_TTL / 60} minutes that may only subscribe to the filter, and streams with SSE from ${edge}. SSE events do not carry the topic name: the filter is shown.`)),
     list,
     h("h2", {}, "Publish a test message"), h("section", { class: "card" }, pubForm));
+};
+
+// ---------- retained messages ----------
+
+// edgeCall sends a request to the broker's HTTPS edge with one of the
+// console's own tokens and returns the envelope's result.
+async function edgeCall(edge, path, token, init = {}) {
+  let res;
+  try {
+    res = await fetch(edge + path, { ...init, credentials: "omit", headers: { ...(init.headers || {}), Authorization: "Bearer " + token } });
+  } catch (e) {
+    throw new Error(`Could not reach ${edge} (${e.message}). Check that a node serves this broker and that this browser trusts its certificate (with pubsub dev: trust PUBSUB_CA_FILE, or open ${edge}/ once).`);
+  }
+  const env = await res.json().catch(() => ({}));
+  if (!res.ok || !env.success) throw new Error(`The node refused: ${(env.errors && env.errors[0] && env.errors[0].message) || res.status}`);
+  return env.result;
+}
+
+BROKER_TABS.retained = async (body, ns, b) => {
+  const bp = brokerPath(ns, b.name);
+  const edge = edgeURL(b.endpoint);
+  const filter = h("input", { id: "retained-filter", value: "#" });
+  const fmt = h("select", { id: "retained-format" }, h("option", { value: "text" }, "text"), h("option", { value: "json" }, "JSON"), h("option", { value: "hex" }, "hex"));
+  const list = h("div", { id: "retained-list" }, h("div", { class: "empty" }, "Pick a topic filter and list the retained messages it matches."));
+  let shown = [];
+  function render(truncated) {
+    if (shown.length === 0) {
+      list.replaceChildren(h("div", { class: "empty", id: "retained-empty" }, `No retained message matches ${filter.value.trim()}.`));
+      return;
+    }
+    list.replaceChildren(...[
+      truncated && h("p", { class: "error-text" }, "Only the first 1,000 are shown: narrow the filter to see the others."),
+      h("table", { id: "retained" },
+        h("thead", {}, h("tr", {}, ["Topic", "Size", "Type", "Expires", "Payload", ""].map((x) => h("th", {}, x)))),
+        h("tbody", {}, shown.map((m) => h("tr", { "data-topic": m.topic },
+          h("td", { class: "mono" }, m.topic), h("td", {}, `${m.bytes} B`), h("td", {}, m.content_type || ""), h("td", {}, when(m.expires_at)),
+          h("td", {}, h("pre", { class: "mono" }, formatPayload(m.payload, fmt.value))),
+          h("td", {}, h("button", { class: "small danger", onclick: () => remove(m.topic) }, "Delete")))))),
+    ].filter(Boolean));
+  }
+  let truncatedLast = false;
+  fmt.addEventListener("change", () => render(truncatedLast));
+  async function load() {
+    const f = filter.value.trim();
+    if (!f) throw new Error("Enter a topic filter, such as sensors/# or #.");
+    const own = await mintOwn(bp, { topicAcl: f, subscribeAcl: f });
+    const r = await edgeCall(edge, `/retained?${new URLSearchParams({ topic: f })}`, own.token);
+    shown = r.messages.map((m) => ({ ...m, payload: Uint8Array.from(atob(m.payload || ""), (c) => c.charCodeAt(0)) }));
+    truncatedLast = r.truncated;
+    render(r.truncated);
+  }
+  async function remove(topic) {
+    if (!(await confirmBox(`Delete the retained message of ${topic}? New subscribers will no longer receive it.`, "Delete"))) return;
+    await guard(async () => {
+      const own = await mintOwn(bp, { topicAcl: topic, publishAcl: topic });
+      await edgeCall(edge, `/events?${new URLSearchParams({ topic, retain: "true" })}`, own.token, { method: "POST", body: "" });
+      flash(`Deleted the retained message of ${topic}.`, "ok");
+      await load();
+    });
+  }
+  const form = h("form", { id: "retained-form" },
+    h("div", { class: "grid" }, h("div", {}, h("label", { for: "retained-filter" }, "Topic filter (+ and # allowed)"), filter), h("div", {}, h("label", { for: "retained-format" }, "Show payloads as"), fmt)),
+    h("div", { class: "row" }, h("button", { class: "primary" }, "List retained messages")),
+    h("p", { class: "muted" }, `The console mints itself a credential valid ${CONSOLE_TOKEN_TTL / 60} minutes for the filter and asks ${edge}/retained; deleting publishes an empty retained message.`));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    guard(load);
+  });
+  body.replaceChildren(h("section", { class: "card" }, form), list);
 };
 
 // ---------- start ----------

@@ -36,8 +36,9 @@ func requireBrowser(t *testing.T) string {
 }
 
 // TestConsole drives the operators' console in headless Chromium against
-// `pubsub dev`: it signs in with the API token (after a wrong one is
-// refused), creates a namespace and a broker and edits it, mints 5
+// `pubsub dev`: it signs in with the email and global key (kept in
+// sessionStorage, no cookie) and out (nothing kept), then with the API
+// token (after a wrong one is refused), creates a namespace and a broker and edits it, mints 5
 // credentials and downloads them, rotates the keys, watches a topic filter
 // while an MQTT client publishes with one of those credentials, publishes
 // from the console to that client (retained, then listed and deleted on
@@ -68,13 +69,14 @@ func TestConsole(t *testing.T) {
 	wd, _ := os.Getwd()
 	consoleURL := "http://" + d.ControlPlane.Addr() + "/console/"
 	cmd := exec.Command("node", filepath.Join(wd, "console", "console.mjs"), consoleURL, d.Env["CF_ACCOUNT_ID"], d.Env["CF_API_TOKEN"], spki, shots)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "EMAIL="+d.Env["CF_API_EMAIL"], "API_KEY="+d.Env["CF_API_KEY"])
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := startProcess(t, cmd)
-	waitLine(t, lines, "SIGNED-IN", 60*time.Second)
+	waitLine(t, lines, "KEY-SIGN-IN", 60*time.Second)
+	waitLine(t, lines, "SIGNED-IN", 30*time.Second)
 	waitLine(t, lines, "BROKER", 30*time.Second)
 	waitLine(t, lines, "EDITED", 30*time.Second)
 	b, err := d.ControlPlane.Service.FindBroker(context.Background(), d.Env["CF_ACCOUNT_ID"], "my-namespace", "example-broker")

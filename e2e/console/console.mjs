@@ -1,6 +1,7 @@
 // Drives the operators' console in headless Chromium (Debian's package,
 // through playwright-core). Usage:
 //   node console.mjs <console URL> <account id> <API token> <SPKI hash> <screenshot dir>
+// with the account's email and global key in $EMAIL and $API_KEY.
 // The Go test (console_test.go) talks with it line by line: this script
 // prints what it did (TOKEN <client id> <token>, MINTED, WATCHING, ...)
 // and reads from stdin what the test did meanwhile.
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const [url, account, apiToken, spki, shots] = process.argv.slice(2);
+const { EMAIL: email, API_KEY: apiKey } = process.env;
 const profile = mkdtempSync(join(tmpdir(), "pubsub-console-"));
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await lines.next()).value;
@@ -42,9 +44,25 @@ try {
     await page.click("#confirm-ok");
   };
 
-  // Sign in with the API token; a wrong one is refused with the API's message.
+  // Sign in with the email and global key, then sign out: nothing stays.
   await page.goto(url);
   await page.fill("#account", account);
+  await page.check("#m-key");
+  await page.fill("#email", email);
+  await page.fill("#apikey", apiKey);
+  await page.click("#signin");
+  await page.waitForSelector("#namespaces-empty", T);
+  const kept = await page.evaluate(() => JSON.parse(sessionStorage.getItem("pubsub.console.auth")));
+  if (kept.email !== email || kept.key !== apiKey || kept.account !== account) throw new Error("sessionStorage holds " + JSON.stringify(kept));
+  if ((await browser.cookies()).length !== 0) throw new Error("the console set cookies");
+  await page.click("#signout");
+  await page.waitForSelector("#signin", T);
+  if (await page.evaluate(() => sessionStorage.length) !== 0) throw new Error("sign-out left the sign-in in sessionStorage");
+  console.log("KEY-SIGN-IN");
+
+  // Sign in with the API token; a wrong one is refused with the API's message.
+  await page.fill("#account", account);
+  await page.check("#m-token");
   await page.fill("#token", "wrong-token");
   await page.click("#signin");
   await page.waitForFunction(() => document.getElementById("flash")?.textContent?.startsWith("Sign-in refused"), null, T);
@@ -90,6 +108,10 @@ try {
     const tok = await row.$eval("button", (b) => b.dataset.copy);
     console.log(`TOKEN ${id} ${tok}`);
   }
+  const someJTI = await page.$eval("#credentials tbody tr", (tr) => tr.dataset.jti);
+  await page.fill("#find-jti", someJTI);
+  await page.click("#find-credential button");
+  await page.waitForSelector(`#found-table tr[data-jti='${someJTI}']`, T);
   const dl = page.waitForEvent("download", T);
   await page.click("#download");
   const file = await dl;

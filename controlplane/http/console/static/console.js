@@ -521,20 +521,21 @@ BROKER_TABS.credentials = async (body, ns, b) => {
     flash(verb === "revoke" ? `Revoked ${jti}: its clients are disconnected (0x87).` : `Unrevoked ${jti}.`, "ok");
     await reload();
   });
+  function rowOf(c) {
+    const r = revokedSet.has(c.jti);
+    const acl = [`topic: ${c.topic_acl.join(", ")}`, c.publish_acl && `publish: ${c.publish_acl.join(", ")}`, c.subscribe_acl && `subscribe: ${c.subscribe_acl.join(", ")}`].filter(Boolean).join("; ");
+    return h("tr", { "data-jti": c.jti },
+      h("td", { class: "mono" }, c.jti), h("td", { class: "mono" }, c.client_id), h("td", { class: "mono" }, c.kid),
+      h("td", {}, when(c.issued_at)), h("td", {}, when(c.expires_at)), h("td", { class: "mono" }, acl),
+      h("td", {}, h("span", { class: r ? "badge revoked" : "badge" }, r ? "revoked" : "valid")),
+      h("td", {}, h("button", { class: r ? "small" : "small danger", onclick: () => act(r ? "unrevoke" : "revoke", c.jti) }, r ? "Unrevoke" : "Revoke")));
+  }
   const showIssued = pagedTable(issued, {
     id: "credentials",
     head: ["jti", "Client id", "Key", "Issued", "Expires", "ACLs", "Status", ""],
     empty: "No credentials yet. Mint some above.",
     load: (page) => api("GET", `${bp}/credentials/list`, { query: { page, per_page: PER_PAGE } }),
-    row: (c) => {
-      const r = revokedSet.has(c.jti);
-      const acl = [`topic: ${c.topic_acl.join(", ")}`, c.publish_acl && `publish: ${c.publish_acl.join(", ")}`, c.subscribe_acl && `subscribe: ${c.subscribe_acl.join(", ")}`].filter(Boolean).join("; ");
-      return h("tr", { "data-jti": c.jti },
-        h("td", { class: "mono" }, c.jti), h("td", { class: "mono" }, c.client_id), h("td", { class: "mono" }, c.kid),
-        h("td", {}, when(c.issued_at)), h("td", {}, when(c.expires_at)), h("td", { class: "mono" }, acl),
-        h("td", {}, h("span", { class: r ? "badge revoked" : "badge" }, r ? "revoked" : "valid")),
-        h("td", {}, h("button", { class: r ? "small" : "small danger", onclick: () => act(r ? "unrevoke" : "revoke", c.jti) }, r ? "Unrevoke" : "Revoke")));
-    },
+    row: rowOf,
   });
   const showRevoked = pagedTable(revoked, {
     id: "revocations",
@@ -546,11 +547,22 @@ BROKER_TABS.credentials = async (body, ns, b) => {
   });
   async function reload() {
     revokedSet = new Set((await allPages(`${bp}/revocations`, 10000)).map((r) => r.jti));
+    found.replaceChildren();
     await Promise.all([showIssued(), showRevoked()]);
   }
+  const found = h("div", { id: "found" });
+  const find = h("form", { id: "find-credential", class: "row" },
+    h("input", { id: "find-jti", placeholder: "jti", required: true }), h("button", {}, "Find by jti"));
+  find.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    guard(async () => {
+      const c = (await api("GET", `${bp}/credentials/${encodeURIComponent($("find-jti").value.trim())}`)).result;
+      found.replaceChildren(h("table", { id: "found-table" }, h("tbody", {}, rowOf(c))));
+    });
+  });
   body.replaceChildren(
     h("h2", {}, "Mint credentials"), h("section", { class: "card" }, form, minted),
-    h("h2", {}, "Issued credentials"), issued,
+    h("h2", {}, "Issued credentials"), find, found, issued,
     h("h2", {}, "Revocation list"), revoked);
   await reload();
 };

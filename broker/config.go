@@ -15,3 +15,29 @@ type ConfigSource interface {
 	// ends, or the error that made it give up.
 	Run(ctx context.Context, apply func(*State)) error
 }
+
+// KeyIssuer creates keys of self-signed tokens for a client of a node's
+// edge (`POST /admin/keys`). A node holds no account credentials, so the
+// fleet client implements it by forwarding the client's to the control
+// plane, which checks them as its API does.
+type KeyIssuer interface {
+	// CreateSigningKey creates a key for broker brokerID. It returns an
+	// *Error with code EUNAUTHENTICATED (creds missing or refused),
+	// EFORBIDDEN (the broker is not the account's) or EUNAVAILABLE (the
+	// control plane cannot be reached or failed).
+	CreateSigningKey(ctx context.Context, brokerID string, creds AccountCredentials) (*NewSigningKey, error)
+}
+
+// AccountCredentials are a client's account credentials: an API token,
+// or an email with an API key.
+type AccountCredentials struct {
+	APIToken      string
+	Email, APIKey string
+}
+
+// NewSigningKey is a key just created: its id (the tokens' kid) and its
+// value (the HMAC secret, shown this once).
+type NewSigningKey struct {
+	ID    string `json:"id"`
+	Value string `json:"value"`
+}

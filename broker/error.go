@@ -16,6 +16,10 @@ const (
 	// config source has skipped or reordered events and should resync
 	// from a snapshot.
 	ESTALE = "stale"
+	// EUNAUTHENTICATED, EFORBIDDEN, EUNAVAILABLE: a KeyIssuer's refusals.
+	EUNAUTHENTICATED = "unauthenticated"
+	EFORBIDDEN       = "forbidden"
+	EUNAVAILABLE     = "unavailable"
 )
 
 // Error is the error type of the broker packages: a machine code (one of

@@ -30,6 +30,20 @@ type Grant struct {
 	topicACL *topic.ACL // both directions
 	pubACL   *topic.ACL // narrows publishing; nil: no narrowing
 	subACL   *topic.ACL // narrows subscribing; nil: no narrowing
+
+	// selfSigned marks a grant of a self-signed (fastly-style HS256)
+	// token: KID names one of the broker's SelfSigned keys, ClientID is
+	// empty (the client keeps the id it sends), and leeway is the
+	// broker's SelfSignedLeeway when it was verified.
+	selfSigned bool
+	leeway     time.Duration
+	// exact is set for a self-signed token read as fastly does (not
+	// FastlyWildcards): x-fastly-write and x-fastly-read are sets of
+	// topic names matched exactly, case-sensitively.
+	exact              bool
+	pubNames, subNames map[string]struct{}
+	// tokenID names a self-signed token without jti: its signature.
+	tokenID string
 }
 
 // Authenticate verifies tok for broker b at now, with leeway for clock
@@ -47,6 +61,10 @@ func Authenticate(b *Broker, tok string, now time.Time, leeway time.Duration) (*
 	}
 	u, err := token.Parse(tok)
 	if err != nil {
+		var te *token.Error
+		if b.SelfSigned != nil && errors.As(err, &te) && te.Reason == token.ReasonAlgorithm {
+			return authenticateSelfSigned(b, tok, now)
+		}
 		return nil, TokenRefusal(err)
 	}
 	c, err := u.Verify(b.Keys, b.Hostname, now, leeway)
@@ -81,11 +99,13 @@ func (g *Grant) Valid(b *Broker, now time.Time) *Refusal {
 	switch {
 	case b == nil:
 		return RefuseUnavailable
-	case b.Revoked(g.JTI):
+	case g.JTI != "" && b.Revoked(g.JTI):
 		return RefuseRevoked
-	case b.Keys[g.KID] == nil:
+	case !b.HasKey(g):
 		return RefuseKeyRemoved
-	case b.TooOld(g.IssuedAt, now):
+	case g.selfSigned && g.exact == b.FastlyWildcards:
+		return RefuseSelfSignedChanged
+	case g.tooOld(b, now):
 		return RefuseTooOld
 	}
 	return nil
@@ -123,11 +143,96 @@ func NewGrant(b *Broker, c *token.Claims, kid string) (*Grant, error) {
 	return g, nil
 }
 
+// RefuseSelfSignedAlgorithm is the refusal of a token that is neither
+// ours nor self-signed, on a broker that accepts both.
+var RefuseSelfSignedAlgorithm = &Refusal{Reason(token.ReasonAlgorithm), "token algorithm must be EdDSA, or HS256 for a self-signed token"}
+
+// authenticateSelfSigned is Authenticate for a token that is not ours,
+// on a broker with self-signed tokens enabled: fastly/pubsub's HS256
+// tokens, verified with the broker's SelfSigned keys and leeway.
+func authenticateSelfSigned(b *Broker, tok string, now time.Time) (*Grant, *Refusal) {
+	c, err := token.VerifyHS256(tok, b.SelfSigned, now, b.SelfSignedLeeway)
+	if err != nil {
+		var te *token.Error
+		if errors.As(err, &te) && te.Reason == token.ReasonAlgorithm {
+			return nil, RefuseSelfSignedAlgorithm
+		}
+		return nil, TokenRefusal(err)
+	}
+	g, err := NewSelfSignedGrant(b, c)
+	if err != nil {
+		return nil, RefuseBadACL
+	}
+	if g.JTI == "" {
+		g.tokenID = "hs256:" + tok[strings.LastIndexByte(tok, '.')+1:]
+	}
+	if r := g.Valid(b, now); r != nil {
+		return nil, r
+	}
+	return g, nil
+}
+
+// NewSelfSignedGrant builds the grant of a self-signed token verified for
+// broker b: x-fastly-write allows publishing and x-fastly-read
+// subscribing, as exact topic names, or as MQTT filters when b has
+// FastlyWildcards (then they must compile).
+func NewSelfSignedGrant(b *Broker, c *token.SelfSigned) (*Grant, error) {
+	g := &Grant{BrokerID: b.ID, JTI: c.ID, KID: c.KeyID, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt,
+		selfSigned: true, leeway: b.SelfSignedLeeway, topicACL: allACL}
+	if !b.FastlyWildcards {
+		g.exact = true
+		g.pubNames, g.subNames = nameSet(c.Write), nameSet(c.Read)
+		return g, nil
+	}
+	var err error
+	if g.pubACL, err = compileACL(orEmpty(c.Write)); err != nil {
+		return nil, err
+	}
+	if g.subACL, err = compileACL(orEmpty(c.Read)); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func nameSet(names []string) map[string]struct{} {
+	m := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		m[n] = struct{}{}
+	}
+	return m
+}
+
+// orEmpty makes an absent claim an empty ACL, which allows nothing, as a
+// nil one would allow everything.
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// TokenID names the grant's token for per-token limits: its jti, or for
+// a self-signed token without one, its signature, so that such tokens do
+// not share one bucket.
+func (g *Grant) TokenID() string {
+	if g.JTI == "" {
+		return g.tokenID
+	}
+	return g.JTI
+}
+
+// SelfSigned reports whether the grant is of a self-signed token.
+func (g *Grant) SelfSigned() bool { return g.selfSigned }
+
 // CanPublish reports whether the grant allows publishing to the topic
 // name. No client may publish to a $ topic: they belong to the server.
 func (g *Grant) CanPublish(name string) bool {
 	if len(name) == 0 || name[0] == '$' {
 		return false
+	}
+	if g.exact {
+		_, ok := g.pubNames[name]
+		return ok
 	}
 	return g.topicACL.AllowsTopic(name) && (g.pubACL == nil || g.pubACL.AllowsTopic(name))
 }
@@ -146,23 +251,44 @@ func (g *Grant) CanSubscribe(filter string) bool {
 	if len(inner) >= 4 && strings.EqualFold(inner[:4], "$SYS") {
 		return false
 	}
+	if g.exact {
+		// Exact names: a wildcard filter is refused even when a claim
+		// holds it literally, since it would match other topics.
+		if strings.ContainsAny(inner, "+#") {
+			return false
+		}
+		_, ok := g.subNames[inner]
+		return ok
+	}
 	return g.topicACL.AllowsFilter(filter) && (g.subACL == nil || g.subACL.AllowsFilter(filter))
 }
 
 // Deadline returns when the grant stops being valid on broker b: its exp
-// plus leeway, or its iat plus b's expiration, whichever comes first;
-// zero for never.
+// plus leeway (a self-signed token's own leeway instead), or its iat plus
+// b's expiration, whichever comes first; zero for never.
 func (g *Grant) Deadline(b *Broker, leeway time.Duration) time.Time {
+	if g.selfSigned {
+		leeway = g.leeway
+	}
 	var d time.Time
 	if g.ExpiresAt > 0 {
 		d = time.Unix(g.ExpiresAt, 0).Add(leeway)
 	}
-	if b.Expiration > 0 {
+	if b.Expiration > 0 && !(g.selfSigned && g.IssuedAt == 0) {
 		if e := time.Unix(g.IssuedAt, 0).Add(b.Expiration); d.IsZero() || e.Before(d) {
 			d = e
 		}
 	}
 	return d
+}
+
+// tooOld is b.TooOld for the grant's iat. A self-signed token without
+// iat has no age: only its exp, if any, limits it.
+func (g *Grant) tooOld(b *Broker, now time.Time) bool {
+	if g.selfSigned && g.IssuedAt == 0 {
+		return false
+	}
+	return b.TooOld(g.IssuedAt, now)
 }
 
 // CleanToken strips what copy-pasting brings along around a token, in an

@@ -24,6 +24,9 @@ const (
 	ReasonUnavailable  Reason = "unavailable"    // the broker is not served here (deleted meanwhile)
 	ReasonDeleted      Reason = "broker_deleted" // the broker was deleted while connected
 	ReasonShutdown     Reason = "shutdown"       // the node is shutting down
+	// ReasonSelfSignedChanged: the broker's fastly_wildcards setting
+	// changed, which changes what a self-signed token allows.
+	ReasonSelfSignedChanged Reason = "self_signed_changed"
 )
 
 // Refusal is why a token is refused or a session ended: its reason and a
@@ -50,4 +53,6 @@ var (
 	RefuseUnavailable  = &Refusal{ReasonUnavailable, "broker is not available on this node"}
 	RefuseDeleted      = &Refusal{ReasonDeleted, "broker has been deleted"}
 	RefuseShutdown     = &Refusal{ReasonShutdown, "server shutting down"}
+
+	RefuseSelfSignedChanged = &Refusal{ReasonSelfSignedChanged, "the broker's self-signed token settings changed; reconnect"}
 )

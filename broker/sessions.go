@@ -60,7 +60,7 @@ func (x *Sessions) Register(s Session, current func() *Broker, now time.Time, le
 	}
 	x.all[s] = struct{}{}
 	addTo(x.byJTI, g.JTI, s)
-	addTo(x.byKID, g.KID, s)
+	addTo(x.byKID, keyRef(g), s)
 	s.Schedule(g.Deadline(b, leeway))
 	return nil
 }
@@ -75,7 +75,7 @@ func (x *Sessions) Unregister(s Session) {
 	g := s.Grant()
 	delete(x.all, s)
 	removeFrom(x.byJTI, g.JTI, s)
-	removeFrom(x.byKID, g.KID, s)
+	removeFrom(x.byKID, keyRef(g), s)
 }
 
 // Len returns the number of sessions in the index.
@@ -83,6 +83,15 @@ func (x *Sessions) Len() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return len(x.all)
+}
+
+// keyRef is the byKID entry of g's key: its kid, prefixed for a
+// self-signed key, whose ids live in another namespace than ours.
+func keyRef(g *Grant) string {
+	if g.selfSigned {
+		return "hs256:" + g.KID
+	}
+	return g.KID
 }
 
 func addTo(idx map[string]map[Session]struct{}, key string, s Session) {
@@ -105,7 +114,8 @@ func removeFrom(idx map[string]map[Session]struct{}, key string, s Session) {
 
 // Enforce ends the sessions that broker nb no longer accepts, when the
 // broker changed from ob (nil: not known before): revoked jti, removed
-// key, expiration lowered below a token's age. When the expiration
+// key (self-signed tokens disabled included), expiration lowered below a
+// token's age, fastly_wildcards switched for self-signed tokens. When the expiration
 // changed, the others' deadlines are rescheduled, with leeway on exp.
 // Revocation costs the smaller of the indexed jtis and the revocations,
 // never a scan of every session.
@@ -123,15 +133,26 @@ func (x *Sessions) Enforce(ob, nb *Broker, now time.Time, leeway time.Duration) 
 			endAll(x.byJTI[jti], RefuseRevoked)
 		}
 	}
-	for kid, set := range x.byKID {
-		if nb.Keys[kid] == nil {
-			endAll(set, RefuseKeyRemoved)
+	for _, set := range x.byKID {
+		for s := range set {
+			// Every session of a set shares its key: one check decides.
+			if !nb.HasKey(s.Grant()) {
+				endAll(set, RefuseKeyRemoved)
+			}
+			break
+		}
+	}
+	if ob != nil && ob.FastlyWildcards != nb.FastlyWildcards {
+		for s := range x.all {
+			if g := s.Grant(); g.selfSigned && g.exact == nb.FastlyWildcards {
+				s.End(RefuseSelfSignedChanged)
+			}
 		}
 	}
 	if ob == nil || ob.Expiration != nb.Expiration {
 		for s := range x.all {
 			g := s.Grant()
-			if nb.TooOld(g.IssuedAt, now) {
+			if g.tooOld(nb, now) {
 				s.End(RefuseTooOld)
 			} else {
 				s.Schedule(g.Deadline(nb, leeway))

@@ -2,14 +2,17 @@ package broker
 
 import (
 	"encoding/base64"
+	"time"
 
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
 // Snapshot returns the State as a snapshot event: what a node writes to its
-// disk cache, so that NewState(s.Snapshot()) serves the same brokers. Key
-// states are not kept (a node verifies with every key alike), and neither
-// are revocations of tokens that expired before now (Unix seconds).
+// disk cache, so that NewState(s.Snapshot()) serves the same brokers once
+// feed.SecretBox.OpenSecrets has opened its self-signed keys' secrets,
+// which it holds only sealed as the feed sent them. Key states are not
+// kept (a node verifies with every key alike), and neither are
+// revocations of tokens that expired before now (Unix seconds).
 func (s *State) Snapshot(now int64) feed.Event {
 	ev := feed.Event{Type: feed.TypeSnapshot, Revision: s.Revision(), Brokers: make([]feed.Broker, 0, s.Len())}
 	for b := range s.Brokers() {
@@ -20,6 +23,15 @@ func (s *State) Snapshot(now int64) feed.Event {
 		}
 		for kid, pub := range b.Keys {
 			fb.Keys = append(fb.Keys, feed.Key{ID: kid, X: base64.RawURLEncoding.EncodeToString(pub)})
+		}
+		if b.SelfSigned != nil {
+			fb.SelfSignedTokens, fb.FastlyWildcards = true, b.FastlyWildcards
+			fb.SelfSignedLeeway = int64(b.SelfSignedLeeway / time.Second)
+			for kid := range b.SelfSigned {
+				// The secret stays sealed on disk; the node opens it
+				// with its token when it loads the cache.
+				fb.HMACKeys = append(fb.HMACKeys, feed.HMACKey{ID: kid, Sealed: b.sealed[kid]})
+			}
 		}
 		for jti, exp := range b.revoked {
 			if exp == 0 || exp > now {

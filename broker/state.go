@@ -48,6 +48,18 @@ type Broker struct {
 	// alike, since a retired key still vouches for the tokens it signed
 	// until an operator deletes it.
 	Keys token.Keys
+	// SelfSigned verifies the broker's self-signed (fastly-style HS256)
+	// tokens; nil unless the broker enables them.
+	SelfSigned token.HMACKeys
+	// FastlyWildcards reads a self-signed token's x-fastly-read and
+	// x-fastly-write as MQTT topic filters, not exact topic names.
+	FastlyWildcards bool
+	// SelfSignedLeeway is the clock tolerance on self-signed tokens.
+	SelfSignedLeeway time.Duration
+
+	// sealed holds the self-signed keys' secrets as the feed sealed them,
+	// by kid: what Snapshot writes to disk instead of the secrets.
+	sealed map[string]string
 
 	// revoked maps a revoked jti to the expiry of its token (Unix
 	// seconds, 0 for none).
@@ -318,6 +330,20 @@ func expiration(secs int64) time.Duration {
 	return time.Duration(secs) * time.Second
 }
 
+// maxSelfSignedLeeway bounds the clock tolerance on self-signed tokens, in
+// seconds: a day.
+const maxSelfSignedLeeway = 86400
+
+// HasKey reports whether the key that signed g still verifies the
+// broker's tokens: an Ed25519 key for our tokens, a self-signed key
+// (while self-signed tokens stay enabled) for the others.
+func (b *Broker) HasKey(g *Grant) bool {
+	if g.selfSigned {
+		return b.SelfSigned[g.KID] != nil
+	}
+	return b.Keys[g.KID] != nil
+}
+
 // newBroker validates a feed broker and compiles its keys.
 func newBroker(fb feed.Broker) (*Broker, error) {
 	switch {
@@ -348,6 +374,31 @@ func newBroker(fb feed.Broker) (*Broker, error) {
 			return nil, Errorf(EINVALID, "broker %s lists key %q twice", fb.ID, k.ID)
 		}
 		b.Keys[k.ID] = pub
+	}
+	if fb.SelfSignedTokens {
+		if fb.SelfSignedLeeway < 0 || fb.SelfSignedLeeway > maxSelfSignedLeeway {
+			return nil, Errorf(EINVALID, "broker %s has a self-signed token leeway of %d s, outside 0 to %d", fb.ID, fb.SelfSignedLeeway, maxSelfSignedLeeway)
+		}
+		b.FastlyWildcards = fb.FastlyWildcards
+		b.SelfSignedLeeway = token.FastlyLeeway
+		if fb.SelfSignedLeeway > 0 {
+			b.SelfSignedLeeway = time.Duration(fb.SelfSignedLeeway) * time.Second
+		}
+		b.SelfSigned = make(token.HMACKeys, len(fb.HMACKeys))
+		b.sealed = make(map[string]string, len(fb.HMACKeys))
+		for _, k := range fb.HMACKeys {
+			switch {
+			case k.ID == "":
+				return nil, Errorf(EINVALID, "broker %s has a self-signed key without id", fb.ID)
+			case len(k.Secret) == 0:
+				return nil, Errorf(EINVALID, "broker %s self-signed key %q has no secret: it was not opened with the node token", fb.ID, k.ID)
+			}
+			if _, dup := b.SelfSigned[k.ID]; dup {
+				return nil, Errorf(EINVALID, "broker %s lists self-signed key %q twice", fb.ID, k.ID)
+			}
+			b.SelfSigned[k.ID] = k.Secret
+			b.sealed[k.ID] = k.Sealed
+		}
 	}
 	for _, r := range fb.Revocations {
 		if r.JTI == "" {

@@ -25,8 +25,13 @@ type Broker struct {
 	Expiration *int64
 	// OnPublishURL is the webhook called for each publish; "" when unset.
 	OnPublishURL string
-	CreatedOn    time.Time
-	ModifiedOn   time.Time
+	// SelfSignedTokens lets the broker accept self-signed (fastly-style
+	// HS256) tokens signed with its HMACKeys; FastlyWildcards reads their
+	// x-fastly-read and x-fastly-write as topic filters.
+	SelfSignedTokens bool
+	FastlyWildcards  bool
+	CreatedOn        time.Time
+	ModifiedOn       time.Time
 }
 
 // Hostname is the broker's DNS name under domain.
@@ -48,8 +53,8 @@ type BrokerStore interface {
 	// ListBrokers returns one page of a namespace's brokers ordered by
 	// creation, and the total. Returns ENOTFOUND for an unknown namespace.
 	ListBrokers(ctx context.Context, accountID, namespace string, p Page) ([]*Broker, int, error)
-	// UpdateBroker writes b's Description, Expiration, OnPublishURL and
-	// ModifiedOn. Returns ENOTFOUND.
+	// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+	// SelfSignedTokens, FastlyWildcards and ModifiedOn. Returns ENOTFOUND.
 	UpdateBroker(ctx context.Context, b *Broker) error
 	// DeleteBroker deletes the broker with this id and everything it owns
 	// (keys, credentials, revocations). Returns ENOTFOUND.
@@ -63,6 +68,9 @@ type BrokerInput struct {
 	Description  string
 	Expiration   *int64 // seconds; nil or 0 for none
 	OnPublishURL string
+	// SelfSignedTokens and FastlyWildcards: see Broker.
+	SelfSignedTokens bool
+	FastlyWildcards  bool
 }
 
 // BrokerUpdate is a partial update: only the Set fields change.
@@ -73,6 +81,9 @@ type BrokerUpdate struct {
 	Expiration     *int64 // nil clears
 	SetOnPublish   bool
 	OnPublishURL   string // "" clears
+	// SelfSignedTokens and FastlyWildcards, when non-nil, set Broker's.
+	SelfSignedTokens *bool
+	FastlyWildcards  *bool
 }
 
 // nanosecondThreshold: an expiration above it is taken as nanoseconds. Early
@@ -145,6 +156,7 @@ func (s *Service) CreateBroker(ctx context.Context, accountID, namespace string,
 	b := &Broker{
 		ID: NewID(), NamespaceID: ns.ID, NamespaceName: ns.Name, Name: name, AuthType: authType,
 		Description: in.Description, Expiration: exp, OnPublishURL: in.OnPublishURL, CreatedOn: now, ModifiedOn: now,
+		SelfSignedTokens: in.SelfSignedTokens, FastlyWildcards: in.FastlyWildcards,
 	}
 	keys := []*SigningKey{s.newKey(b.ID, KeyCurrent, now), s.newKey(b.ID, KeyNext, now)}
 	if err := s.store.CreateBroker(ctx, b, keys); err != nil {
@@ -199,6 +211,12 @@ func (s *Service) UpdateBroker(ctx context.Context, accountID, namespace, name s
 			}
 		}
 		b.OnPublishURL = u.OnPublishURL
+	}
+	if u.SelfSignedTokens != nil {
+		b.SelfSignedTokens = *u.SelfSignedTokens
+	}
+	if u.FastlyWildcards != nil {
+		b.FastlyWildcards = *u.FastlyWildcards
 	}
 	b.ModifiedOn = s.now()
 	if err := s.store.UpdateBroker(ctx, b); err != nil {

@@ -32,6 +32,9 @@ type BrokerState struct {
 	Broker      *Broker
 	Keys        []*SigningKey // with SealedKey cleared
 	Revocations []*Revocation // unexpired only
+	// HMACKeys are the keys of self-signed tokens, with their sealed
+	// secrets; the stores read them only when the broker enables them.
+	HMACKeys []*HMACKey
 }
 
 // Snapshot is the consistent state of every broker at Revision.

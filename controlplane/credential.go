@@ -53,6 +53,12 @@ type CredentialStore interface {
 	// UnrevokeCredentials removes revocations. Returns ENOTFOUNDJTI naming
 	// every jti the broker never issued (and removes none).
 	UnrevokeCredentials(ctx context.Context, brokerID string, jtis []string) error
+	// RevokeSelfSigned and UnrevokeSelfSigned are RevokeCredentials and
+	// UnrevokeCredentials for a broker with self-signed tokens, whose
+	// customers choose their jtis: a jti the broker never issued is
+	// (un)revoked too, never ENOTFOUNDJTI. Its revocation has no expiry.
+	RevokeSelfSigned(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error
+	UnrevokeSelfSigned(ctx context.Context, brokerID string, jtis []string) error
 	// ListRevocations returns one page of the broker's revocations whose
 	// token has not expired at now, oldest first, and the total.
 	ListRevocations(ctx context.Context, brokerID string, now time.Time, p Page) ([]*Revocation, int, error)
@@ -257,13 +263,18 @@ func (s *Service) FindCredential(ctx context.Context, accountID, namespace, name
 }
 
 // Revoke revokes jtis of a broker. Returns ENOTFOUND, EINVALID (no jti),
-// ENOTFOUNDJTI or EREVOCATIONLIMIT.
+// ENOTFOUNDJTI (not on a broker with self-signed tokens, whose tokens'
+// jtis are the customer's) or EREVOCATIONLIMIT.
 func (s *Service) Revoke(ctx context.Context, accountID, namespace, name string, jtis []string) error {
 	b, err := s.brokerForJTIs(ctx, accountID, namespace, name, jtis)
 	if err != nil {
 		return err
 	}
-	if err := s.store.RevokeCredentials(ctx, b.ID, jtis, s.now(), s.cfg.RevocationLimit); err != nil {
+	revoke := s.store.RevokeCredentials
+	if b.SelfSignedTokens {
+		revoke = s.store.RevokeSelfSigned
+	}
+	if err := revoke(ctx, b.ID, jtis, s.now(), s.cfg.RevocationLimit); err != nil {
 		return err
 	}
 	s.changed()
@@ -276,12 +287,20 @@ func (s *Service) Unrevoke(ctx context.Context, accountID, namespace, name strin
 	if err != nil {
 		return err
 	}
-	if err := s.store.UnrevokeCredentials(ctx, b.ID, jtis); err != nil {
+	unrevoke := s.store.UnrevokeCredentials
+	if b.SelfSignedTokens {
+		unrevoke = s.store.UnrevokeSelfSigned
+	}
+	if err := unrevoke(ctx, b.ID, jtis); err != nil {
 		return err
 	}
 	s.changed()
 	return nil
 }
+
+// maxJTILen bounds a jti to revoke: ours are 26-character ULIDs, and a
+// self-signed token's is the customer's choice.
+const maxJTILen = 256
 
 // MaxJTIsPerCall bounds one revoke or unrevoke request.
 const MaxJTIsPerCall = 1000
@@ -292,6 +311,11 @@ func (s *Service) brokerForJTIs(ctx context.Context, accountID, namespace, name 
 	}
 	if len(jtis) > MaxJTIsPerCall {
 		return nil, Errorf(EINVALID, "at most %d jtis per call, got %d", MaxJTIsPerCall, len(jtis))
+	}
+	for _, j := range jtis {
+		if len(j) > maxJTILen {
+			return nil, Errorf(EINVALID, "a jti is at most %d bytes, got one of %d", maxJTILen, len(j))
+		}
 	}
 	return s.FindBroker(ctx, accountID, namespace, name)
 }

@@ -112,7 +112,9 @@ func (s *Service) feedEvent(ctx context.Context, c *Change) (*feed.Event, error)
 	return nil, nil
 }
 
-// feedBroker is the wire form of a broker's state for nodes: public keys only.
+// feedBroker is the wire form of a broker's state for nodes: public keys,
+// and the secrets of self-signed keys when the broker enables them, which
+// the caller must seal (feed.SecretBox) before they leave the process.
 func (s *Service) feedBroker(st *BrokerState) feed.Broker {
 	b := st.Broker
 	out := feed.Broker{
@@ -127,6 +129,17 @@ func (s *Service) feedBroker(st *BrokerState) feed.Broker {
 	}
 	for i, r := range st.Revocations {
 		out.Revocations[i] = feedRevocation(r)
+	}
+	if b.SelfSignedTokens {
+		// Secrets in the clear go no further than the feed handler,
+		// which seals them for the node it writes to.
+		out.SelfSignedTokens, out.FastlyWildcards = true, b.FastlyWildcards
+		out.SelfSignedLeeway = int64(s.cfg.SelfSignedLeeway / time.Second)
+		for i, secret := range s.openHMACKeys(st) {
+			if secret != nil {
+				out.HMACKeys = append(out.HMACKeys, feed.HMACKey{ID: st.HMACKeys[i].ID, Secret: secret})
+			}
+		}
 	}
 	return out
 }

@@ -19,6 +19,9 @@ type Config struct {
 	RevocationLimit int
 	// KEK is the 32-byte key-encryption key for private signing keys.
 	KEK []byte
+	// SelfSignedLeeway is the clock tolerance nodes give self-signed
+	// tokens' exp, nbf and iat; 0 means fastly's 900 s.
+	SelfSignedLeeway time.Duration
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 }
@@ -55,6 +58,9 @@ func NewService(store Store, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SelfSignedLeeway < 0 || cfg.SelfSignedLeeway > 24*time.Hour || cfg.SelfSignedLeeway%time.Second != 0 {
+		return nil, fmt.Errorf("the self-signed token leeway must be whole seconds from 0 to 24h, got %s", cfg.SelfSignedLeeway)
 	}
 	if log == nil {
 		log = slog.Default()

@@ -10,6 +10,7 @@ type Store interface {
 	NamespaceStore
 	BrokerStore
 	KeyStore
+	HMACKeyStore
 	CredentialStore
 	ChangeStore
 	NodeStore

@@ -87,6 +87,10 @@ type Config struct {
 	Origins []string
 	// ExamplePage serves the example page at /.
 	ExamplePage bool
+	// Keys creates keys of self-signed tokens for `POST /admin/keys`
+	// (fastly's), by forwarding the client's account credentials to the
+	// control plane; nil answers that path 503.
+	Keys broker.KeyIssuer
 	// Logger receives the edge's logs, which never contain a token.
 	Logger *slog.Logger
 }

@@ -11,24 +11,26 @@ import (
 // Error codes of the edge. They are stable: clients match on them (or on
 // the numbers errorTable gives them), never on messages.
 const (
-	EMISSINGTOPIC  = "missing_topic"   // no topic parameter
-	EINVALIDTOPIC  = "invalid_topic"   // a topic name or filter is malformed
-	ETOOMANYTOPICS = "too_many_topics" // more distinct topics than Config.MaxTopics
-	EINVALIDPARAM  = "invalid_param"   // retain, ttl, durable or the query string is malformed
-	ENOTOKEN       = "no_token"        // neither Authorization: Bearer nor ?auth=
-	EBADTOKEN      = "bad_token"       // malformed, unverifiable, expired, revoked, or for another broker
-	EFORBIDDEN     = "forbidden"       // the token does not allow this topic
-	ETOOLARGE      = "too_large"       // the body does not fit in an MQTT packet
-	ERETAINEDQUOTA = "retained_quota"  // a retained publish would exceed the broker's retained messages or bytes
-	ENOTFOUND      = "not_found"       // no such path
-	EMETHOD        = "method"          // the path does not take this method
-	EUNAVAILABLE   = "unavailable"     // the broker is not served here any more, or the node is stopping
-	EWEBSOCKET     = "websocket"       // a WebSocket handshake the edge refuses
-	ESLOW          = "slow_client"     // the stream fell too far behind and was ended
-	EREVOKED       = "revoked"         // the stream's token was revoked or its key removed
-	EEXPIRED       = "expired"         // the stream's token expired, or the broker's expiration ended it
-	ERATE          = "rate_limited"    // the token published faster than the node's message rate
-	EINTERNAL      = "internal"        // anything else; details are logged, never sent
+	EMISSINGTOPIC  = "missing_topic"       // no topic parameter
+	EINVALIDTOPIC  = "invalid_topic"       // a topic name or filter is malformed
+	ETOOMANYTOPICS = "too_many_topics"     // more distinct topics than Config.MaxTopics
+	EINVALIDPARAM  = "invalid_param"       // retain, ttl, durable or the query string is malformed
+	ENOTOKEN       = "no_token"            // neither Authorization: Bearer nor ?auth=
+	EBADTOKEN      = "bad_token"           // malformed, unverifiable, expired, revoked, or for another broker
+	EFORBIDDEN     = "forbidden"           // the token does not allow this topic
+	ETOOLARGE      = "too_large"           // the body does not fit in an MQTT packet
+	ERETAINEDQUOTA = "retained_quota"      // a retained publish would exceed the broker's retained messages or bytes
+	ENOTFOUND      = "not_found"           // no such path
+	EMETHOD        = "method"              // the path does not take this method
+	EUNAVAILABLE   = "unavailable"         // the broker is not served here any more, or the node is stopping
+	EWEBSOCKET     = "websocket"           // a WebSocket handshake the edge refuses
+	ESLOW          = "slow_client"         // the stream fell too far behind and was ended
+	EREVOKED       = "revoked"             // the stream's token was revoked or its key removed
+	EEXPIRED       = "expired"             // the stream's token expired, or the broker's expiration ended it
+	ERATE          = "rate_limited"        // the token published faster than the node's message rate
+	EACCOUNT       = "account_credentials" // POST /admin/keys: account credentials missing or refused
+	EACCOUNTDENIED = "account_forbidden"   // POST /admin/keys: the broker is not the account's, or has too many keys
+	EINTERNAL      = "internal"            // anything else; details are logged, never sent
 )
 
 // errorInfo is how one code appears on the wire.
@@ -57,6 +59,8 @@ var errorTable = map[string]errorInfo{
 	EREVOKED:       {http.StatusUnauthorized, 20042},
 	EEXPIRED:       {http.StatusUnauthorized, 20043},
 	ERATE:          {http.StatusTooManyRequests, 20050},
+	EACCOUNT:       {http.StatusUnauthorized, 20060},
+	EACCOUNTDENIED: {http.StatusForbidden, 20061},
 	EINTERNAL:      {http.StatusInternalServerError, 20500},
 }
 
@@ -135,7 +139,7 @@ func writeJSON(w http.ResponseWriter, result any) {
 // rules, sent as its last event.
 func streamError(r *broker.Refusal) *Error {
 	switch r.Reason {
-	case broker.ReasonRevoked, broker.ReasonKeyRemoved:
+	case broker.ReasonRevoked, broker.ReasonKeyRemoved, broker.ReasonSelfSignedChanged:
 		return &Error{EREVOKED, r.Message}
 	case broker.ReasonExpired, broker.ReasonTooOld:
 		return &Error{EEXPIRED, r.Message}

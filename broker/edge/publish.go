@@ -83,7 +83,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 	// The rate is taken before the body is read, so that a refused
 	// publish costs nothing more.
 	if h.rate != nil {
-		if ok, wait := h.rate.allow(g.JTI, time.Now()); !ok {
+		if ok, wait := h.rate.allow(g.TokenID(), time.Now()); !ok {
 			h.limited.Add(1)
 			secs := max(1, int64((wait+time.Second-1)/time.Second))
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))

@@ -207,6 +207,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			methodNotAllowed(w, "GET, OPTIONS")
 		}
+	case "/admin/keys":
+		switch r.Method {
+		case http.MethodPost:
+			s.serveAdminKeys(w, r, b)
+		default:
+			methodNotAllowed(w, "POST")
+		}
 	case "/mqtt", "/":
 		switch {
 		case isWebSocket(r):

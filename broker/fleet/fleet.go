@@ -43,6 +43,9 @@ type Config struct {
 // Client follows the config feed. It implements broker.ConfigSource.
 type Client struct {
 	cfg Config
+	// box opens the secrets of self-signed keys, sealed for this node's
+	// token in the feed and in the cache.
+	box *feed.SecretBox
 }
 
 // New returns a Client. It checks the config but does not connect.
@@ -67,7 +70,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Log = slog.Default()
 	}
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
-	return &Client{cfg: cfg}, nil
+	return &Client{cfg: cfg, box: feed.NewSecretBoxForToken(cfg.Token)}, nil
 }
 
 // Run implements broker.ConfigSource: it applies the cached State first (if
@@ -153,6 +156,9 @@ func (c *Client) follow(ctx context.Context, st *broker.State, publish func(*bro
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return progressed, fmt.Errorf("bad feed event: %w", err)
 		}
+		if err := c.box.OpenSecrets(&ev); err != nil {
+			return progressed, fmt.Errorf("feed event at revision %d: %w", ev.Revision, err)
+		}
 		progressed = true
 		if ev.Type == feed.TypePing && ev.Revision == st.Revision() {
 			continue
@@ -187,6 +193,11 @@ func (c *Client) loadCache() *broker.State {
 		c.cfg.Log.Warn("ignoring a corrupt config cache", "file", c.cfg.CacheFile, "err", err)
 		return nil
 	}
+	if err := c.box.OpenSecrets(&ev); err != nil {
+		// Written under another node token: the feed resends everything.
+		c.cfg.Log.Warn("ignoring a config cache sealed for another node token", "file", c.cfg.CacheFile)
+		return nil
+	}
 	st, err := broker.NewState(ev)
 	if err != nil {
 		c.cfg.Log.Warn("ignoring an invalid config cache", "file", c.cfg.CacheFile, "err", err)
@@ -206,6 +217,11 @@ func (c *Client) writeCache(st *broker.State) error {
 	}
 	tmp := c.cfg.CacheFile + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	// WriteFile keeps the mode of a file left over by a crash; the cache
+	// holds sealed secrets, and stays owner-only.
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, c.cfg.CacheFile)

@@ -87,7 +87,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	c.sess.Store(sess)
 
-	if pk.Connect.ClientIdentifier != g.ClientID {
+	// A self-signed token names no client: the client keeps the id it
+	// sent, or the one mochi assigned to an empty id.
+	if g.ClientID != "" && pk.Connect.ClientIdentifier != g.ClientID {
 		cl.ID = g.ClientID
 		cl.Properties.Props.AssignedClientID = g.ClientID
 	}
@@ -127,89 +129,6 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	}
 	h.srv.m.connections.Add(1)
 	sess.establishedNow()
-}
-
-// OnACLCheck is mochi's check for SUBSCRIBE filters and, for sessions
-// taken over by a connection with a narrower token (which inherit the
-// subscriptions of the wider one), for each delivery: mochi's fork skips
-// it for the others, whose granted filters only match allowed topics
-// (Options.ACLCoversFilters). Publishes pass here and are
-// checked in OnPublishInPlace instead, where mochi has resolved topic
-// aliases: here an aliased publish still has an empty topic.
-func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if write {
-		return true
-	}
-	sess := sessionOf(cl)
-	return sess != nil && sess.canReceive(topic)
-}
-
-// The hook works on packets in place (mochi's fork calls these instead
-// of OnPacketRead and OnPublish), which spares copying every packet.
-var _ mqtt.InPlaceHook = (*hook)(nil)
-
-// OnPublishInPlace checks a publish against the token's ACL. A refused
-// QoS 1 or 2 publish is answered with PUBACK or PUBREC 0x87 (mochi would
-// send a PUBACK for both), a refused QoS 0 one is dropped and counted.
-func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
-	if cl.Net.Inline {
-		return nil // the edge, which checked the HTTP client's token
-	}
-	sess := sessionOf(cl)
-	if sess != nil && sess.canPublish(pk.TopicName) {
-		return h.srv.admitRetained(cl, pk) // retained.go: the retained quota
-	}
-	if len(pk.TopicName) == 0 || pk.TopicName[0] != '$' {
-		// $ topics were refused and counted in OnPacketReadInPlace.
-		h.denyPublish(cl, pk)
-	}
-	return packets.ErrRejectPacket
-}
-
-var errNotAuthorizedToPublish = packets.Code{Code: 0x87, Reason: "the token does not allow publishing to this topic"}
-
-func (h *hook) denyPublish(cl *mqtt.Client, pk *packets.Packet) {
-	h.srv.m.aclPublish.Add(1)
-	if pk.FixedHeader.Qos == 0 {
-		h.srv.m.droppedQoS0.Add(1)
-		return
-	}
-	ack := byte(packets.Puback)
-	if pk.FixedHeader.Qos == 2 {
-		ack = packets.Pubrec
-	}
-	_ = cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: ack},
-		PacketID:    pk.PacketID,
-		ReasonCode:  errNotAuthorizedToPublish.Code,
-		Properties:  packets.Properties{ReasonString: errNotAuthorizedToPublish.Reason},
-	})
-}
-
-// OnPacketReadInPlace sees each packet as it is decoded. It enforces the
-// message rate, and refuses publishes to $ topics here because mochi
-// silently drops those to $SYS before any hook, which would leave a QoS 1
-// publisher waiting for its PUBACK: the publish is answered with 0x87,
-// then turned into a QoS 0 publish without topic alias for mochi to drop.
-func (h *hook) OnPacketReadInPlace(cl *mqtt.Client, pk *packets.Packet) error {
-	if pk.FixedHeader.Type != packets.Publish {
-		return nil
-	}
-	sess := sessionOf(cl)
-	if sess == nil {
-		return nil
-	}
-	if h.limits.MessageRate > 0 && !sess.allowPublish(time.Now(), h.limits.MessageRate, h.limits.MessageBurst) {
-		sess.disconnect(refRate)
-		return packets.ErrRejectPacket
-	}
-	if len(pk.TopicName) > 0 && pk.TopicName[0] == '$' {
-		h.denyPublish(cl, pk)
-		pk.FixedHeader.Qos, pk.FixedHeader.Retain, pk.FixedHeader.Dup = 0, false, false
-		pk.PacketID = 0
-		pk.Properties.TopicAlias, pk.Properties.TopicAliasFlag = 0, false
-	}
-	return nil
 }
 
 // OnSubscribed counts the filters the ACL refused, and those beyond the

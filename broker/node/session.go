@@ -40,7 +40,11 @@ type session struct {
 
 // newSession is the session of client cl, authorised by g.
 func newSession(srv *server, cl *mqtt.Client, g *broker.Grant) *session {
-	return &session{srv: srv, cl: cl, clientID: g.ClientID, grant: g}
+	id := g.ClientID
+	if id == "" { // a self-signed token: the client's own id
+		id = cl.ID
+	}
+	return &session{srv: srv, cl: cl, clientID: id, grant: g}
 }
 
 // Grant returns the session's grant (broker.Session).

@@ -13,9 +13,11 @@ import (
 
 const brokerUsage = `usage: pubsub broker <command> [--namespace NS]
   create <name> [--description TEXT] [--expiration 48h] [--on-publish-url URL]
+               [--self-signed-tokens true] [--fastly-wildcards true]
   list
   get <name>
   update <name> [--description TEXT] [--expiration 7d|none] [--on-publish-url URL|none]
+               [--self-signed-tokens true|false] [--fastly-wildcards true|false]
   delete <name>
   issue <name> [-n 10] [--out creds.json] [--topic-acl F]... [--publish-acl F]... [--subscribe-acl F]...
                [--client-id ID]... [--expiration 24h|-1] [--type TOKEN]
@@ -117,6 +119,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // brokerOpts are the flags of the broker subcommands.
 type brokerOpts struct {
 	description, expiration, onPublish, out, typ string
+	selfSigned, wildcards                        bool
 	number, concurrency                          int
 	topicACL, publishACL, subscribeACL           stringList
 	clientIDs, jtis                              stringList
@@ -130,6 +133,8 @@ func (o *brokerOpts) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.description, "description", "", "description")
 		fs.StringVar(&o.expiration, "expiration", "", "longest credential lifetime: seconds or 48h, 7d ('none' clears)")
 		fs.StringVar(&o.onPublish, "on-publish-url", "", "webhook URL called on every publish ('none' clears)")
+		fs.BoolVar(&o.selfSigned, "self-signed-tokens", false, "accept self-signed (fastly-style HS256) tokens signed with the broker's signingkeys")
+		fs.BoolVar(&o.wildcards, "fastly-wildcards", false, "read self-signed tokens' x-fastly-read/x-fastly-write as MQTT topic filters")
 	case "issue":
 		fs.IntVar(&o.number, "n", 1, "how many credentials to mint")
 		fs.IntVar(&o.number, "number", 1, "alias of -n")
@@ -161,6 +166,12 @@ func (o *brokerOpts) createBody(name string) (map[string]any, error) {
 	if o.onPublish != "" {
 		body["on_publish"] = map[string]string{"url": o.onPublish}
 	}
+	if o.selfSigned {
+		body["self_signed_tokens"] = true
+	}
+	if o.wildcards {
+		body["fastly_wildcards"] = true
+	}
 	return body, nil
 }
 
@@ -188,8 +199,14 @@ func (o *brokerOpts) updateBody() (map[string]any, error) {
 			body["on_publish"] = map[string]string{"url": o.onPublish}
 		}
 	}
+	if o.set["self-signed-tokens"] {
+		body["self_signed_tokens"] = o.selfSigned
+	}
+	if o.set["fastly-wildcards"] {
+		body["fastly_wildcards"] = o.wildcards
+	}
 	if len(body) == 0 {
-		return nil, usageError{"nothing to update: give --description, --expiration or --on-publish-url"}
+		return nil, usageError{"nothing to update: give --description, --expiration, --on-publish-url, --self-signed-tokens or --fastly-wildcards"}
 	}
 	return body, nil
 }

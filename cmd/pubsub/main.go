@@ -30,6 +30,7 @@ API clients, in the style of wrangler (read PUBSUB_API_URL, CF_ACCOUNT_ID,
 CF_API_EMAIL + CF_API_KEY or CF_API_TOKEN):
   pubsub namespace create|list|get|delete
   pubsub broker create|list|get|update|delete|issue|revoke|unrevoke|revocations|public-keys|rotate-keys
+  pubsub signingkey create|list|delete   keys of self-signed (fastly-style) tokens
 
 Run "pubsub <command> -h" for a command's flags.
 `
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runNamespace(ctx, args[1:], stdout, stderr)
 	case "broker":
 		return runBroker(ctx, args[1:], stdout, stderr)
+	case "signingkey":
+		return runSigningKey(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

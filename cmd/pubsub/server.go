@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/app"
@@ -70,6 +71,7 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", ""), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
 	mqttPort := fs.Int("mqtt-port", envInt("PUBSUB_MQTT_PORT", 8883), "MQTT over TLS port shown in broker endpoints (PUBSUB_MQTT_PORT)")
 	revLimit := fs.Int("revocation-limit", envInt("PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit), "maximum unexpired revocations per broker (PUBSUB_REVOCATION_LIMIT)")
+	selfSignedLeeway := fs.Int("self-signed-leeway", envInt("PUBSUB_SELF_SIGNED_LEEWAY", 900), "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400 (PUBSUB_SELF_SIGNED_LEEWAY)")
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -79,7 +81,7 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("PUBSUB_KEK: %w (generate one with: openssl rand -hex 32)", err)
 	}
 	log := logger()
-	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, Log: log})
+	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ type brokerJSON struct {
 	Expiration  *int64         `json:"expiration"`
 	Endpoint    string         `json:"endpoint"`
 	OnPublish   *onPublishJSON `json:"on_publish"`
+	// Our additions: self-signed (fastly-style) tokens.
+	SelfSignedTokens bool `json:"self_signed_tokens"`
+	FastlyWildcards  bool `json:"fastly_wildcards"`
 }
 
 type onPublishJSON struct {
@@ -36,7 +39,7 @@ func (s *Server) toBrokerJSON(b *controlplane.Broker) brokerJSON {
 	out := brokerJSON{
 		ID: b.ID, Name: b.Name, AuthType: b.AuthType, AuthType2: b.AuthType, Description: b.Description,
 		CreatedOn: formatTime(b.CreatedOn), ModifiedOn: formatTime(b.ModifiedOn), Expiration: b.Expiration,
-		Endpoint: s.svc.Endpoint(b),
+		Endpoint: s.svc.Endpoint(b), SelfSignedTokens: b.SelfSignedTokens, FastlyWildcards: b.FastlyWildcards,
 	}
 	if b.OnPublishURL != "" {
 		out.OnPublish = &onPublishJSON{URL: b.OnPublishURL}
@@ -53,6 +56,9 @@ type createBrokerBody struct {
 	Description string          `json:"description"`
 	Expiration  json.RawMessage `json:"expiration"`
 	OnPublish   *onPublishBody  `json:"on_publish"`
+
+	SelfSignedTokens bool `json:"self_signed_tokens"`
+	FastlyWildcards  bool `json:"fastly_wildcards"`
 }
 
 type onPublishBody struct {
@@ -74,7 +80,8 @@ func (s *Server) handleCreateBroker(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	in := controlplane.BrokerInput{Name: *body.Name, AuthType: body.AuthType, Description: body.Description, Expiration: exp}
+	in := controlplane.BrokerInput{Name: *body.Name, AuthType: body.AuthType, Description: body.Description, Expiration: exp,
+		SelfSignedTokens: body.SelfSignedTokens, FastlyWildcards: body.FastlyWildcards}
 	if in.AuthType == "" {
 		in.AuthType = body.AuthTypeAlt
 	} else if body.AuthTypeAlt != "" && body.AuthTypeAlt != body.AuthType {
@@ -125,6 +132,9 @@ type updateBrokerBody struct {
 	Description json.RawMessage `json:"description"`
 	Expiration  json.RawMessage `json:"expiration"`
 	OnPublish   json.RawMessage `json:"on_publish"`
+
+	SelfSignedTokens *bool `json:"self_signed_tokens"`
+	FastlyWildcards  *bool `json:"fastly_wildcards"`
 }
 
 var jsonNull = []byte("null")
@@ -180,8 +190,9 @@ func (body updateBrokerBody) update() (controlplane.BrokerUpdate, error) {
 			}
 		}
 	}
-	if !u.SetDescription && !u.SetExpiration && !u.SetOnPublish {
-		return u, errorf(controlplane.EINVALID, "nothing to update: send at least one of \"description\", \"expiration\", \"on_publish\"")
+	u.SelfSignedTokens, u.FastlyWildcards = body.SelfSignedTokens, body.FastlyWildcards
+	if !u.SetDescription && !u.SetExpiration && !u.SetOnPublish && u.SelfSignedTokens == nil && u.FastlyWildcards == nil {
+		return u, errorf(controlplane.EINVALID, "nothing to update: send at least one of \"description\", \"expiration\", \"on_publish\", \"self_signed_tokens\", \"fastly_wildcards\"")
 	}
 	return u, nil
 }

@@ -36,8 +36,11 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
+	// Secrets of self-signed keys leave sealed for this node's token.
+	box := feed.NewSecretBox(node.TokenHash)
 	s.log.Info("node connected to the feed", "node", node.Name, "after", after)
 	err = s.svc.StreamFeed(r.Context(), after, func(ev *feed.Event) error {
+		box.SealSecrets(ev)
 		if err := enc.Encode(ev); err != nil {
 			return err
 		}

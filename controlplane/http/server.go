@@ -72,6 +72,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/healthz", s.handleHealth)
 	r.Get(feed.Path, s.handleFeed)
 	r.Post(clients.Path, s.handleClientReport)
+	r.Post(feed.SigningKeysPath, s.handleNodeSigningKey)
 
 	r.Route(APIPrefix+"/accounts/{account_id}/pubsub", func(r chi.Router) {
 		r.Use(s.authenticate)
@@ -94,6 +95,10 @@ func (s *Server) routes() chi.Router {
 		r.Get("/namespaces/{namespace}/brokers/{broker}/publickeys", s.handlePublicKeys)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/publickeys/rotate", s.handleRotateKeys)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/publickeys/{kid}", s.handleDeleteKey)
+
+		r.Get("/namespaces/{namespace}/brokers/{broker}/signingkeys", s.handleListSigningKeys)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/signingkeys", s.handleCreateSigningKey)
+		r.Delete("/namespaces/{namespace}/brokers/{broker}/signingkeys/{id}", s.handleDeleteSigningKey)
 
 		r.Get("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleListRevocations)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleRevoke)

@@ -11,13 +11,14 @@ import (
 // brokerSelect selects the columns scanBroker reads.
 const brokerSelect = `
 	SELECT b.id, b.namespace_id, n.name, b.name, b.auth_type, b.description,
-	       b.expiration, b.on_publish_url, b.created_on, b.modified_on
+	       b.expiration, b.on_publish_url, b.created_on, b.modified_on,
+	       b.self_signed_tokens, b.fastly_wildcards
 	FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`
 
 func scanBroker(rows pgx.Rows) (*controlplane.Broker, error) {
 	var b controlplane.Broker
 	err := rows.Scan(&b.ID, &b.NamespaceID, &b.NamespaceName, &b.Name, &b.AuthType, &b.Description,
-		&b.Expiration, &b.OnPublishURL, &b.CreatedOn, &b.ModifiedOn)
+		&b.Expiration, &b.OnPublishURL, &b.CreatedOn, &b.ModifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards)
 	if err != nil {
 		return nil, err
 	}
@@ -45,10 +46,10 @@ func (s *Store) CreateBroker(ctx context.Context, b *controlplane.Broker, keys [
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO brokers (id, namespace_id, name, auth_type, description, expiration,
-			                     on_publish_url, created_on, modified_on)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			b.ID, b.NamespaceID, b.Name, b.AuthType, b.Description, b.Expiration,
-			b.OnPublishURL, b.CreatedOn, b.ModifiedOn)
+			b.OnPublishURL, b.CreatedOn, b.ModifiedOn, b.SelfSignedTokens, b.FastlyWildcards)
 		if violated(err) == "brokers_namespace_name_key" {
 			return controlplane.ErrBrokerTaken(b.NamespaceName, b.Name)
 		} else if err != nil {
@@ -76,14 +77,15 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	var id, bname, authType, description, onPublishURL *string
 	var b controlplane.Broker
 	var createdOn, modifiedOn *time.Time
+	var selfSigned, wildcards *bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT n.id, b.id, b.name, b.auth_type, b.description, b.expiration,
-		       b.on_publish_url, b.created_on, b.modified_on
+		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards
 		FROM namespaces n
 		LEFT JOIN brokers b ON b.namespace_id = n.id AND b.name = $3
 		WHERE n.account_id = $1 AND n.name = $2`, accountID, namespace, name).
 		Scan(&nsID, &id, &bname, &authType, &description, &b.Expiration,
-			&onPublishURL, &createdOn, &modifiedOn)
+			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards)
 	if isNoRows(err) {
 		return nil, controlplane.ErrNamespaceNotFound(namespace)
 	} else if err != nil {
@@ -95,6 +97,7 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	b.ID, b.NamespaceID, b.NamespaceName, b.Name = *id, nsID, namespace, *bname
 	b.AuthType, b.Description, b.OnPublishURL = *authType, *description, *onPublishURL
 	b.CreatedOn, b.ModifiedOn = createdOn.UTC(), modifiedOn.UTC()
+	b.SelfSignedTokens, b.FastlyWildcards = *selfSigned, *wildcards
 	return &b, nil
 }
 
@@ -151,8 +154,8 @@ func (s *Store) ListBrokers(ctx context.Context, accountID, namespace string, p 
 	return list, total, nil
 }
 
-// UpdateBroker writes b's Description, Expiration, OnPublishURL and
-// ModifiedOn, and records the change. Returns ENOTFOUND.
+// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+// SelfSignedTokens, FastlyWildcards and ModifiedOn, and records the change. Returns ENOTFOUND.
 func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error {
 	if b.ModifiedOn.IsZero() {
 		b.ModifiedOn = time.Now()
@@ -161,9 +164,11 @@ func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error 
 	return s.write(ctx, func(tx pgx.Tx) error {
 		var nsID string
 		err := tx.QueryRow(ctx, `
-			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5
+			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5,
+			                   self_signed_tokens = $6, fastly_wildcards = $7
 			WHERE id = $1 RETURNING namespace_id`,
-			b.ID, b.Description, b.Expiration, b.OnPublishURL, b.ModifiedOn).Scan(&nsID)
+			b.ID, b.Description, b.Expiration, b.OnPublishURL, b.ModifiedOn,
+			b.SelfSignedTokens, b.FastlyWildcards).Scan(&nsID)
 		if isNoRows(err) {
 			return errBrokerIDNotFound(b.ID)
 		} else if err != nil {

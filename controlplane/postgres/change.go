@@ -185,6 +185,23 @@ func brokerStates(ctx context.Context, tx pgx.Tx, brokerID string, now time.Time
 			st.Revocations = append(st.Revocations, r)
 		}
 	}
+
+	rows, err = tx.Query(ctx, hmacKeySelect+`
+		WHERE ($1 = '' OR broker_id = $1)
+		  AND broker_id IN (SELECT id FROM brokers WHERE self_signed_tokens)
+		ORDER BY created_on, id`, brokerID)
+	if err != nil {
+		return nil, err
+	}
+	hkeys, err := collect(rows, scanHMACKey)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range hkeys {
+		if st := byID[k.BrokerID]; st != nil {
+			st.HMACKeys = append(st.HMACKeys, k)
+		}
+	}
 	return states, nil
 }
 

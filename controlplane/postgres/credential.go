@@ -105,6 +105,17 @@ func scanCredential(rows pgx.Rows) (*controlplane.Credential, error) {
 // revocations would exist (revoking a token that has already expired
 // takes no room).
 func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error {
+	return s.revoke(ctx, brokerID, jtis, now, limit, false)
+}
+
+// RevokeSelfSigned is RevokeCredentials for a broker with self-signed
+// tokens, whose jtis the broker never issued: a jti without credential is
+// revoked too, with no expiry (the token's exp is unknown).
+func (s *Store) RevokeSelfSigned(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error {
+	return s.revoke(ctx, brokerID, jtis, now, limit, true)
+}
+
+func (s *Store) revoke(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int, anyJTI bool) error {
 	jtis = dedupe(jtis)
 	if len(jtis) == 0 {
 		return nil
@@ -142,11 +153,28 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		var unknown, revoke []string
+		var unknown, revoke, selfSigned []string
 		added := 0 // revocations that will count against the limit
+		var already map[string]bool
+		if anyJTI {
+			rows, err := tx.Query(ctx, `SELECT jti FROM revocations WHERE broker_id = $1 AND jti = ANY($2)`, brokerID, jtis)
+			if err != nil {
+				return err
+			}
+			revoked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			already = set(revoked)
+		}
 		for _, jti := range jtis {
 			v, ok := found[jti]
 			switch {
+			case !ok && anyJTI:
+				if !already[jti] {
+					selfSigned = append(selfSigned, jti)
+					added++
+				}
 			case !ok:
 				unknown = append(unknown, jti)
 			case !v.revoked:
@@ -159,7 +187,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if len(unknown) > 0 {
 			return errJTIsNotIssued(unknown)
 		}
-		if len(revoke) == 0 {
+		if len(revoke) == 0 && len(selfSigned) == 0 {
 			return nil
 		}
 		if added > 0 {
@@ -180,7 +208,15 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if err != nil {
 			return err
 		}
-		return recordChanges(ctx, tx, controlplane.ChangeRevocation, nsID, brokerID, revoke)
+		if len(selfSigned) > 0 {
+			_, err = tx.Exec(ctx, `
+				INSERT INTO revocations (broker_id, jti, revoked_at, expires_at)
+				SELECT $1, jti, $3, NULL FROM unnest($2::text[]) AS jti`, brokerID, selfSigned, now)
+			if err != nil {
+				return err
+			}
+		}
+		return recordChanges(ctx, tx, controlplane.ChangeRevocation, nsID, brokerID, inOrder(jtis, revoke, selfSigned))
 	})
 }
 
@@ -189,6 +225,16 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 // Returns ENOTFOUNDJTI naming every jti the broker never issued (and
 // removes none).
 func (s *Store) UnrevokeCredentials(ctx context.Context, brokerID string, jtis []string) error {
+	return s.unrevoke(ctx, brokerID, jtis, false)
+}
+
+// UnrevokeSelfSigned is UnrevokeCredentials for a broker with self-signed
+// tokens: jtis the broker never issued are unrevoked too.
+func (s *Store) UnrevokeSelfSigned(ctx context.Context, brokerID string, jtis []string) error {
+	return s.unrevoke(ctx, brokerID, jtis, true)
+}
+
+func (s *Store) unrevoke(ctx context.Context, brokerID string, jtis []string, anyJTI bool) error {
 	jtis = dedupe(jtis)
 	if len(jtis) == 0 {
 		return nil
@@ -208,7 +254,7 @@ func (s *Store) UnrevokeCredentials(ctx context.Context, brokerID string, jtis [
 		if err != nil {
 			return err
 		}
-		if unknown := missing(jtis, issued); len(unknown) > 0 {
+		if unknown := missing(jtis, issued); len(unknown) > 0 && !anyJTI {
 			return errJTIsNotIssued(unknown)
 		}
 		rows, err = tx.Query(ctx, `DELETE FROM revocations WHERE broker_id = $1 AND jti = ANY($2) RETURNING jti`, brokerID, jtis)
@@ -348,4 +394,20 @@ func set(list []string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// inOrder returns the jtis of want that are in a or b, in want's order:
+// changes are recorded in request order.
+func inOrder(want, a, b []string) []string {
+	in := set(a)
+	for _, j := range b {
+		in[j] = true
+	}
+	out := make([]string, 0, len(a)+len(b))
+	for _, j := range want {
+		if in[j] {
+			out = append(out, j)
+		}
+	}
+	return out
 }

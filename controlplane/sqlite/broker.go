@@ -11,14 +11,15 @@ import (
 // brokerSelect selects the columns scanBroker reads.
 const brokerSelect = `
 	SELECT b.id, b.namespace_id, n.name, b.name, b.auth_type, b.description,
-	       b.expiration, b.on_publish_url, b.created_on, b.modified_on
+	       b.expiration, b.on_publish_url, b.created_on, b.modified_on,
+	       b.self_signed_tokens, b.fastly_wildcards
 	FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`
 
 func scanBroker(row scanner) (*controlplane.Broker, error) {
 	var b controlplane.Broker
 	var createdOn, modifiedOn int64
 	err := row.Scan(&b.ID, &b.NamespaceID, &b.NamespaceName, &b.Name, &b.AuthType, &b.Description,
-		&b.Expiration, &b.OnPublishURL, &createdOn, &modifiedOn)
+		&b.Expiration, &b.OnPublishURL, &createdOn, &modifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +45,10 @@ func (s *Store) CreateBroker(ctx context.Context, b *controlplane.Broker, keys [
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO brokers (id, namespace_id, name, auth_type, description, expiration,
-			                     on_publish_url, created_on, modified_on)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			b.ID, b.NamespaceID, b.Name, b.AuthType, b.Description, b.Expiration,
-			b.OnPublishURL, micros(b.CreatedOn), micros(b.ModifiedOn))
+			b.OnPublishURL, micros(b.CreatedOn), micros(b.ModifiedOn), b.SelfSignedTokens, b.FastlyWildcards)
 		if violation(err) == uniqueViolation {
 			return controlplane.ErrBrokerTaken(b.NamespaceName, b.Name)
 		} else if err != nil {
@@ -74,15 +75,16 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	var nsID string
 	var id, bname, authType, description, onPublishURL sql.NullString
 	var createdOn, modifiedOn sql.NullInt64
+	var selfSigned, wildcards sql.NullBool
 	var b controlplane.Broker
 	err := s.readDB.QueryRowContext(ctx, `
 		SELECT n.id, b.id, b.name, b.auth_type, b.description, b.expiration,
-		       b.on_publish_url, b.created_on, b.modified_on
+		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards
 		FROM namespaces n
 		LEFT JOIN brokers b ON b.namespace_id = n.id AND b.name = $3
 		WHERE n.account_id = $1 AND n.name = $2`, accountID, namespace, name).
 		Scan(&nsID, &id, &bname, &authType, &description, &b.Expiration,
-			&onPublishURL, &createdOn, &modifiedOn)
+			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards)
 	if isNoRows(err) {
 		return nil, controlplane.ErrNamespaceNotFound(namespace)
 	} else if err != nil {
@@ -94,6 +96,7 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	b.ID, b.NamespaceID, b.NamespaceName, b.Name = id.String, nsID, namespace, bname.String
 	b.AuthType, b.Description, b.OnPublishURL = authType.String, description.String, onPublishURL.String
 	b.CreatedOn, b.ModifiedOn = fromMicros(createdOn.Int64), fromMicros(modifiedOn.Int64)
+	b.SelfSignedTokens, b.FastlyWildcards = selfSigned.Bool, wildcards.Bool
 	return &b, nil
 }
 
@@ -139,8 +142,8 @@ func (s *Store) ListBrokers(ctx context.Context, accountID, namespace string, p 
 	return list, total, nil
 }
 
-// UpdateBroker writes b's Description, Expiration, OnPublishURL and
-// ModifiedOn, and records the change. Returns ENOTFOUND.
+// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+// SelfSignedTokens, FastlyWildcards and ModifiedOn, and records the change. Returns ENOTFOUND.
 func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error {
 	if b.ModifiedOn.IsZero() {
 		b.ModifiedOn = time.Now()
@@ -149,9 +152,11 @@ func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error 
 	return s.write(ctx, func(tx *tx) error {
 		var nsID string
 		err := tx.QueryRowContext(ctx, `
-			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5
+			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5,
+			                   self_signed_tokens = $6, fastly_wildcards = $7
 			WHERE id = $1 RETURNING namespace_id`,
-			b.ID, b.Description, b.Expiration, b.OnPublishURL, micros(b.ModifiedOn)).Scan(&nsID)
+			b.ID, b.Description, b.Expiration, b.OnPublishURL, micros(b.ModifiedOn),
+			b.SelfSignedTokens, b.FastlyWildcards).Scan(&nsID)
 		if isNoRows(err) {
 			return errBrokerIDNotFound(b.ID)
 		} else if err != nil {

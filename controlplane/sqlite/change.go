@@ -167,6 +167,19 @@ func brokerStates(ctx context.Context, tx *sql.Tx, brokerID string, now int64) (
 			st.Revocations = append(st.Revocations, r)
 		}
 	}
+
+	hkeys, err := query(ctx, tx, scanHMACKey, hmacKeySelect+`
+		WHERE ($1 = '' OR broker_id = $1)
+		  AND broker_id IN (SELECT id FROM brokers WHERE self_signed_tokens)
+		ORDER BY created_on, id`, brokerID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range hkeys {
+		if st := byID[k.BrokerID]; st != nil {
+			st.HMACKeys = append(st.HMACKeys, k)
+		}
+	}
 	return states, nil
 }
 

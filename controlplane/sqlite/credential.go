@@ -140,6 +140,17 @@ func jsonList(list []string) string {
 // revocations would exist (revoking a token that has already expired
 // takes no room).
 func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error {
+	return s.revoke(ctx, brokerID, jtis, now, limit, false)
+}
+
+// RevokeSelfSigned is RevokeCredentials for a broker with self-signed
+// tokens, whose jtis the broker never issued: a jti without credential is
+// revoked too, with no expiry (the token's exp is unknown).
+func (s *Store) RevokeSelfSigned(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int) error {
+	return s.revoke(ctx, brokerID, jtis, now, limit, true)
+}
+
+func (s *Store) revoke(ctx context.Context, brokerID string, jtis []string, now time.Time, limit int, anyJTI bool) error {
 	jtis = dedupe(jtis)
 	if len(jtis) == 0 {
 		return nil
@@ -175,11 +186,26 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if err != nil {
 			return err
 		}
-		var unknown, revoke []string
+		var unknown, revoke, selfSigned []string
 		added := 0 // revocations that will count against the limit
+		var already map[string]bool
+		if anyJTI {
+			revoked, err := query(ctx, tx, scanString, `
+				SELECT jti FROM revocations
+				WHERE broker_id = $1 AND jti IN (SELECT value FROM json_each($2))`, brokerID, jsonList(jtis))
+			if err != nil {
+				return err
+			}
+			already = set(revoked)
+		}
 		for _, jti := range jtis {
 			v, ok := found[jti]
 			switch {
+			case !ok && anyJTI:
+				if !already[jti] {
+					selfSigned = append(selfSigned, jti)
+					added++
+				}
 			case !ok:
 				unknown = append(unknown, jti)
 			case !v.revoked:
@@ -192,7 +218,7 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if len(unknown) > 0 {
 			return errJTIsNotIssued(unknown)
 		}
-		if len(revoke) == 0 {
+		if len(revoke) == 0 && len(selfSigned) == 0 {
 			return nil
 		}
 		if added > 0 {
@@ -214,7 +240,16 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 		if err != nil {
 			return err
 		}
-		return tx.recordChanges(ctx, controlplane.ChangeRevocation, nsID, brokerID, revoke)
+		if len(selfSigned) > 0 {
+			_, err = tx.ExecContext(ctx, `
+				INSERT INTO revocations (broker_id, jti, revoked_at, expires_at)
+				SELECT $1, value, $3, NULL FROM json_each($2)`,
+				brokerID, jsonList(selfSigned), micros(now))
+			if err != nil {
+				return err
+			}
+		}
+		return tx.recordChanges(ctx, controlplane.ChangeRevocation, nsID, brokerID, inOrder(jtis, revoke, selfSigned))
 	})
 }
 
@@ -223,6 +258,16 @@ func (s *Store) RevokeCredentials(ctx context.Context, brokerID string, jtis []s
 // Returns ENOTFOUNDJTI naming every jti the broker never issued (and
 // removes none).
 func (s *Store) UnrevokeCredentials(ctx context.Context, brokerID string, jtis []string) error {
+	return s.unrevoke(ctx, brokerID, jtis, false)
+}
+
+// UnrevokeSelfSigned is UnrevokeCredentials for a broker with self-signed
+// tokens: jtis the broker never issued are unrevoked too.
+func (s *Store) UnrevokeSelfSigned(ctx context.Context, brokerID string, jtis []string) error {
+	return s.unrevoke(ctx, brokerID, jtis, true)
+}
+
+func (s *Store) unrevoke(ctx context.Context, brokerID string, jtis []string, anyJTI bool) error {
 	jtis = dedupe(jtis)
 	if len(jtis) == 0 {
 		return nil
@@ -240,7 +285,7 @@ func (s *Store) UnrevokeCredentials(ctx context.Context, brokerID string, jtis [
 		if err != nil {
 			return err
 		}
-		if unknown := missing(jtis, issued); len(unknown) > 0 {
+		if unknown := missing(jtis, issued); len(unknown) > 0 && !anyJTI {
 			return errJTIsNotIssued(unknown)
 		}
 		deleted, err := query(ctx, tx, scanString, `
@@ -382,4 +427,20 @@ func set(list []string) map[string]bool {
 		m[s] = true
 	}
 	return m
+}
+
+// inOrder returns the jtis of want that are in a or b, in want's order:
+// changes are recorded in request order.
+func inOrder(want, a, b []string) []string {
+	in := set(a)
+	for _, j := range b {
+		in[j] = true
+	}
+	out := make([]string, 0, len(a)+len(b))
+	for _, j := range want {
+		if in[j] {
+			out = append(out, j)
+		}
+	}
+	return out
 }

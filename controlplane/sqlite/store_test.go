@@ -10,6 +10,7 @@ import (
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/controlplane/sqlite"
 	"github.com/openpubsub/pubsub/controlplane/storetest"
+	"github.com/openpubsub/pubsub/migrations"
 )
 
 func open(tb testing.TB) *sqlite.Store {
@@ -100,4 +101,44 @@ func TestOpen(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMigrationsDown checks that the SQLite down migrations revert
+// everything the up migrations create, 0002's table rebuild included, and
+// that the schema comes back up.
+func TestMigrationsDown(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pubsub.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mdb := migrations.FromSQL(db)
+	if err := migrations.Down(ctx, mdb, migrations.SQLite(), 0); err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	if got, want := strings.Join(tables, ","), "schema_migrations"; got != want {
+		t.Fatalf("tables after Down = %q, want %q", got, want)
+	}
+	if err := migrations.Up(ctx, mdb, migrations.SQLite()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) controlplane.Store) {
 		{"Namespace", namespaceTests},
 		{"Broker", brokerTests},
 		{"Key", keyTests},
+		{"HMACKey", hmacKeyTests},
+		{"SelfSignedRevocation", selfSignedRevocationTests},
 		{"Credential", credentialTests},
 		{"Revocation", revocationTests},
 		{"Change", changeTests},

@@ -25,7 +25,9 @@ type ControlPlaneConfig struct {
 	MQTTPort        int    // the port shown in broker endpoints
 	KEK             []byte // key-encryption key for private signing keys
 	RevocationLimit int
-	Log             *slog.Logger
+	// SelfSignedLeeway is the clock tolerance on self-signed tokens; 0: 900 s.
+	SelfSignedLeeway time.Duration
+	Log              *slog.Logger
 }
 
 // Validate checks the config before anything starts.
@@ -70,7 +72,7 @@ func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPla
 	if err != nil {
 		return nil, err
 	}
-	svc, err := controlplane.NewService(store, controlplane.Config{Domain: cfg.Domain, MQTTPort: cfg.MQTTPort, RevocationLimit: cfg.RevocationLimit, KEK: cfg.KEK}, cfg.Log)
+	svc, err := controlplane.NewService(store, controlplane.Config{Domain: cfg.Domain, MQTTPort: cfg.MQTTPort, RevocationLimit: cfg.RevocationLimit, KEK: cfg.KEK, SelfSignedLeeway: cfg.SelfSignedLeeway}, cfg.Log)
 	if err != nil {
 		store.Close()
 		return nil, err

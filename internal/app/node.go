@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/certs"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/fleet"
@@ -87,7 +88,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: cfg.Edge,
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src),
 	})
 	if err != nil {
 		n.closeAll()
@@ -149,4 +150,13 @@ func (n *Node) closeAll() {
 	for _, c := range n.closers {
 		_ = c()
 	}
+}
+
+// withKeys lets the edge's POST /admin/keys forward to the control plane
+// through the fleet client, unless the caller set another KeyIssuer.
+func withKeys(c edge.Config, k broker.KeyIssuer) edge.Config {
+	if c.Keys == nil {
+		c.Keys = k
+	}
+	return c
 }

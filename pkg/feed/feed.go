@@ -10,6 +10,11 @@ import "time"
 // GET Path?after=<revision> with Authorization: Bearer <node token>.
 const Path = "/node/v1/feed"
 
+// SigningKeysPath is where a node forwards a client's `POST /admin/keys`
+// (with its node token): the control plane creates a key of self-signed
+// tokens if the client's account credentials own the broker.
+const SigningKeysPath = "/node/v1/signingkeys"
+
 // ContentType is the media type of the stream: one Event per line.
 const ContentType = "application/x-ndjson"
 
@@ -59,6 +64,28 @@ type Broker struct {
 	OnPublishURL string       `json:"on_publish_url,omitempty"`
 	Keys         []Key        `json:"keys"`
 	Revocations  []Revocation `json:"revocations"`
+
+	// SelfSignedTokens enables self-signed (fastly-style HS256) tokens
+	// signed with HMACKeys; the control plane sends HMACKeys only then.
+	SelfSignedTokens bool `json:"self_signed_tokens,omitempty"`
+	// FastlyWildcards reads x-fastly-read and x-fastly-write as MQTT topic
+	// filters rather than exact topic names.
+	FastlyWildcards bool `json:"fastly_wildcards,omitempty"`
+	// SelfSignedLeeway is the clock tolerance on self-signed tokens' exp,
+	// nbf and iat, in seconds; 0 means fastly's 900.
+	SelfSignedLeeway int64     `json:"self_signed_leeway,omitempty"`
+	HMACKeys         []HMACKey `json:"hmac_keys,omitempty"`
+}
+
+// HMACKey is a shared signing key of self-signed tokens. Its secret never
+// travels nor rests in the clear: Sealed is the secret encrypted for the
+// node the event is sent to (see SecretBox). Secret is the plaintext,
+// which only the control plane (before sealing) and the node (after
+// opening) hold in memory.
+type HMACKey struct {
+	ID     string `json:"kid"`
+	Sealed string `json:"sealed"` // base64url of SecretBox.Seal's output
+	Secret []byte `json:"-"`
 }
 
 // Key is a public verification key of a broker.

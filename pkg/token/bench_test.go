@@ -99,3 +99,15 @@ func BenchmarkClaimsJSON(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkVerifyHS256 is the cost of a self-signed (fastly) token's
+// verification, to compare with BenchmarkVerify's Ed25519 one.
+func BenchmarkVerifyHS256(b *testing.B) {
+	keys := fastlyKeys()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyHS256(pyjwtToken, keys, testNow, FastlyLeeway); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

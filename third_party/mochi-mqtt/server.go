@@ -1035,8 +1035,16 @@ func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 
 // processPublish processes a Publish packet.
 func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
+	sys := false // a $SYS topic, which no client may publish to
 	if !cl.Net.Inline && !IsValidFilter(pk.TopicName, true) {
-		return nil
+		// Fork: upstream dropped these silently, and a QoS 1 or 2
+		// publisher waited for an ack that never came. A topic name with
+		// wildcards is refused with 0x90; a $SYS one goes on to the
+		// hooks, which refuse it with a code of their choosing, and is
+		// dropped after them if they let it through.
+		if sys = isSysTopic(pk.TopicName); !sys {
+			return s.refuseTopic(cl, pk, packets.ErrTopicNameInvalid)
+		}
 	}
 
 	if atomic.LoadInt32(&cl.State.Inflight.receiveQuota) == 0 {
@@ -1104,6 +1112,8 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	// upstream went on with the packet as published.
 	err := s.hooks.onPublish(cl, pk)
 	switch {
+	case err == nil && sys:
+		return nil // fork: the hooks did not refuse it; dropped as upstream
 	case err == nil:
 	case errors.Is(err, packets.ErrRejectPacket):
 		return nil
@@ -1171,6 +1181,11 @@ func (s *Server) tooManyLevels(topic string) bool {
 	// A topic of max levels or fewer has at most max-1 separators; the
 	// length check spares counting them in short topics.
 	return max > 0 && len(topic) >= max && TopicLevels(topic) > max
+}
+
+// isSysTopic reports whether a topic name is under $SYS, in any case.
+func isSysTopic(name string) bool {
+	return len(name) >= len(SysPrefix) && strings.EqualFold(name[:len(SysPrefix)], SysPrefix)
 }
 
 // refuseTopic refuses a publish whose topic the server does not accept

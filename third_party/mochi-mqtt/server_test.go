@@ -1630,6 +1630,56 @@ func TestServerProcessPublishInvalidTopic(t *testing.T) {
 	require.NoError(t, err) // $SYS Topics should be ignored?
 }
 
+// Fork: a publish to $SYS reaches the hooks, so that they can answer it,
+// and is dropped if they let it through; a topic name with a wildcard is
+// refused with 0x90 where the client can read it. Upstream dropped both
+// silently, and a QoS 1 publisher waited for its PUBACK for ever.
+func TestServerProcessPublishRefusedTopics(t *testing.T) {
+	s := New(&Options{Logger: logger})
+	defer s.Close()
+	h := &publishSeen{}
+	require.NoError(t, s.AddHook(new(AllowHook), nil))
+	require.NoError(t, s.AddHook(h, nil))
+	sub, r, _ := newTestClient()
+	sub.ID = "sub"
+	s.Clients.Add(sub)
+	s.Topics.Subscribe("sub", packets.Subscription{Filter: "$SYS/#"})
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+
+	cl, rc, _ := newTestClient()
+	cl.Properties.ProtocolVersion = 5
+	cl.State.Inflight.ResetReceiveQuota(10)
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 0}, TopicName: "$SYS/x", Payload: []byte("x")}
+	require.NoError(t, s.processPublish(cl, &pk))
+	require.Equal(t, int32(1), h.seen.Load(), "the hooks did not see the $SYS publish")
+	require.Equal(t, int32(0), h.published.Load(), "a $SYS publish was delivered")
+
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := rc.Read(buf)
+		got <- buf[:n]
+	}()
+	pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7, TopicName: "a/+", Payload: []byte("x")}
+	require.NoError(t, s.processPublish(cl, &pk))
+	ack := <-got
+	require.Equal(t, byte(packets.Puback<<4), ack[0])
+	require.Equal(t, packets.ErrTopicNameInvalid.Code, ack[4], "PUBACK % x", ack)
+}
+
+type publishSeen struct {
+	HookBase
+	seen, published atomic.Int32
+}
+
+func (h *publishSeen) ID() string                          { return "publish-seen" }
+func (h *publishSeen) Provides(b byte) bool                { return b == OnPublish || b == OnPublished }
+func (h *publishSeen) OnPublished(*Client, packets.Packet) { h.published.Add(1) }
+func (h *publishSeen) OnPublish(_ *Client, pk packets.Packet) (packets.Packet, error) {
+	h.seen.Add(1)
+	return pk, nil
+}
+
 func TestServerProcessPublishACLCheckDeny(t *testing.T) {
 	tt := []struct {
 		name             string

@@ -1,6 +1,8 @@
 // Package http serves the control plane's REST API: the Cloudflare v4
 // Pub/Sub routes under /client/v4/accounts/{account_id}/pubsub, in the v4
-// envelope. One file per resource; errors are mapped in error.go.
+// envelope. One file per resource; errors are mapped in error.go. It also
+// serves the nodes' routes (the config feed, their clients reports) and the
+// operators' console's static files at /console/ (package console).
 package http
 
 import (

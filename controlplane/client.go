@@ -114,8 +114,9 @@ func (s *Service) ListClients(ctx context.Context, accountID, namespace, name, s
 }
 
 // DisconnectClient asks every node that reported clientID connected to
-// the broker to disconnect it (DISCONNECT 0x98), at its next report.
-// Returns ENOTFOUND (no such broker, or no such client connected), or
+// the broker over MQTT to disconnect it (DISCONNECT 0x98), at its next
+// report. Returns ENOTFOUND (no such broker, or no such client
+// connected), EINVALID when the client has only SSE streams, or
 // ETOOLARGE when a node has MaxPendingDisconnects queued already.
 func (s *Service) DisconnectClient(ctx context.Context, accountID, namespace, name, clientID string) error {
 	b, err := s.FindBroker(ctx, accountID, namespace, name)
@@ -126,12 +127,13 @@ func (s *Service) DisconnectClient(ctx context.Context, accountID, namespace, na
 	x := &s.clients
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	found := false
+	found, streams := false, false
 	for nodeName, n := range x.nodes {
 		if !n.fresh(now) {
 			continue
 		}
-		if !slices.ContainsFunc(n.byBroker[b.ID], func(c clients.Client) bool { return c.ClientID == clientID }) {
+		streams = streams || slices.ContainsFunc(n.byBroker[b.ID], func(c clients.Client) bool { return c.ClientID == clientID && c.Transport == clients.TransportSSE })
+		if !slices.ContainsFunc(n.byBroker[b.ID], func(c clients.Client) bool { return c.ClientID == clientID && c.Transport != clients.TransportSSE }) {
 			continue
 		}
 		if len(n.pending) >= MaxPendingDisconnects {
@@ -139,6 +141,9 @@ func (s *Service) DisconnectClient(ctx context.Context, accountID, namespace, na
 		}
 		n.pending = append(n.pending, clients.Target{BrokerID: b.ID, ClientID: clientID})
 		found = true
+	}
+	if !found && streams {
+		return Errorf(EINVALID, "client %q has only SSE streams, which a disconnection does not end; revoke its token (jti) instead", truncateID(clientID))
 	}
 	if !found {
 		return Errorf(ENOTFOUND, "client %q is not connected to broker %q on any node that reported in the last seconds", truncateID(clientID), b.Name)

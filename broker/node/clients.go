@@ -18,10 +18,11 @@ import (
 )
 
 // Clients returns every MQTT session connected to the node (over TLS or
-// WebSocket), of every broker it serves. Each server's lock is held only
-// to copy its connections; sessions are read after.
+// WebSocket) and every SSE stream open on it, of every broker it serves.
+// Each server's lock is held only to copy its connections; sessions are
+// read after.
 func (n *Node) Clients() []clients.Client {
-	var out []clients.Client
+	out := n.edge.Streams()
 	for _, s := range n.serverList() {
 		for _, c := range s.connList() {
 			sess := c.sess.Load()
@@ -70,11 +71,11 @@ func (s *server) connList() []*conn {
 // clientOf describes one connected session.
 func (s *server) clientOf(c *conn, sess *session) clients.Client {
 	cl := clients.Client{
-		BrokerID: s.id, ClientID: sess.clientID, JTI: sess.grant.JTI, Transport: "websocket",
+		BrokerID: s.id, ClientID: sess.clientID, JTI: sess.grant.JTI, Transport: clients.TransportWebSocket,
 		Remote: sess.cl.Net.Remote, ConnectedAt: c.since.UTC(), Inflight: sess.cl.State.Inflight.Len(),
 	}
 	if _, ok := c.Conn.(*tls.Conn); ok {
-		cl.Transport = "mqtts"
+		cl.Transport = clients.TransportMQTTS
 	}
 	subs := sess.cl.State.Subscriptions.GetAll()
 	cl.Subscribed = len(subs)
@@ -93,9 +94,10 @@ func (s *server) clientOf(c *conn, sess *session) clients.Client {
 // 0x98, administrative action.
 var operatorDisconnect = packets.Code{Code: 0x98, Reason: "disconnected by an operator"}
 
-// Disconnect disconnects the connected sessions of client id clientID of
-// broker brokerID with DISCONNECT 0x98, and reports how many there were.
-// Like a disconnection for any other reason, it keeps no will.
+// Disconnect disconnects the connected MQTT sessions of client id
+// clientID of broker brokerID with DISCONNECT 0x98, and reports how many
+// there were. Like a disconnection for any other reason, it keeps no
+// will. SSE streams are not ended: revoking their token ends them.
 func (n *Node) Disconnect(brokerID, clientID string) int {
 	var s *server
 	n.mu.Lock()

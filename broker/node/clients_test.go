@@ -11,6 +11,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/pkg/clients"
+	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
 // TestClientsList lists the node's connected clients across brokers, and
@@ -126,4 +127,22 @@ func TestReportClients(t *testing.T) {
 	if !sawStats {
 		t.Errorf("no report had b1's counters (1 connection, 1 message in): %+v", reports[0].Brokers)
 	}
+}
+
+// TestClientsListSSE lists an open SSE stream with its filters, as
+// transport "sse", and not once its revoked token has ended it.
+func TestClientsListSSE(t *testing.T) {
+	e := newEnv(t, node.Limits{}, "b1")
+	tok, claims := e.brokers["b1"].token(t, nil)
+	e.subscribeSSE("b1", "topic=s/1&topic=t/%23", tok, nil)
+	got := e.node.Clients()
+	if len(got) != 1 {
+		t.Fatalf("got %+v", got)
+	}
+	if c := got[0]; c.BrokerID != "b1" || c.Transport != "sse" || c.ClientID != claims.Subject || c.JTI != claims.ID ||
+		c.Remote == "" || c.ConnectedAt.IsZero() || c.Subscribed != 2 || len(c.Subscriptions) != 2 {
+		t.Errorf("stream: %+v", c)
+	}
+	e.apply(feed.Event{Type: feed.TypeRevoked, BrokerID: "b1", Revocation: &feed.Revocation{JTI: claims.ID}})
+	eventually(t, "the ended stream gone from the list", func() bool { return len(e.node.Clients()) == 0 })
 }

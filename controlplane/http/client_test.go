@@ -132,6 +132,17 @@ func TestClients(t *testing.T) {
 			}
 		}
 	})
+	t.Run("ErrSSEOnly", func(t *testing.T) {
+		stream := cl(ba.ID, "reader", "10.0.0.9:1")
+		stream.Transport = clients.TransportSSE
+		a.report(t, tok1, clients.Report{Time: since, IntervalMS: 1000, Clients: []clients.Client{stream}}).ok(t, nil)
+		var list []clientResult
+		a.do("GET", "/namespaces/ns/brokers/b/clients?search=reader", "").ok(t, &list)
+		if len(list) != 1 || list[0].Transport != "sse" {
+			t.Fatalf("got %+v", list)
+		}
+		a.do("POST", "/namespaces/ns/brokers/b/clients/disconnect", `{"client_id": "reader"}`).fails(t, 400, 10012, "revoke its token")
+	})
 	t.Run("Stale", func(t *testing.T) {
 		a.report(t, tok1, clients.Report{Time: since, IntervalMS: 1000, Clients: []clients.Client{cl(ba.ID, "dev-1", "10.0.0.1:1")}}).ok(t, nil)
 		a.clock.advance(4 * time.Second) // node-1's report is valid for 3 intervals

@@ -1,6 +1,6 @@
 // Package clients is the wire format of the connected-clients report that
-// each broker node pushes to the control plane: the MQTT sessions
-// connected to it, by broker, and in the answer the disconnections the
+// each broker node pushes to the control plane: the MQTT sessions and SSE
+// streams connected to it, by broker, and in the answer the disconnections the
 // operators asked for since. Both sides import it; nothing else lives here.
 package clients
 
@@ -46,17 +46,25 @@ type BrokerStats struct {
 	Denied      int64  `json:"denied"`       // publishes and filters the token's ACL refused
 }
 
-// Client is one connected MQTT session (over TLS or WebSocket).
+// The transports of a Client.
+const (
+	TransportMQTTS     = "mqtts"
+	TransportWebSocket = "websocket"
+	TransportSSE       = "sse"
+)
+
+// Client is one connected MQTT session (over TLS or WebSocket) or one
+// open SSE stream.
 type Client struct {
 	BrokerID      string    `json:"broker_id"`
 	ClientID      string    `json:"client_id"`
 	JTI           string    `json:"jti"`
-	Transport     string    `json:"transport"` // "mqtts" or "websocket"
+	Transport     string    `json:"transport"` // a Transport constant
 	Remote        string    `json:"remote_addr"`
 	ConnectedAt   time.Time `json:"connected_at"`
 	Subscriptions []string  `json:"subscriptions"`
 	Subscribed    int       `json:"subscribed"` // how many filters, when Subscriptions is cut
-	Inflight      int       `json:"inflight"`   // QoS 1 and 2 messages awaiting acknowledgement
+	Inflight      int       `json:"inflight"`   // QoS 1 and 2 messages awaiting acknowledgement; for SSE, events queued
 }
 
 // Answer is the control plane's answer to a report: the clients the node

@@ -741,7 +741,8 @@ BROKER_TABS.clients = async (body, ns, b) => {
       h("td", { class: "mono" }, c.subscriptions.join(", "), c.subscribed > c.subscriptions.length ? ` … (${c.subscribed} in all)` : ""),
       h("td", {}, c.inflight),
       h("td", {},
-        h("button", { class: "small", "data-action": "disconnect", onclick: () => act("disconnect", c) }, "Disconnect"), " ",
+        // A disconnection ends MQTT sessions; an SSE stream ends with its token.
+        c.transport === "sse" ? null : h("button", { class: "small", "data-action": "disconnect", onclick: () => act("disconnect", c) }, "Disconnect"), " ",
         h("button", { class: "small danger", "data-action": "revoke", onclick: () => act("revoke", c) }, "Revoke token"))),
   });
   let timer = 0;

@@ -112,6 +112,9 @@ func TestClients(t *testing.T) {
 		hdr := map[string]string{"Authorization": "Bearer " + other.acct.APIToken}
 		other.doWith("GET", a.base()+"/namespaces/ns/brokers/b/clients", "", hdr).fails(t, 403, 10002, "do not grant access to account")
 		other.doWith("POST", a.base()+"/namespaces/ns/brokers/b/clients/disconnect", `{"client_id": "dev-1"}`, hdr).fails(t, 403, 10002, "do not grant access to account")
+		// Nor can B mint itself the credential the console's live and
+		// retained views read A's messages with.
+		other.doWith("POST", a.base()+"/namespaces/ns/brokers/b/credentials?subscribeAcl=%23", "", hdr).fails(t, 403, 10002, "do not grant access to account")
 		// A cannot disconnect B's client through its own broker.
 		a.do("POST", "/namespaces/ns/brokers/b/clients/disconnect", `{"client_id": "secret-of-b"}`).fails(t, 404, 10020, "not connected")
 		a.do("GET", "/namespaces/ns/brokers/nope/clients", "").fails(t, 404, 10020, "not found")

@@ -146,3 +146,23 @@ func TestClientsListSSE(t *testing.T) {
 	e.apply(feed.Event{Type: feed.TypeRevoked, BrokerID: "b1", Revocation: &feed.Revocation{JTI: claims.ID}})
 	eventually(t, "the ended stream gone from the list", func() bool { return len(e.node.Clients()) == 0 })
 }
+
+// TestClientsListWebSocket lists an MQTT session over WebSocket as
+// transport "websocket", and disconnects it like any other.
+func TestClientsListWebSocket(t *testing.T) {
+	e := newEnv(t, node.Limits{}, "b1")
+	tok, claims := e.brokers["b1"].token(t, nil)
+	c := e.connectWSWith("b1", tok)
+	var got []clients.Client
+	eventually(t, "the WebSocket session listed", func() bool {
+		got = e.node.Clients()
+		return len(got) == 1
+	})
+	if g := got[0]; g.Transport != clients.TransportWebSocket || g.ClientID != claims.Subject || g.JTI != claims.ID {
+		t.Errorf("got %+v", g)
+	}
+	if n := e.node.Disconnect("b1", claims.Subject); n != 1 {
+		t.Fatalf("disconnected %d, want 1", n)
+	}
+	c.expectDisconnect(t, 0x98)
+}

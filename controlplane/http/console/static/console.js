@@ -269,8 +269,10 @@ async function route() {
   $("signout").hidden = false;
   $("who").textContent = a.token ? `account ${a.account} (API token)` : `${a.email} · account ${a.account}`;
   const p = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  const main = $("main");
-  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  // Each page renders into an element of its own: a page whose answers
+  // come after the operator moved on renders into a detached element.
+  const main = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  $("main").replaceChildren(main);
   let view;
   if (p.length === 0) view = () => VIEWS.namespaces(main);
   else if (p[0] === "ns" && p.length === 2) view = () => VIEWS.namespace(main, p[1]);

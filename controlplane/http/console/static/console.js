@@ -604,6 +604,23 @@ BROKER_TABS.keys = async (body, ns, b) => {
   await show();
 };
 
+// every calls fn every ms while the tab is visible, never twice at once
+// (a slow answer delays the next call rather than piling calls up), and
+// returns the function that stops it.
+function every(ms, fn) {
+  let busy = false;
+  const id = setInterval(async () => {
+    if (busy || document.visibilityState !== "visible") return;
+    busy = true;
+    try {
+      await guard(fn);
+    } finally {
+      busy = false;
+    }
+  }, ms);
+  return () => clearInterval(id);
+}
+
 // ---------- overview: counters and charts ----------
 
 // loadUPlot loads the vendored charting library on first use, so that
@@ -699,8 +716,8 @@ BROKER_TABS.overview = async (body, ns, b) => {
     chart("chart-messages", "Messages per second", st.nodes.flatMap((n) => [[label(n, "in"), rates(n.samples, "messages_in")], [label(n, "out"), rates(n.samples, "messages_out")]]));
     chart("chart-problems", "Drops, refusals and denials per second", st.nodes.flatMap((n) => [[label(n, "dropped"), rates(n.samples, "dropped")], [label(n, "refused"), rates(n.samples, "refused")], [label(n, "denied"), rates(n.samples, "denied")]]));
   }
-  const tick = setInterval(() => { if (document.visibilityState === "visible") guard(show); }, CLIENTS_REFRESH);
-  cleanups.push(() => { clearInterval(tick); for (const p of Object.values(plots)) p.u.destroy(); });
+  const tick = every(CLIENTS_REFRESH, show);
+  cleanups.push(() => { tick(); for (const p of Object.values(plots)) p.u.destroy(); });
   await show();
 };
 
@@ -753,10 +770,8 @@ BROKER_TABS.clients = async (body, ns, b) => {
     timer = setTimeout(() => guard(show), 250);
   });
   // Refresh while the page is shown, but not under an open dialog.
-  const tick = setInterval(() => {
-    if (!$("confirm").open && document.visibilityState === "visible") guard(show);
-  }, CLIENTS_REFRESH);
-  cleanups.push(() => { clearInterval(tick); clearTimeout(timer); });
+  const tick = every(CLIENTS_REFRESH, () => ($("confirm").open ? undefined : show()));
+  cleanups.push(() => { tick(); clearTimeout(timer); });
   body.replaceChildren(
     h("div", { class: "grid" }, h("div", {}, h("label", { for: "client-search" }, "Search"), search)),
     h("h2", {}, "Connected clients ", updated), list);
@@ -839,7 +854,11 @@ BROKER_TABS.live = async (body, ns, b) => {
     pauseBtn.disabled = true;
     status.textContent = text || "Not watching.";
   }
-  cleanups.push(() => stop());
+  let left = false; // the operator left the page: open no stream any more
+  cleanups.push(() => {
+    left = true;
+    stop();
+  });
 
   async function start() {
     const f = filter.value.trim();
@@ -850,6 +869,7 @@ BROKER_TABS.live = async (body, ns, b) => {
     stop("Minting a short-lived credential…");
     startBtn.disabled = true;
     const own = await guard(() => mintOwn(bp, { topicAcl: f, subscribeAcl: f }));
+    if (left) return;
     if (!own) {
       stop();
       return;

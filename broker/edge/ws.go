@@ -89,7 +89,6 @@ type wsConn struct {
 	wmu       sync.Mutex                // gorilla allows one writer at a time
 	wdl       atomic.Pointer[time.Time] // the write deadline, applied to gorilla under wmu
 	closeOnce sync.Once
-	closeSent atomic.Bool // the close frame is on its way
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
@@ -135,37 +134,15 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close sends a normal closure, unless CloseWrite did, then closes the
-// connection.
+// Close sends a normal closure, then closes the connection.
 func (c *wsConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
-		if !c.closeSent.Load() {
-			_ = c.writeClose()
-		}
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		err = c.ws.Close()
 	})
 	return err
 }
-
-// CloseWrite sends the normal closure and nothing after it. With NetConn,
-// it lets mochi's fork shut a stopped client's connection down in order
-// (the close frame, TLS close_notify, TCP FIN) and read what the client
-// still sends before closing: a bare close could reset the connection and
-// lose the DISCONNECT the client has not read yet.
-func (c *wsConn) CloseWrite() error {
-	if c.closeSent.Swap(true) {
-		return nil
-	}
-	return c.writeClose()
-}
-
-func (c *wsConn) writeClose() error {
-	return c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-}
-
-// NetConn returns the TLS connection the WebSocket runs on.
-func (c *wsConn) NetConn() net.Conn { return c.ws.NetConn() }
 
 func (c *wsConn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }

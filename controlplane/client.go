@@ -78,19 +78,28 @@ func (s *Service) ListClients(ctx context.Context, accountID, namespace, name, s
 	if err != nil {
 		return nil, 0, err
 	}
-	var all []*ConnectedClient
+	// A report's slices are never changed, only replaced: take them under
+	// the lock, and read them after.
+	type nodeList struct {
+		node string
+		list []clients.Client
+	}
+	var lists []nodeList
 	now := s.now()
 	x := &s.clients
 	x.mu.Lock()
 	for nodeName, n := range x.nodes {
-		if !n.fresh(now) {
-			continue
-		}
-		for _, c := range n.byBroker[b.ID] {
-			all = append(all, &ConnectedClient{Client: c, Node: nodeName})
+		if n.fresh(now) && len(n.byBroker[b.ID]) > 0 {
+			lists = append(lists, nodeList{nodeName, n.byBroker[b.ID]})
 		}
 	}
 	x.mu.Unlock()
+	var all []*ConnectedClient
+	for _, nl := range lists {
+		for _, c := range nl.list {
+			all = append(all, &ConnectedClient{Client: c, Node: nl.node})
+		}
+	}
 	if search = strings.ToLower(search); search != "" {
 		all = slices.DeleteFunc(all, func(c *ConnectedClient) bool {
 			for _, f := range []string{c.ClientID, c.JTI, c.Remote, c.Node} {

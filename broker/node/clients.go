@@ -115,6 +115,7 @@ func (n *Node) Disconnect(brokerID, clientID string) int {
 			continue
 		}
 		count++
+		s.m.disconnected("operator")
 		s.log.Info("disconnecting client", "client_id", clientID, "jti", sess.grant.JTI, "reason", "operator", "code", operatorDisconnect.Code)
 		if sess.cl.Net.Conn != nil {
 			_ = sess.cl.Net.Conn.SetWriteDeadline(time.Now().Add(disconnectWriteTimeout))

@@ -57,6 +57,9 @@ func TestClientsList(t *testing.T) {
 		t.Fatalf("disconnected %d, want 1", n)
 	}
 	c1.expectDisconnect(t, 0x98)
+	if got := e.metric(`pubsub_disconnects_total{broker="` + e.brokers["b1"].host + `",reason="operator"}`); got != 1 {
+		t.Errorf("operator disconnects = %d, want 1", got)
+	}
 	eventually(t, "c1 gone from the list", func() bool {
 		got = e.node.Clients()
 		return len(got) == 1 && got[0].ClientID == cl2.Subject

@@ -29,6 +29,12 @@ type client struct {
 	cursor []uint64 // per filter; written only by the client's goroutine once attached
 	q      chan item
 
+	// remote, since and filters describe the stream for Streams; set at
+	// its start, never changed.
+	remote  string
+	since   time.Time
+	filters []string
+
 	endOnce sync.Once
 	quit    chan struct{}
 	why     *Error // set before quit closes
@@ -203,7 +209,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		lastID = p.lastEventID
 	}
 
-	c := &client{hub: h, g: g, cursor: make([]uint64, len(p.filters)), q: make(chan item, s.cfg.ClientQueue), quit: make(chan struct{})}
+	c := &client{hub: h, g: g, cursor: make([]uint64, len(p.filters)), q: make(chan item, s.cfg.ClientQueue), quit: make(chan struct{}),
+		remote: r.RemoteAddr, since: time.Now(), filters: p.filters}
 	if err := h.register(c); err != nil {
 		writeError(w, err)
 		return

@@ -34,35 +34,9 @@ type retainedResult struct {
 // retained messages with it (deleting is an HTTP publish with retain=true
 // and an empty body).
 func (s *Server) serveRetained(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
-	q, perr := parseQuery(r.URL.RawQuery)
+	p, _, h, perr := s.authorizeRead(r, b)
 	if perr != nil {
 		writeError(w, perr)
-		return
-	}
-	p, perr := parseSubscribe(q, s.cfg.MaxTopics, s.cfg.MaxTopicLevels)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
-	tok, perr := tokenOf(r, q)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
-	g, perr := s.authenticate(tok, b, time.Now())
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
-	for _, f := range p.filters {
-		if !g.CanSubscribe(f) {
-			writeError(w, errorf(EFORBIDDEN, "the token does not allow subscribing to %q", truncate(f, 64)))
-			return
-		}
-	}
-	h := s.hub(g.b)
-	if h == nil {
-		writeError(w, errorf(EUNAVAILABLE, "the broker is not available on this node"))
 		return
 	}
 	seen := map[string]bool{}

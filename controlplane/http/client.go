@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -74,14 +73,8 @@ func (s *Server) handleDisconnectClient(w http.ResponseWriter, r *http.Request) 
 // handleClientReport takes a node's report of its connected clients and
 // answers with the disconnections asked for since its last one.
 func (s *Server) handleClientReport(w http.ResponseWriter, r *http.Request) {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		s.writeError(w, r, errorf(controlplane.EUNAUTHENTICATED, "a broker node must send Authorization: Bearer <node token>"))
-		return
-	}
-	node, err := s.svc.AuthenticateNode(r.Context(), strings.TrimSpace(tok))
-	if err != nil {
-		s.writeError(w, r, err)
+	node, ok := s.authenticateNode(w, r)
+	if !ok {
 		return
 	}
 	var rep clients.Report

@@ -27,14 +27,15 @@ var refusalReasons = []string{
 // offline sessions it drops.
 var disconnectReasons = []string{
 	"revoked", "key_removed", "broker_deleted", "too_old", "expired", "packet_too_large", "message_rate", "shutdown",
+	"operator", // an operator's disconnection (clients.go)
 }
 
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
 	connections  atomic.Int64 // sessions established
 	refusals     [19]atomic.Int64
-	disconnects  [8]atomic.Int64
-	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
+	disconnects  [9]atomic.Int64
+	offlineDrops [9]atomic.Int64 // offline sessions dropped, by disconnect reason
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
 	subQuota     atomic.Int64    // filters refused past MaxSubscriptions
@@ -104,6 +105,11 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	sample(w, "pubsub_node_config_revision", "", "", st.Revision())
 	family(w, "pubsub_node_brokers", "gauge", "Brokers in the node's configuration.")
 	sample(w, "pubsub_node_brokers", "", "", int64(st.Len()))
+	hits, misses := n.grants.Stats()
+	family(w, "pubsub_token_cache_hits_total", "counter", "Token checks answered from the cache of verified tokens (no signature check).")
+	sample(w, "pubsub_token_cache_hits_total", "", "", hits)
+	family(w, "pubsub_token_cache_misses_total", "counter", "Token checks that verified a signature.")
+	sample(w, "pubsub_token_cache_misses_total", "", "", misses)
 	family(w, "pubsub_node_brokers_active", "gauge", "Brokers with a running MQTT server (one client has connected since start).")
 	sample(w, "pubsub_node_brokers_active", "", "", int64(len(servers)))
 	family(w, "pubsub_node_unrouted_connections_total", "counter", "Connections closed before reaching a broker, by reason.")

@@ -1,6 +1,8 @@
 // Package http serves the control plane's REST API: the Cloudflare v4
 // Pub/Sub routes under /client/v4/accounts/{account_id}/pubsub, in the v4
-// envelope. One file per resource; errors are mapped in error.go.
+// envelope. One file per resource; errors are mapped in error.go. It also
+// serves the nodes' routes (the config feed, their clients reports) and the
+// operators' console's static files at /console/ (package console).
 package http
 
 import (
@@ -13,6 +15,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/controlplane/http/console"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
@@ -24,9 +28,11 @@ const APIPrefix = "/client/v4"
 
 // Server serves the REST API over a Service.
 type Server struct {
-	svc    *controlplane.Service
-	log    *slog.Logger
-	router chi.Router
+	svc     *controlplane.Service
+	log     *slog.Logger
+	router  chi.Router
+	console http.Handler
+	metrics *metrics
 }
 
 // NewServer returns a Server for svc.
@@ -34,14 +40,25 @@ func NewServer(svc *controlplane.Service, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{svc: svc, log: log}
+	s := &Server{svc: svc, log: log, metrics: newMetrics()}
+	s.console = s.logRequests(console.Handler())
 	s.router = s.routes()
+	s.metrics.zeroRoutes(s.router)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. The console's static files are
+// served beside the router, not in it: they are no API route, so neither
+// the envelope nor the OpenAPI spec concerns them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.router.ServeHTTP(w, r)
+	switch {
+	case r.URL.Path == "/console" || r.URL.Path == "/":
+		http.Redirect(w, r, console.Prefix, http.StatusFound)
+	case strings.HasPrefix(r.URL.Path, console.Prefix):
+		s.console.ServeHTTP(w, r)
+	default:
+		s.router.ServeHTTP(w, r)
+	}
 }
 
 // Routes returns the router, for tests that compare it with the OpenAPI spec.
@@ -57,7 +74,9 @@ func (s *Server) routes() chi.Router {
 		s.writeError(w, r, errorf(controlplane.EMETHOD, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	r.Get("/healthz", s.handleHealth)
+	r.Get(MetricsPath, s.metrics.handler().ServeHTTP)
 	r.Get(feed.Path, s.handleFeed)
+	r.Post(clients.Path, s.handleClientReport)
 	r.Post(feed.SigningKeysPath, s.handleNodeSigningKey)
 
 	r.Route(APIPrefix+"/accounts/{account_id}/pubsub", func(r chi.Router) {
@@ -89,6 +108,10 @@ func (s *Server) routes() chi.Router {
 		r.Get("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleListRevocations)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleRevoke)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleUnrevoke)
+
+		r.Get("/namespaces/{namespace}/brokers/{broker}/clients", s.handleListClients)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/clients/disconnect", s.handleDisconnectClient)
+		r.Get("/namespaces/{namespace}/brokers/{broker}/stats", s.handleBrokerStats)
 	})
 	return r
 }
@@ -160,14 +183,17 @@ func truncate(s string) string {
 	return s
 }
 
-// logRequests logs one line per request: method, path, status and time.
-// It never logs headers or the query string's values, which may hold secrets.
+// logRequests logs one line per request (method, path, status and time)
+// and counts it in the metrics. It never logs headers or the query
+// string's values, which may hold secrets.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		took := time.Since(start)
+		s.metrics.observe(s.routeOf(r), r.Method, sw.status, took)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", took)
 	})
 }
 

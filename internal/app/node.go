@@ -7,7 +7,9 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/certs"
@@ -15,6 +17,7 @@ import (
 	"github.com/openpubsub/pubsub/broker/fleet"
 	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // NodeConfig configures a broker node process.
@@ -35,6 +38,9 @@ type NodeConfig struct {
 	Limits node.Limits
 	// Edge configures SSE, HTTP publish and WebSocket.
 	Edge edge.Config
+	// ClientsInterval is how often the node reports its connected clients
+	// to the control plane (pkg/clients); 0 means clients.DefaultInterval.
+	ClientsInterval time.Duration
 	// NATS, when set, joins the node to a fleet over NATS.
 	NATS *natsbus.Config
 	Log  *slog.Logger
@@ -98,8 +104,18 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n.Node = nd
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	interval := cfg.ClientsInterval
+	if interval <= 0 {
+		interval = clients.DefaultInterval
+	}
+	reporting := make(chan struct{})
+	go func() {
+		defer close(reporting)
+		nd.ReportClients(runCtx, strings.TrimSuffix(cfg.ControlPlaneURL, "/"), cfg.NodeToken, interval)
+	}()
 	go func() {
 		defer close(n.done)
+		defer func() { <-reporting }()
 		if err := nd.Run(runCtx, src); err != nil && runCtx.Err() == nil {
 			cfg.Log.Error("config feed stopped", "err", err)
 		}

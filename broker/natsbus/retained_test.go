@@ -159,7 +159,7 @@ func TestRetainWithoutNATSFailsAtOnce(t *testing.T) {
 	a := startBus(t, c.URL(0), "a")
 	r := retainedStore(t, a)
 	c.Stop(0)
-	natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Connected() })
+	natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Conn().IsConnected() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // a wait would hang the test
 	defer cancel()
 	if err := r.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("x")}); err != ErrBusDown {

@@ -81,7 +81,7 @@ func TestCLI(t *testing.T) {
 	if out := mustCLI(t, "broker", "rotate-keys", "example-broker"); !strings.Contains(out, `"retired": [`) {
 		t.Fatalf("rotate-keys: %s", out)
 	}
-	if out := mustCLI(t, "broker", "public-keys", "example-broker"); strings.Count(out, `"kid"`) != 3 {
+	if out := mustCLI(t, "broker", "public-keys", "example-broker"); strings.Count(out, `"kid"`) != 4 { // current, next, retired, hook
 		t.Fatalf("public-keys after a rotation: %s", out)
 	}
 

@@ -1,0 +1,123 @@
+package http_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/internal/testenv"
+	"github.com/openpubsub/pubsub/pkg/feed"
+)
+
+// TestHookKey checks the key that signs on-publish hook requests: in the
+// broker's JWKS from its creation, unchanged by rotations, not deletable,
+// and sent to a node only sealed, only when the broker has a hook, where
+// it opens into the private half of the published key.
+func TestHookKey(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st controlplane.Store) { testHookKey(t, st) })
+}
+
+func testHookKey(t *testing.T, st controlplane.Store) {
+	a := newAPI(t, st)
+	a.do("POST", "/namespaces", `{"name":"ns"}`).ok(t, nil)
+	a.do("POST", "/namespaces/ns/brokers", `{"name":"plain"}`).ok(t, nil)
+	a.do("POST", "/namespaces/ns/brokers", `{"name":"hooked","on_publish":{"url":"https://hook.example/p"}}`).ok(t, nil)
+	bp := "/namespaces/ns/brokers/hooked"
+	keys, set := a.keySet(t, bp)
+	if len(set.Keys) != 3 {
+		t.Fatalf("JWKS has %d keys, want current, next and the hook key", len(set.Keys))
+	}
+	hookKID := set.Keys[2].Kid
+	if _, other := a.keySet(t, "/namespaces/ns/brokers/plain"); other.Keys[2].Kid == hookKID {
+		t.Fatal("two brokers share a hook key")
+	}
+
+	t.Run("StaysAcrossRotations", func(t *testing.T) {
+		var rot struct {
+			Hook string `json:"hook"`
+		}
+		a.do("POST", bp+"/publickeys/rotate", "").ok(t, &rot)
+		a.do("POST", bp+"/publickeys/rotate", "").ok(t, nil)
+		_, after := a.keySet(t, bp)
+		if rot.Hook != hookKID || after.Keys[len(after.Keys)-1].Kid != hookKID {
+			t.Fatalf("after rotations the hook key is %q / %+v, want %q", rot.Hook, after.Keys, hookKID)
+		}
+	})
+	t.Run("ErrKeyInUse", func(t *testing.T) {
+		a.do("DELETE", bp+"/publickeys/"+hookKID, "").fails(t, 400, 10044, "on-publish hook")
+	})
+	t.Run("FeedSealsIt", func(t *testing.T) {
+		tok, err := a.svc.CreateNodeToken(context.Background(), "node-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", a.srv.URL+feed.Path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		line, err := bufio.NewReader(res.Body).ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev feed.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		for _, fb := range ev.Brokers {
+			if fb.Name == "plain" && fb.HookKey != nil {
+				t.Fatal("a broker without a hook got a hook key")
+			}
+			if fb.Name == "hooked" && (fb.HookKey == nil || fb.HookKey.Secret != nil || fb.HookKey.Sealed == "") {
+				t.Fatalf("hook key on the wire = %+v, want it sealed", fb.HookKey)
+			}
+		}
+		if err := feed.NewSecretBoxForToken("psn_other").OpenSecrets(&ev); err == nil {
+			t.Fatal("another node token opened the hook key")
+		}
+		if err := feed.NewSecretBoxForToken(tok).OpenSecrets(&ev); err != nil {
+			t.Fatal(err)
+		}
+		s, err := broker.NewState(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b *broker.Broker
+		for x := range s.Brokers() {
+			if x.Name == "hooked" {
+				b = x
+			}
+		}
+		if b == nil || b.HookKID != hookKID {
+			t.Fatalf("node broker = %+v, want hook kid %s", b, hookKID)
+		}
+		if _, ok := b.Keys[hookKID]; ok {
+			t.Fatal("the hook key verifies tokens on the node")
+		}
+		msg := []byte("1700000000[]")
+		if !ed25519.Verify(keys[hookKID], msg, ed25519.Sign(b.HookKey, msg)) {
+			t.Fatal("the node's hook key does not match the published one")
+		}
+		// The node's disk cache keeps it sealed and reopens it.
+		snap := s.Snapshot(0)
+		raw, _ := json.Marshal(snap)
+		var back feed.Event
+		_ = json.Unmarshal(raw, &back)
+		if err := feed.NewSecretBoxForToken(tok).OpenSecrets(&back); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := broker.NewState(back)
+		if err != nil || s2.Broker(b.ID).HookKID != hookKID {
+			t.Fatalf("reloaded cache: %v", err)
+		}
+	})
+}

@@ -158,6 +158,14 @@ func (h *Hook) Close() {
 	h.client.CloseIdleConnections()
 }
 
+// Abort is Close for a broker that goes away: it also cancels the
+// requests in flight, whose messages get OnFailure's verdict with
+// OutcomeClosed, so that it returns at once.
+func (h *Hook) Abort() {
+	h.stop()
+	h.Close()
+}
+
 // dispatch gathers the queued messages into batches and starts a request
 // for each, at most MaxInFlight at a time. It takes a slot before it
 // gathers, so the messages that arrive while every slot is taken go out

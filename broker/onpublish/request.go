@@ -106,6 +106,8 @@ func classify(ctx context.Context, err error) Outcome {
 		return OutcomeTimeout
 	case errors.Is(err, errRefusedAddress):
 		return OutcomeRefused
+	case errors.Is(err, context.Canceled):
+		return OutcomeClosed // Abort
 	}
 	return OutcomeConnection
 }

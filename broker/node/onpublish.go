@@ -1,0 +1,209 @@
+package node
+
+import (
+	"crypto/x509"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/onpublish"
+)
+
+// HookConfig is the node's side of the brokers' on-publish hooks.
+type HookConfig struct {
+	// AllowHTTP allows http:// hook URLs that resolve to loopback or
+	// private addresses (pubsub dev sets it); https:// is always allowed.
+	AllowHTTP bool
+	// RootCAs verify https:// hooks; nil: the system's roots.
+	RootCAs *x509.CertPool
+	// MaxInFlight bounds the requests in flight per broker; 0:
+	// onpublish.DefaultMaxInFlight. When they are all taken, the
+	// broker's publishers wait (their sockets are not read).
+	MaxInFlight int
+	// MaxBatch bounds the messages of one request; 0:
+	// onpublish.DefaultMaxBatch.
+	MaxBatch int
+}
+
+// Reason codes of publishes the hook did not let through, for QoS 1 and
+// 2 publishers (QoS 0 ones are dropped silently, as MQTT has no answer).
+var (
+	// codeHookDropped: the hook left the message out on purpose, which
+	// is a success for the publisher (0x10 No matching subscribers).
+	codeHookDropped = packets.Code{Code: 0x10, Reason: "the on-publish hook dropped the message"}
+	// codeHookFailed: the hook's request failed; the reason names how.
+	codeHookFailed = packets.Code{Code: 0x80}
+)
+
+// hookState is a broker server's current on-publish hook, rebuilt when
+// the broker's hook settings change. Its stats outlive each Hook.
+type hookState struct {
+	mu     sync.Mutex // serializes rebuilds; never held across I/O
+	cur    atomic.Pointer[hookConf]
+	closed bool
+	stats  onpublish.Stats
+}
+
+// hookConf is the hook built for one version of the broker.
+type hookConf struct {
+	b    *broker.Broker
+	hook *onpublish.Hook // nil: no hook, or err
+	err  error           // the hook's settings are refused on this node
+}
+
+// currentHook returns the hook for broker b, building it if b's hook
+// settings changed since the last call. It returns a nil conf when b has
+// no hook.
+func (s *server) currentHook(b *broker.Broker) *hookConf {
+	st := &s.hook
+	c := st.cur.Load()
+	if c != nil && c.b == b {
+		return c
+	}
+	if c == nil && b.OnPublishURL == "" {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	c = st.cur.Load()
+	switch {
+	case c != nil && c.b == b:
+		return c
+	case c != nil && sameHook(c.b, b):
+		c = &hookConf{b: b, hook: c.hook, err: c.err}
+		st.cur.Store(c)
+		return c
+	}
+	if c != nil && c.hook != nil {
+		go c.hook.Close() // lets its requests in flight finish
+	}
+	if b.OnPublishURL == "" {
+		st.cur.Store(nil)
+		return nil
+	}
+	cfg := s.node.cfg.Hooks
+	h, err := onpublish.New(onpublish.Config{
+		URL: b.OnPublishURL, Broker: b.Hostname, KeyID: b.HookKID, Key: b.HookKey,
+		MaxInFlight: cfg.MaxInFlight, MaxBatch: cfg.MaxBatch, AllowHTTP: cfg.AllowHTTP, RootCAs: cfg.RootCAs,
+	}, &st.stats)
+	if err != nil {
+		s.log.Error("the broker's on-publish hook is refused on this node; its messages are dropped", "error", err)
+	}
+	c = &hookConf{b: b, hook: h, err: err}
+	st.cur.Store(c)
+	return c
+}
+
+// sameHook reports whether two versions of a broker have the same hook.
+func sameHook(a, b *broker.Broker) bool {
+	return a.OnPublishURL == b.OnPublishURL && a.HookKID == b.HookKID && a.Hostname == b.Hostname
+}
+
+// closeHook ends the broker's hook when its server shuts down; the
+// publishers it holds are released.
+func (s *server) closeHook() {
+	st := &s.hook
+	st.mu.Lock()
+	st.closed = true
+	c := st.cur.Swap(nil)
+	st.mu.Unlock()
+	if c != nil && c.hook != nil {
+		c.hook.Abort()
+	}
+}
+
+// runHook passes a publish that every check admitted through the
+// broker's on-publish hook, on the publisher's goroutine, before any
+// subscriber, the retained store or another node sees it: it blocks
+// until the hook decides (the back-pressure on publishers), puts the
+// hook's payload into pk, and returns the error that refuses it, if the
+// hook dropped it. $ topics never go to the hook. clientID and jti
+// identify the publisher to the hook.
+func (s *server) runHook(pk *packets.Packet, clientID, jti string) (onpublish.Verdict, onpublish.Outcome) {
+	if len(pk.TopicName) > 0 && pk.TopicName[0] == '$' {
+		return onpublish.Deliver, onpublish.OutcomeOK
+	}
+	b := s.node.state.Load().Broker(s.id)
+	if b == nil {
+		return onpublish.Deliver, onpublish.OutcomeOK
+	}
+	c := s.currentHook(b)
+	if c == nil {
+		return onpublish.Deliver, onpublish.OutcomeOK
+	}
+	if c.hook == nil {
+		s.hook.stats.DroppedOnFailure.Add(1)
+		return onpublish.Failed, onpublish.OutcomeRefused
+	}
+	if !c.hook.Config().Matches(pk.TopicName) {
+		return onpublish.Deliver, onpublish.OutcomeOK
+	}
+	m := onpublish.Message{
+		Topic: pk.TopicName, ClientID: clientID, JTI: jti, ReceivedAt: time.Now().Unix(),
+		ContentType: pk.Properties.ContentType, PayloadFormat: pk.Properties.PayloadFormat, Payload: pk.Payload,
+	}
+	r := c.hook.Publish(&m)
+	if r.Verdict == onpublish.Deliver && r.Changed {
+		pk.Payload = r.Payload
+	}
+	if r.Verdict != onpublish.Deliver && pk.FixedHeader.Retain {
+		s.syncRetained(pk.TopicName) // undo the retained quota's reservation
+	}
+	return r.Verdict, r.Outcome
+}
+
+// hookPublish is runHook for an MQTT client's publish: the error mochi
+// answers it with when the hook did not let it through. A QoS 1
+// publisher gets PUBACK 0x10 for a message the hook dropped on purpose,
+// 0x80 when the request failed; QoS 2 PUBREC 0x80 on failure, and a
+// normal flow for a message dropped on purpose (a PUBREC below 0x80 would
+// have the client send a PUBREL for a message the server no longer
+// holds); QoS 0, nothing.
+func (s *server) hookPublish(cl *mqtt.Client, pk *packets.Packet) error {
+	var clientID, jti string
+	if sess := sessionOf(cl); sess != nil {
+		clientID, jti = cl.ID, sess.grant.JTI
+	}
+	v, outcome := s.runHook(pk, clientID, jti)
+	switch {
+	case v == onpublish.Deliver:
+		return nil
+	case pk.FixedHeader.Qos == 0:
+		return packets.ErrRejectPacket
+	case v == onpublish.Dropped && pk.FixedHeader.Qos == 2:
+		return packets.CodeSuccessIgnore
+	case v == onpublish.Dropped:
+		// Written here, with its reason string: mochi encodes a reason
+		// code below 0x80 only along with properties.
+		_ = cl.WritePacket(packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Puback},
+			PacketID:    pk.PacketID,
+			ReasonCode:  codeHookDropped.Code,
+			Properties:  packets.Properties{ReasonString: codeHookDropped.Reason},
+		})
+		return packets.ErrRejectPacket
+	}
+	code := codeHookFailed
+	code.Reason = "the on-publish hook failed (" + outcome.String() + "); the message was dropped"
+	return code
+}
+
+// hookHTTPPublish is runHook for an HTTP publish: edge.ErrDropped when
+// the hook dropped it, an EHOOK error when the request failed.
+func (s *server) hookHTTPPublish(pk *packets.Packet, m *broker.Message) error {
+	switch v, outcome := s.runHook(pk, m.ClientID, m.JTI); v {
+	case onpublish.Dropped:
+		return edge.ErrDropped
+	case onpublish.Failed:
+		return edge.HookFailed(outcome.String())
+	}
+	return nil
+}

@@ -35,6 +35,7 @@ func (s *State) Snapshot(now int64) feed.Event {
 		}
 		if b.HookKey != nil {
 			fb.HookKey = &feed.HMACKey{ID: b.HookKID, Sealed: b.sealedHook}
+			fb.OnPublish = b.OnPublish
 		}
 		for jti, exp := range b.revoked {
 			if exp == 0 || exp > now {

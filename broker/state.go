@@ -50,6 +50,9 @@ type Broker struct {
 	// OnPublishURL is.
 	HookKID string
 	HookKey ed25519.PrivateKey
+	// OnPublish are the hook's optional settings; nil for the defaults.
+	// Shared between States: read-only.
+	OnPublish *feed.OnPublish
 	// Keys verifies the broker's tokens: current, next and retired keys
 	// alike, since a retired key still vouches for the tokens it signed
 	// until an operator deletes it.
@@ -416,6 +419,7 @@ func newBroker(fb feed.Broker) (*Broker, error) {
 			return nil, Errorf(EINVALID, "broker %s hook signing key %q has no secret: it was not opened with the node token", fb.ID, k.ID)
 		}
 		b.HookKID, b.HookKey, b.sealedHook = fb.HookKey.ID, ed25519.NewKeyFromSeed(fb.HookKey.Secret), fb.HookKey.Sealed
+		b.OnPublish = fb.OnPublish
 	}
 	for _, r := range fb.Revocations {
 		if r.JTI == "" {

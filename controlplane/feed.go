@@ -136,6 +136,9 @@ func (s *Service) feedBroker(st *BrokerState) feed.Broker {
 		// The node signs the hook requests of the messages it admits.
 		priv := s.sealer.HookKey(b.ID)
 		out.HookKey = &feed.HMACKey{ID: token.Thumbprint(priv.Public().(ed25519.PublicKey)), Secret: priv.Seed()}
+		if o := b.OnPublish; !o.IsZero() {
+			out.OnPublish = &feed.OnPublish{Filters: o.Filters, Timeout: int64(o.Timeout), OnFailure: o.OnFailure, Mode: o.Mode}
+		}
 	}
 	if b.SelfSignedTokens {
 		// Secrets in the clear go no further than the feed handler,

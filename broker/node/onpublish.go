@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/x509"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,11 +90,7 @@ func (s *server) currentHook(b *broker.Broker) *hookConf {
 		st.cur.Store(nil)
 		return nil
 	}
-	cfg := s.node.cfg.Hooks
-	h, err := onpublish.New(onpublish.Config{
-		URL: b.OnPublishURL, Broker: b.Hostname, KeyID: b.HookKID, Key: b.HookKey,
-		MaxInFlight: cfg.MaxInFlight, MaxBatch: cfg.MaxBatch, AllowHTTP: cfg.AllowHTTP, RootCAs: cfg.RootCAs,
-	}, &st.stats)
+	h, err := onpublish.New(hookConfig(s.node.cfg.Hooks, b), &st.stats)
 	if err != nil {
 		s.log.Error("the broker's on-publish hook is refused on this node; its messages are dropped", "error", err)
 	}
@@ -102,9 +99,32 @@ func (s *server) currentHook(b *broker.Broker) *hookConf {
 	return c
 }
 
+// hookConfig is the onpublish.Config of broker b's hook on this node.
+func hookConfig(nc HookConfig, b *broker.Broker) onpublish.Config {
+	cfg := onpublish.Config{
+		URL: b.OnPublishURL, Broker: b.Hostname, KeyID: b.HookKID, Key: b.HookKey,
+		MaxInFlight: nc.MaxInFlight, MaxBatch: nc.MaxBatch, AllowHTTP: nc.AllowHTTP, RootCAs: nc.RootCAs,
+	}
+	if o := b.OnPublish; o != nil {
+		cfg.Filters = o.Filters
+		cfg.Timeout = time.Duration(o.Timeout) * time.Second
+		switch o.OnFailure {
+		case "pass":
+			cfg.OnFailure = onpublish.FailPass
+		case "retry":
+			cfg.OnFailure = onpublish.FailRetry
+		}
+		if o.Mode == "notify" {
+			cfg.Mode = onpublish.Notify
+		}
+	}
+	return cfg
+}
+
 // sameHook reports whether two versions of a broker have the same hook.
 func sameHook(a, b *broker.Broker) bool {
-	return a.OnPublishURL == b.OnPublishURL && a.HookKID == b.HookKID && a.Hostname == b.Hostname
+	return a.OnPublishURL == b.OnPublishURL && a.HookKID == b.HookKID && a.Hostname == b.Hostname &&
+		reflect.DeepEqual(a.OnPublish, b.OnPublish)
 }
 
 // closeHook ends the broker's hook when its server shuts down; the

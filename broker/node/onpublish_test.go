@@ -223,3 +223,32 @@ func TestOnPublishHook(t *testing.T) {
 		}
 	})
 }
+
+// TestOnPublishHookSettings checks the optional settings on a node:
+// messages outside the filters bypass the hook, and on_failure pass
+// delivers a failed request's messages unchanged.
+func TestOnPublishHookSettings(t *testing.T) {
+	e, rc := hookEnv(t)
+	fb := e.brokers["hooked"].feed
+	fb.OnPublish = &feed.OnPublish{Filters: []string{"t/#"}, OnFailure: "pass"}
+	e.apply(feed.Event{Type: feed.TypeBroker, Broker: &fb})
+	sub, _ := e.mustConnect("hooked")
+	if _, err := sub.subscribe(t, "#", 1); err != nil {
+		t.Fatal(err)
+	}
+	pubc, _ := e.mustConnect("hooked")
+	if r, err := pubc.publish(t, "other/x", 1, "drop-bypass"); err != nil || r.ReasonCode != 0 {
+		t.Fatalf("PUBACK %+v, %v", r, err)
+	}
+	sub.expectMessage(t, "other/x", "drop-bypass")
+	if rc.count("drop-bypass") != 0 {
+		t.Fatal("a message outside the filters reached the hook")
+	}
+	if r, err := pubc.publish(t, "t/x", 1, "fail-pass"); err != nil || r.ReasonCode != 0 {
+		t.Fatalf("PUBACK %+v, %v", r, err)
+	}
+	sub.expectMessage(t, "t/x", "fail-pass")
+	if rc.count("fail-pass") != 1 {
+		t.Fatal("the failed message did not reach the hook once")
+	}
+}

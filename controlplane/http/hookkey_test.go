@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openpubsub/pubsub/broker"
@@ -120,4 +122,70 @@ func testHookKey(t *testing.T, st controlplane.Store) {
 			t.Fatalf("reloaded cache: %v", err)
 		}
 	})
+}
+
+// TestOnPublishSettings checks the optional on_publish fields: stored,
+// returned, sent to nodes, and each bad value refused with 400 naming it.
+func TestOnPublishSettings(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st controlplane.Store) { testOnPublishSettings(t, st) })
+}
+
+func testOnPublishSettings(t *testing.T, st controlplane.Store) {
+	a := newAPI(t, st)
+	a.do("POST", "/namespaces", `{"name":"ns"}`).ok(t, nil)
+	type onPublish struct {
+		URL       string   `json:"url"`
+		Filters   []string `json:"filters"`
+		Timeout   int      `json:"timeout"`
+		OnFailure string   `json:"on_failure"`
+		Mode      string   `json:"mode"`
+	}
+	var b struct {
+		OnPublish *onPublish `json:"on_publish"`
+	}
+	a.do("POST", "/namespaces/ns/brokers", `{"name":"b","on_publish":{"url":"https://h.example/x","filters":["a/#","b/+"],"timeout":3,"on_failure":"retry","mode":"notify"}}`).ok(t, &b)
+	want := onPublish{URL: "https://h.example/x", Filters: []string{"a/#", "b/+"}, Timeout: 3, OnFailure: "retry", Mode: "notify"}
+	if b.OnPublish == nil || fmt.Sprint(*b.OnPublish) != fmt.Sprint(want) {
+		t.Fatalf("on_publish = %+v, want %+v", b.OnPublish, want)
+	}
+	b.OnPublish = nil
+	a.do("GET", "/namespaces/ns/brokers/b", "").ok(t, &b)
+	if fmt.Sprint(*b.OnPublish) != fmt.Sprint(want) {
+		t.Fatalf("stored on_publish = %+v", b.OnPublish)
+	}
+	var ev *feed.Event
+	ctx, cancel := context.WithCancel(context.Background())
+	_ = a.svc.StreamFeed(ctx, 0, func(e *feed.Event) error { ev = e; cancel(); return nil })
+	if o := ev.Brokers[0].OnPublish; o == nil || o.Timeout != 3 || o.OnFailure != "retry" || o.Mode != "notify" || len(o.Filters) != 2 {
+		t.Fatalf("feed on_publish = %+v", o)
+	}
+	b.OnPublish = nil
+	a.do("PATCH", "/namespaces/ns/brokers/b", `{"on_publish":{"url":"https://h.example/y"}}`).ok(t, &b)
+	if fmt.Sprint(*b.OnPublish) != fmt.Sprint(onPublish{URL: "https://h.example/y"}) {
+		t.Fatalf("a PATCH with the url only resets the settings: %+v", b.OnPublish)
+	}
+	for _, c := range []struct{ name, body, msg string }{
+		{"NotAURL", `{"url":"not a url"}`, "on_publish.url"},
+		{"FileScheme", `{"url":"file:///etc/passwd"}`, "on_publish.url"},
+		{"FTPScheme", `{"url":"ftp://h.example/"}`, "on_publish.url"},
+		{"UnknownField", `{"url":"https://h.example/","retries":3}`, "retries"},
+		{"TimeoutZero", `{"url":"https://h.example/","timeout":-1}`, "on_publish.timeout"},
+		{"TimeoutTooLong", `{"url":"https://h.example/","timeout":61}`, "on_publish.timeout"},
+		{"TimeoutNotANumber", `{"url":"https://h.example/","timeout":"10s"}`, "on_publish"},
+		{"BadFilter", `{"url":"https://h.example/","filters":["a/#/b"]}`, "on_publish.filters[0]"},
+		{"BadOnFailure", `{"url":"https://h.example/","on_failure":"ignore"}`, "on_publish.on_failure"},
+		{"BadMode", `{"url":"https://h.example/","mode":"filter"}`, "on_publish.mode"},
+		{"SettingsWithoutURL", `{"url":null,"mode":"notify"}`, "on_publish.url"},
+	} {
+		t.Run("ErrInvalid/"+c.name, func(t *testing.T) {
+			for _, r := range []response{
+				a.do("PATCH", "/namespaces/ns/brokers/b", `{"on_publish":`+c.body+`}`),
+				a.do("POST", "/namespaces/ns/brokers", `{"name":"c","on_publish":`+c.body+`}`),
+			} {
+				if r.Status != 400 || len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, c.msg) {
+					t.Fatalf("%d %+v, want 400 naming %s", r.Status, r.Errors, c.msg)
+				}
+			}
+		})
+	}
 }

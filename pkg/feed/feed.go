@@ -81,6 +81,16 @@ type Broker struct {
 	// control plane sends it only when OnPublishURL is set; the public
 	// half is in the broker's JWKS, never in Keys (it verifies no token).
 	HookKey *HMACKey `json:"hook_key,omitempty"`
+	// OnPublish are the hook's optional settings; nil for the defaults.
+	OnPublish *OnPublish `json:"on_publish,omitempty"`
+}
+
+// OnPublish are a broker's on-publish hook settings beyond its URL.
+type OnPublish struct {
+	Filters   []string `json:"filters,omitempty"`
+	Timeout   int64    `json:"timeout,omitempty"`    // seconds; 0: 10
+	OnFailure string   `json:"on_failure,omitempty"` // drop (""), pass or retry
+	Mode      string   `json:"mode,omitempty"`       // transform ("") or notify
 }
 
 // HMACKey is a shared signing key of self-signed tokens (or, as a

@@ -181,8 +181,11 @@ func (r *MintRequest) normalize() error {
 		return Errorf(EINVALIDCREDPARAM, "type %q is not supported; the supported value is %q", truncate(r.Type), AuthTypeToken)
 	}
 	if r.ClientIDs != nil {
-		if r.Number != 0 && r.Number != len(r.ClientIDs) {
-			return Errorf(EINVALIDCREDPARAM, "number=%d does not match the %d clientid values given; omit number or make them equal", r.Number, len(r.ClientIDs))
+		// number=1 is wrangler's default, sent with every clientid list
+		// (`wrangler pubsub broker issue --client-id a b`): it means "not
+		// given". Any other number must match the list.
+		if r.Number > 1 && r.Number != len(r.ClientIDs) {
+			return Errorf(EINVALIDCREDPARAM, "number=%d does not match the %d clientid values given; omit number, send number=1 or make them equal", r.Number, len(r.ClientIDs))
 		}
 		r.Number = len(r.ClientIDs)
 		seen := make(map[string]bool, len(r.ClientIDs))

@@ -60,6 +60,28 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
+// StoreError is a failure of the store itself (a lost connection, a full
+// disk, a query the schema refuses) rather than a decision about the
+// request. Stores return it, wrapping the driver's error; it is an
+// internal error (ErrorCode answers EINTERNAL), logged and counted, never
+// shown.
+type StoreError struct {
+	Store string // "postgres" or "sqlite"
+	Err   error
+}
+
+// Error names the store and the driver's error.
+func (e *StoreError) Error() string { return e.Store + ": " + e.Err.Error() }
+
+// Unwrap returns the driver's error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// IsStoreError reports whether err is or wraps a *StoreError.
+func IsStoreError(err error) bool {
+	var e *StoreError
+	return errors.As(err, &e)
+}
+
 // ErrorMessage returns the human message of err when it is an *Error, and a
 // generic text otherwise, so that internal details never reach a user.
 func ErrorMessage(err error) string {

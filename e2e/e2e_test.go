@@ -1,6 +1,6 @@
 // Package e2e runs the service the way users do: the dev stack from
 // internal/app on port 0, the guide's curl commands through bash and curl,
-// and real JavaScript clients (MQTT.js, jose) through node.
+// and real JavaScript clients (MQTT.js, jose, Cloudflare's wrangler) through node.
 package e2e
 
 import (

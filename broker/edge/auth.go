@@ -56,7 +56,7 @@ func (s *Server) authenticate(tok string, b *broker.Broker, now time.Time) (*gra
 	if b == nil {
 		return nil, refusalError(broker.RefuseTokenTooLong)
 	}
-	g, r := broker.Authenticate(b, tok, now, s.cfg.TokenLeeway)
+	g, r := s.cfg.Grants.Authenticate(b, tok, now, s.cfg.TokenLeeway)
 	if r != nil {
 		return nil, refusalError(r)
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	MaxTopicLevels int
 	// TokenLeeway tolerates clock skew in exp and iat, as at CONNECT.
 	TokenLeeway time.Duration
+	// Grants caches verified tokens, shared with the node's MQTT side;
+	// nil caches nothing.
+	Grants *broker.GrantCache
 	// MaxTopics is the most distinct topics one SSE request may name.
 	MaxTopics int
 	// KeepAlive is how long an idle SSE stream waits before it sends a

@@ -126,6 +126,12 @@ type Limits struct {
 	// no goroutine and no read buffer, only the socket's registration
 	// (about 8 KiB less per idle connection; see docs/tuning.md).
 	IdleLinger time.Duration
+	// TokenCache is how many verified tokens the node remembers, by hash,
+	// so that a client reconnecting with the same token skips the
+	// signature check (broker.GrantCache); a cached token is checked
+	// again against revocations, keys and expiry on every use. Default
+	// 65,536 (about 20 MiB at most); negative disables the cache.
+	TokenCache int
 	// WriteTimeout is how long a write to a client's socket may stay
 	// blocked (the client reads nothing and its buffers are full) before
 	// the client is disconnected as a slow consumer and counted in
@@ -167,6 +173,7 @@ func DefaultLimits() Limits {
 		ReadBufferSize:    2048,
 		WriteBufferSize:   16384,
 		IdleLinger:        2 * time.Second,
+		TokenCache:        65536,
 		WriteTimeout:      5 * time.Second,
 	}
 }
@@ -203,6 +210,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&l.ReadBufferSize, d.ReadBufferSize)
 	setDefault(&l.WriteBufferSize, d.WriteBufferSize)
 	setDefault(&l.IdleLinger, d.IdleLinger)
+	setDefault(&l.TokenCache, d.TokenCache)
 	setDefault(&l.WriteTimeout, d.WriteTimeout)
 	if l.MessageRate > 0 && l.MessageBurst == 0 {
 		l.MessageBurst = max(1, int(l.MessageRate+0.999))

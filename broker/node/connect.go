@@ -169,12 +169,27 @@ func (c *cursor) varint() int {
 	return 0
 }
 
-// connackPacket encodes a refusing CONNACK for a client the node answers
-// itself, before any broker's server has the connection. For MQTT 3.x the
-// 3.1.1 form is used, with code as its return code.
+// v3ReturnCodes are the MQTT 3.1.1 CONNACK return codes that say what a
+// v5 reason code says, for a 3.x client, which cannot read v5 codes.
+var v3ReturnCodes = map[byte]byte{
+	0x84: 0x01, // unacceptable protocol version
+	0x85: 0x02, // identifier rejected
+	0x88: 0x03, // server unavailable
+	0x86: 0x04, // bad user name or password
+	0x87: 0x05, // not authorized
+}
+
+// connackPacket encodes a refusing CONNACK with a v5 reason code, for a
+// client the node answers itself, before any broker's server has the
+// connection. For MQTT 3.x the 3.1.1 form is used, with the return code
+// that says the same.
 func connackPacket(version, code byte, reason string) []byte {
 	if version != 5 {
-		return []byte{typeConnack << 4, 2, 0, code}
+		rc, ok := v3ReturnCodes[code]
+		if !ok {
+			rc = 0x03
+		}
+		return []byte{typeConnack << 4, 2, 0, rc}
 	}
 	if len(reason) > 100 { // keeps both lengths below 128, one byte each
 		reason = reason[:100]

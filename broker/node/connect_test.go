@@ -118,7 +118,7 @@ func TestReadConnect(t *testing.T) {
 }
 
 func TestConnackPacket(t *testing.T) {
-	if got, want := connackPacket(4, 0x01, "ignored"), []byte{0x20, 2, 0, 1}; !bytes.Equal(got, want) {
+	if got, want := connackPacket(4, 0x84, "ignored"), []byte{0x20, 2, 0, 1}; !bytes.Equal(got, want) {
 		t.Errorf("v3 CONNACK = % x, want % x", got, want)
 	}
 	long := string(bytes.Repeat([]byte("r"), 300))

@@ -737,8 +737,10 @@ func TestHTTPPublishRate(t *testing.T) {
 		t.Errorf("pubsub_http_publishes_limited_total = %d, want 1", got)
 	}
 
+	// The burst, then the one publish past it: a client that wrote on
+	// after the DISCONNECT could fail its write and close before reading it.
 	ws := e.connectWS("a")
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 4; i++ {
 		_, _ = ws.publish(t, "fast", 0, "x")
 	}
 	ws.expectDisconnect(t, 0x96)

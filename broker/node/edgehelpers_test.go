@@ -237,7 +237,15 @@ type wsNetConn struct {
 	*websocket.Conn
 	r  io.Reader
 	mu sync.Mutex
+	// pk is held by paho across the writes of one packet (it locks a
+	// sync.Locker conn): without it, another of paho's goroutines could
+	// write a frame between a packet's header and body, and the node
+	// rightly read a malformed packet (1 run in 10 under -race).
+	pk sync.Mutex
 }
+
+func (c *wsNetConn) Lock()   { c.pk.Lock() }
+func (c *wsNetConn) Unlock() { c.pk.Unlock() }
 
 func (c *wsNetConn) Read(p []byte) (int, error) {
 	for {

@@ -64,7 +64,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	case len(pk.Connect.ClientIdentifier) > maxClientIDLen:
 		return h.refuse(cl, pk, refClientID)
 	}
-	g, r := broker.Authenticate(b, broker.CleanToken(string(pk.Connect.Password)), now, h.limits.TokenLeeway)
+	g, r := h.srv.node.grants.Authenticate(b, broker.CleanToken(string(pk.Connect.Password)), now, h.limits.TokenLeeway)
 	if r != nil {
 		return h.refuse(cl, pk, r)
 	}

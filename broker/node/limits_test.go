@@ -7,6 +7,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
 // TestSubscriptionLimit: a session holds at most MaxSubscriptions
@@ -37,5 +38,32 @@ func TestSubscriptionLimit(t *testing.T) {
 	}
 	if got := e.metric(`pubsub_subscriptions_refused_total{broker="` + e.brokers["a"].host + `"}`); got != 2 {
 		t.Errorf("subscriptions refused = %d, want 2", got)
+	}
+}
+
+// TestTokenCache: a client reconnecting with the same token is let in
+// from the cache of verified tokens, and the cache never lets in what
+// the configuration refuses since (issue 20's verified-token cache).
+func TestTokenCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, node.Limits{}, "a")
+	a := e.brokers["a"]
+	tok, claims := a.token(t, nil)
+	for i := range 2 {
+		c, ca, err := e.connect(a.host, claims.Subject, tok, nil)
+		if err != nil {
+			t.Fatalf("connect %d: %v (CONNACK %+v)", i, err, ca)
+		}
+		if err := c.Disconnect(&paho.Disconnect{}); err != nil {
+			t.Fatal(err)
+		}
+		<-c.done
+	}
+	if got := e.metric(`pubsub_token_cache_hits_total`); got != 1 {
+		t.Errorf("token cache hits = %d, want 1", got)
+	}
+	e.apply(feed.Event{Type: feed.TypeRevoked, BrokerID: "a", Revocation: &feed.Revocation{JTI: claims.ID}})
+	if _, ca, err := e.connect(a.host, claims.Subject, tok, nil); err == nil || ca == nil || ca.ReasonCode != 0x87 {
+		t.Errorf("reconnect with the cached, now revoked token: %v, CONNACK %+v; want 0x87", err, ca)
 	}
 }

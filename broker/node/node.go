@@ -50,6 +50,25 @@ type Node struct {
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
+	grants    *broker.GrantCache // verified tokens, for MQTT and the edge
+}
+
+// curvePreferences are the key exchanges a node offers: X25519, and P-256
+// for clients without it. A full handshake is what a reconnect storm is
+// made of, and Go's default first choice, the hybrid post-quantum
+// X25519MLKEM768, costs the server more per handshake
+// (BenchmarkTLSHandshake); Go ignores the order of this list, so the
+// hybrid is left out rather than put last. A client that offered only the
+// hybrid's key share is asked for an X25519 one (HelloRetryRequest).
+var curvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+
+// serverTLS is the TLS configuration of every listener of a node.
+func serverTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	return &tls.Config{
+		GetCertificate:   getCert,
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: curvePreferences,
+	}
 }
 
 // New validates cfg, fills in its defaults and returns a Node that is not
@@ -65,15 +84,14 @@ func New(cfg Config) (*Node, error) {
 		servers: map[string]*slot{},
 		conns:   map[net.Conn]struct{}{},
 	}
-	n.tls = &tls.Config{
-		GetCertificate: n.getCertificate,
-		MinVersion:     tls.VersionTLS12,
-	}
+	n.tls = serverTLS(n.getCertificate)
 	n.tls.GetConfigForClient = alpnConfig(n.tls.Clone())
 	ecfg := cfg.Edge
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
 	ecfg.MessageRate, ecfg.MessageBurst = cfg.Limits.MessageRate, cfg.Limits.MessageBurst
 	ecfg.MaxTopicLevels = cfg.Limits.MaxTopicLevels
+	n.grants = broker.NewGrantCache(cfg.Limits.TokenCache)
+	ecfg.Grants = n.grants
 	e, err := edge.New(ecfg, edgeBackend{n})
 	if err != nil {
 		return nil, err

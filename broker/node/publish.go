@@ -62,28 +62,29 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 		}
 		return h.srv.hookPublish(cl, pk) // onpublish.go
 	}
-	h.denyPublish(cl, pk)
-	return packets.ErrRejectPacket
+	return h.denyPublish(pk)
 }
 
-var errNotAuthorizedToPublish = packets.Code{Code: 0x87, Reason: "the token does not allow publishing to this topic"}
+var errNotAuthorizedToPublish = packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: "the token does not allow publishing to this topic"}
 
-func (h *hook) denyPublish(cl *mqtt.Client, pk *packets.Packet) {
+// denyPublish counts a publish the ACL refuses and returns the error
+// that refuses it (refusePublish).
+func (h *hook) denyPublish(pk *packets.Packet) error {
 	h.srv.m.aclPublish.Add(1)
 	if pk.FixedHeader.Qos == 0 {
 		h.srv.m.droppedQoS0.Add(1)
-		return
 	}
-	ack := byte(packets.Puback)
-	if pk.FixedHeader.Qos == 2 {
-		ack = packets.Pubrec
+	return refusePublish(pk, errNotAuthorizedToPublish)
+}
+
+// refusePublish returns what a publish hook returns to refuse pk with
+// code: mochi answers a QoS 1 or 2 publish with the code in its PUBACK or
+// PUBREC, and drops a QoS 0 one, which has no ack to carry it.
+func refusePublish(pk *packets.Packet, code packets.Code) error {
+	if pk.FixedHeader.Qos == 0 {
+		return packets.ErrRejectPacket
 	}
-	_ = cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: ack},
-		PacketID:    pk.PacketID,
-		ReasonCode:  errNotAuthorizedToPublish.Code,
-		Properties:  packets.Properties{ReasonString: errNotAuthorizedToPublish.Reason},
-	})
+	return code
 }
 
 // OnPacketReadInPlace sees each packet as it is decoded, before mochi

@@ -8,13 +8,14 @@ import (
 
 // The refusals only MQTT has; broker/refusal.go has the others.
 var (
-	refClientID    = &broker.Refusal{Reason: "client_id", Message: "client identifier is longer than 256 bytes"}
-	refWillTopic   = &broker.Refusal{Reason: "will_topic", Message: "the token does not allow publishing to the will topic"}
-	refWillLevels  = &broker.Refusal{Reason: "will_topic_levels", Message: "the will topic has more levels than this server allows"}
-	refVersion     = &broker.Refusal{Reason: "protocol_version", Message: "MQTT v5 is required"}
-	refTooLarge    = &broker.Refusal{Reason: "packet_too_large", Message: "packet too large"}
-	refRate        = &broker.Refusal{Reason: "message_rate", Message: "message rate too high"}
-	refPasswordLen = &broker.Refusal{Reason: broker.ReasonTokenTooLong, Message: "the password is longer than 4096 bytes"}
+	refClientID        = &broker.Refusal{Reason: "client_id", Message: "client identifier is longer than 256 bytes"}
+	refWillTopic       = &broker.Refusal{Reason: "will_topic", Message: "the token does not allow publishing to the will topic"}
+	refWillLevels      = &broker.Refusal{Reason: "will_topic_levels", Message: "the will topic has more levels than this server allows"}
+	refUnknownAudience = &broker.Refusal{Reason: "audience", Message: "the token's audience is not a broker of this node"}
+	refVersion         = &broker.Refusal{Reason: "protocol_version", Message: "MQTT v5 is required"}
+	refTooLarge        = &broker.Refusal{Reason: "packet_too_large", Message: "packet too large"}
+	refRate            = &broker.Refusal{Reason: "message_rate", Message: "message rate too high"}
+	refPasswordLen     = &broker.Refusal{Reason: broker.ReasonTokenTooLong, Message: "the password is longer than 4096 bytes"}
 )
 
 // mqttCodes is how MQTT v5 says each reason: the CONNACK reason code that

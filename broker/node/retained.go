@@ -119,46 +119,38 @@ func (s *server) quotaError(why string) string {
 }
 
 // admitRetained applies the quota to an authorized MQTT publish: nil
-// lets it through; a refusal is acknowledged with 0x97 (QoS 1 and 2) or
-// dropped (QoS 0), counted, and returned as packets.ErrRejectPacket.
+// lets it through; a refusal is counted and answered with 0x97 (QoS 1
+// and 2) or dropped (QoS 0), by mochi (refusePublish).
 func (s *server) admitRetained(cl *mqtt.Client, pk *packets.Packet) error {
-	if !pk.FixedHeader.Retain || len(pk.Payload) == 0 {
-		return nil
-	}
-	why := s.quota.admit(s.node.cfg.Limits, pk.TopicName, retainedSize(pk), true)
+	why := s.overQuota(pk)
 	if why == "" {
 		return nil
 	}
-	s.m.retainedRefused(why)
 	s.log.Debug("retained publish refused", "reason", why, "client_id", cl.ID, "topic", pk.TopicName)
-	if pk.FixedHeader.Qos == 0 {
-		return packets.ErrRejectPacket
-	}
-	ack := byte(packets.Puback)
-	if pk.FixedHeader.Qos == 2 {
-		ack = packets.Pubrec
-	}
-	_ = cl.WritePacket(packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: ack},
-		PacketID:    pk.PacketID,
-		ReasonCode:  packets.ErrQuotaExceeded.Code,
-		Properties:  packets.Properties{ReasonString: s.quotaError(why)},
-	})
-	return packets.ErrRejectPacket
+	return refusePublish(pk, packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: s.quotaError(why)})
 }
 
 // admitRetainedHTTP applies the quota to an HTTP publish's packet; the
 // refusal is the edge's error.
 func (s *server) admitRetainedHTTP(pk *packets.Packet) error {
+	if why := s.overQuota(pk); why != "" {
+		return &edge.Error{Code: edge.ERETAINEDQUOTA, Message: s.quotaError(why)}
+	}
+	return nil
+}
+
+// overQuota admits a retained publish's new size, reserving it, or
+// counts its refusal and returns the cap it would break. Publishes that
+// retain nothing or delete pass.
+func (s *server) overQuota(pk *packets.Packet) string {
 	if !pk.FixedHeader.Retain || len(pk.Payload) == 0 {
-		return nil
+		return ""
 	}
 	why := s.quota.admit(s.node.cfg.Limits, pk.TopicName, retainedSize(pk), true)
-	if why == "" {
-		return nil
+	if why != "" {
+		s.m.retainedRefused(why)
 	}
-	s.m.retainedRefused(why)
-	return &edge.Error{Code: edge.ERETAINEDQUOTA, Message: s.quotaError(why)}
+	return why
 }
 
 // admitWill keeps a will that would break the quota from being

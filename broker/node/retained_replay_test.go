@@ -29,6 +29,12 @@ func TestRetainedReplayDeliversAll(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
+	// mochi acks a QoS 1 publish before it fans it out: the ack of one
+	// more publish from the same client says the last retained one has
+	// been fanned out, so it cannot also reach the subscriber live.
+	if _, err := pub.publish(t, "sync", 1, "sync"); err != nil {
+		t.Fatal(err)
+	}
 	for _, qos := range []byte{0, 1} {
 		t.Run(fmt.Sprintf("QoS%d", qos), func(t *testing.T) {
 			tok, claims := a.token(t, nil)

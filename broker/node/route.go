@@ -175,36 +175,39 @@ func (n *Node) routeByAudience(tc net.Conn) (*broker.Broker, []byte) {
 		n.m.count("malformed")
 		return nil, nil
 	}
-	refuse := func(reason string, code byte, msg string) (*broker.Broker, []byte) {
-		n.m.count(reason)
-		n.log.Info("connection without SNI refused", "reason", reason, "remote", tc.RemoteAddr().String())
-		_, _ = tc.Write(connackPacket(info.Version, code, msg))
+	// label is the unrouted metric's; the code comes from r's reason.
+	refuse := func(label string, r *broker.Refusal) (*broker.Broker, []byte) {
+		n.m.count(label)
+		n.log.Info("connection without SNI refused", "reason", label, "remote", tc.RemoteAddr().String())
+		msg := r.Message
+		if info.Version != 5 {
+			msg = "" // a 3.x CONNACK has no reason string
+		}
+		_, _ = tc.Write(connackPacket(info.Version, connackCode(r).Code, msg))
 		return nil, nil
 	}
 	if info.Version != 5 {
-		// 0x01 is MQTT 3.1.1's "unacceptable protocol version", the
-		// form of 0x84 a 3.x client can read.
-		return refuse("protocol_version", 0x01, "")
+		return refuse("protocol_version", refVersion)
 	}
 	if len(info.Password) == 0 {
-		return refuse("no_token", 0x86, broker.RefuseNoToken.Message)
+		return refuse("no_token", broker.RefuseNoToken)
 	}
 	if len(info.Password) > broker.MaxTokenLen {
-		return refuse("bad_token", 0x86, refPasswordLen.Message)
+		return refuse("bad_token", refPasswordLen)
 	}
 	aud, err := token.PeekAudience(broker.CleanToken(string(info.Password)))
 	if err != nil {
-		msg := broker.TokenRefusal(err).Message
+		r := broker.TokenRefusal(err)
 		if te := (*token.Error)(nil); errors.As(err, &te) && te.Reason == token.ReasonAlgorithm {
 			// Most likely a self-signed (HS256) token, which names no
 			// broker: only the SNI can.
-			msg = "connect with TLS SNI set to the broker's hostname: without it the token must be one of ours (EdDSA), whose audience names the broker"
+			r = &broker.Refusal{Reason: r.Reason, Message: "connect with TLS SNI set to the broker's hostname: without it the token must be one of ours (EdDSA), whose audience names the broker"}
 		}
-		return refuse("bad_token", 0x86, msg)
+		return refuse("bad_token", r)
 	}
 	b := n.state.Load().BrokerByHostname(aud)
 	if b == nil {
-		return refuse("unknown_audience", 0x86, "the token's audience is not a broker of this node")
+		return refuse("unknown_audience", refUnknownAudience)
 	}
 	return b, pkt
 }

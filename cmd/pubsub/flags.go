@@ -66,8 +66,10 @@ func limitFlags(fs *flag.FlagSet) func() node.Limits {
 	maxLevels := fs.Int("max-topic-levels", envInt("PUBSUB_MAX_TOPIC_LEVELS", d.MaxTopicLevels), "most levels a topic name or filter may have (PUBSUB_MAX_TOPIC_LEVELS)")
 	maxSubs := fs.Int("max-subscriptions", envInt("PUBSUB_MAX_SUBSCRIPTIONS", d.MaxSubscriptions), "most subscriptions one MQTT session may hold; more are refused with SUBACK 0x97 (PUBSUB_MAX_SUBSCRIPTIONS)")
 	writeTimeout := fs.Duration("write-timeout", envDuration("PUBSUB_WRITE_TIMEOUT", d.WriteTimeout), "a client whose socket stays unwritable this long (it reads nothing) is disconnected as a slow consumer (PUBSUB_WRITE_TIMEOUT)")
+	tokenCache := fs.Int("token-cache", envInt("PUBSUB_TOKEN_CACHE", d.TokenCache), "verified tokens remembered so that reconnects skip the signature check; negative disables (PUBSUB_TOKEN_CACHE)")
 	return func() node.Limits {
 		return node.Limits{
+			TokenCache:          *tokenCache,
 			MaxRetainedMessages: *maxRetained, MaxRetainedBytes: *maxRetainedBytes,
 			MaxPacketSize: uint32(*maxPacket), ConnectTimeout: *connectTimeout,
 			MinKeepAlive: uint16(*minKA), MaxKeepAlive: uint16(*maxKA),

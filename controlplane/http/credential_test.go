@@ -166,6 +166,18 @@ func TestMintOptions(t *testing.T) {
 				}
 			}
 		})
+		// wrangler sends number=1 (its default) with every clientid list.
+		t.Run("NumberOneWithClientIDs", func(t *testing.T) {
+			order, creds := a.mint(t, open, "number=1&type=TOKEN&clientid=a&clientid=b&clientid=c")
+			if fmt.Sprint(order) != "[a b c]" {
+				t.Fatalf("minted for %v", order)
+			}
+			for id, tok := range creds {
+				if c := verifyIndependently(t, tok, okeys); c["sub"] != id {
+					t.Fatalf("sub %v for %s", c["sub"], id)
+				}
+			}
+		})
 		t.Run("SplitACLs", func(t *testing.T) {
 			q := url.Values{"topicAcl": {"devices/#"}, "publishAcl": {"devices/+/up"}, "subscribeAcl": {"devices/+/down", "devices/all"}}
 			_, creds := a.mint(t, open, q.Encode())

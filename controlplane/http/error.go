@@ -52,6 +52,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := controlplane.ErrorCode(err)
 	if code == controlplane.EINTERNAL {
 		s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		if controlplane.IsStoreError(err) {
+			s.metrics.storeErrors.WithLabelValues(s.routeOf(r)).Inc()
+		}
 	}
 	info := infoFor(code)
 	writeJSON(w, info.Status, envelope{

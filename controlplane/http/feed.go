@@ -39,6 +39,8 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 	// Secrets of self-signed keys leave sealed for this node's token.
 	box := feed.NewSecretBox(node.TokenHash)
 	s.log.Info("node connected to the feed", "node", node.Name, "after", after)
+	s.metrics.feedSubscribers.Inc()
+	defer s.metrics.feedSubscribers.Dec()
 	err = s.svc.StreamFeed(r.Context(), after, func(ev *feed.Event) error {
 		box.SealSecrets(ev)
 		if err := enc.Encode(ev); err != nil {
@@ -46,5 +48,10 @@ func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	})
+	if controlplane.IsStoreError(err) {
+		s.metrics.storeErrors.WithLabelValues(s.routeOf(r)).Inc()
+		s.log.Error("node left the feed: store error", "node", node.Name, "err", err)
+		return
+	}
 	s.log.Info("node left the feed", "node", node.Name, "reason", err)
 }

@@ -24,9 +24,10 @@ const APIPrefix = "/client/v4"
 
 // Server serves the REST API over a Service.
 type Server struct {
-	svc    *controlplane.Service
-	log    *slog.Logger
-	router chi.Router
+	svc     *controlplane.Service
+	log     *slog.Logger
+	router  chi.Router
+	metrics *metrics
 }
 
 // NewServer returns a Server for svc.
@@ -34,8 +35,9 @@ func NewServer(svc *controlplane.Service, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{svc: svc, log: log}
+	s := &Server{svc: svc, log: log, metrics: newMetrics()}
 	s.router = s.routes()
+	s.metrics.zeroRoutes(s.router)
 	return s
 }
 
@@ -57,6 +59,7 @@ func (s *Server) routes() chi.Router {
 		s.writeError(w, r, errorf(controlplane.EMETHOD, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	r.Get("/healthz", s.handleHealth)
+	r.Get(MetricsPath, s.metrics.handler().ServeHTTP)
 	r.Get(feed.Path, s.handleFeed)
 	r.Post(feed.SigningKeysPath, s.handleNodeSigningKey)
 
@@ -160,14 +163,17 @@ func truncate(s string) string {
 	return s
 }
 
-// logRequests logs one line per request: method, path, status and time.
-// It never logs headers or the query string's values, which may hold secrets.
+// logRequests logs one line per request (method, path, status and time)
+// and counts it in the metrics. It never logs headers or the query
+// string's values, which may hold secrets.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+		took := time.Since(start)
+		s.metrics.observe(s.routeOf(r), r.Method, sw.status, took)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", took)
 	})
 }
 

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,7 +36,7 @@ func interpretError(err error) error {
 	case errors.As(err, &pgErr) && pgErr.Code == uniqueViolation:
 		return controlplane.Errorf(controlplane.ECONFLICT, "already exists")
 	}
-	return fmt.Errorf("postgres: %w", err)
+	return &controlplane.StoreError{Store: "postgres", Err: err}
 }
 
 // violated returns the name of the constraint err violates when it is a

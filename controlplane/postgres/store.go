@@ -128,7 +128,7 @@ func (c migrationConn) Tx(ctx context.Context, fn func(tx migrations.Execer) err
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: %w", err)
+		return &controlplane.StoreError{Store: "postgres", Err: err}
 	}
 	return nil
 }

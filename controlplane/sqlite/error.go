@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/openpubsub/pubsub/controlplane"
 	"modernc.org/sqlite"
@@ -42,7 +41,7 @@ func interpretError(err error) error {
 	if c := violation(err); c == primaryKeyViolation || c == uniqueViolation {
 		return controlplane.Errorf(controlplane.ECONFLICT, "already exists")
 	}
-	return fmt.Errorf("sqlite: %w", err)
+	return &controlplane.StoreError{Store: "sqlite", Err: err}
 }
 
 // violation returns the extended result code of err when it is a

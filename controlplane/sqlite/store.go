@@ -105,7 +105,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.readDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+		return &controlplane.StoreError{Store: "sqlite", Err: err}
 	}
 	return nil
 }

@@ -5,15 +5,22 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/openpubsub/pubsub/pkg/topic"
 )
 
 var b64 = base64.RawURLEncoding
 
-// Sign returns the compact JWT for c with header {"alg":"EdDSA","kid":kid}.
+// sigLen is the length of an encoded Ed25519 signature.
+var sigLen = b64.EncodedLen(ed25519.SignatureSize)
+
+// Sign returns the compact JWT for c with header {"alg":"EdDSA","kid":kid},
+// made by golang-jwt (signing runs on the control plane, off any hot path,
+// so it uses the well-known library; the nodes verify with Verify).
 //
 // The claims are written in a fixed order: iat, exp (only when ExpiresAt
 // is not 0), sub, jti, aud, topicAcl (always, [] when nil), then
@@ -34,27 +41,68 @@ func Sign(priv ed25519.PrivateKey, kid string, c *Claims) (string, error) {
 	if err := checkClaims(kid, c); err != nil {
 		return "", err
 	}
-
-	var hbuf [maxHeader]byte
-	header := append(hbuf[:0], `{"alg":"EdDSA","kid":`...)
-	header = appendString(header, kid)
-	header = append(header, '}')
-	var pbuf [stackBuf]byte
-	payload := appendClaims(pbuf[:0], c)
-
-	hl, pl := b64.EncodedLen(len(header)), b64.EncodedLen(len(payload))
-	signed := hl + 1 + pl
-	size := signed + 1 + b64.EncodedLen(ed25519.SignatureSize)
-	if size > MaxSize {
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, newWireClaims(c))
+	// golang-jwt adds "typ": "JWT", which the format does not have.
+	t.Header = map[string]any{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": kid}
+	signed, err := t.SigningString()
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	if size := len(signed) + 1 + sigLen; size > MaxSize {
 		return "", &SizeError{Size: size}
 	}
-	out := make([]byte, size)
-	b64.Encode(out, header)
-	out[hl] = '.'
-	b64.Encode(out[hl+1:], payload)
-	out[signed] = '.'
-	b64.Encode(out[signed+1:], ed25519.Sign(priv, out[:signed]))
-	return string(out), nil
+	sig, err := t.Method.Sign(signed, priv)
+	if err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return signed + "." + t.EncodeSegment(sig), nil
+}
+
+// wireClaims is the claims object as encoding/json writes it, in field
+// order. The narrowing ACLs are pointers so that nil (no narrowing) is
+// left out while an empty list (narrowed to nothing) is written as [].
+type wireClaims struct {
+	IssuedAt     int64     `json:"iat"`
+	ExpiresAt    int64     `json:"exp,omitempty"`
+	Subject      string    `json:"sub"`
+	ID           string    `json:"jti"`
+	Audience     string    `json:"aud"`
+	TopicACL     []string  `json:"topicAcl"`
+	PublishACL   *[]string `json:"publishAcl,omitempty"`
+	SubscribeACL *[]string `json:"subscribeAcl,omitempty"`
+}
+
+func newWireClaims(c *Claims) *wireClaims {
+	w := &wireClaims{IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Subject: c.Subject, ID: c.ID, Audience: c.Audience, TopicACL: c.TopicACL}
+	if w.TopicACL == nil {
+		w.TopicACL = []string{}
+	}
+	if c.PublishACL != nil {
+		w.PublishACL = &c.PublishACL
+	}
+	if c.SubscribeACL != nil {
+		w.SubscribeACL = &c.SubscribeACL
+	}
+	return w
+}
+
+// The jwt.Claims methods; golang-jwt's validator never runs on these
+// claims, since Sign only signs.
+
+func (w *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	if w.ExpiresAt == 0 {
+		return nil, nil
+	}
+	return jwt.NewNumericDate(time.Unix(w.ExpiresAt, 0)), nil
+}
+func (w *wireClaims) GetIssuedAt() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(w.IssuedAt, 0)), nil
+}
+func (w *wireClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (w *wireClaims) GetIssuer() (string, error)              { return "", nil }
+func (w *wireClaims) GetSubject() (string, error)             { return w.Subject, nil }
+func (w *wireClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{w.Audience}, nil
 }
 
 func checkClaims(kid string, c *Claims) error {
@@ -88,43 +136,6 @@ func checkClaims(kid string, c *Claims) error {
 		}
 	}
 	return nil
-}
-
-func appendClaims(b []byte, c *Claims) []byte {
-	b = append(b, `{"iat":`...)
-	b = strconv.AppendInt(b, c.IssuedAt, 10)
-	if c.ExpiresAt != 0 {
-		b = append(b, `,"exp":`...)
-		b = strconv.AppendInt(b, c.ExpiresAt, 10)
-	}
-	b = append(b, `,"sub":`...)
-	b = appendString(b, c.Subject)
-	b = append(b, `,"jti":`...)
-	b = appendString(b, c.ID)
-	b = append(b, `,"aud":`...)
-	b = appendString(b, c.Audience)
-	b = append(b, `,"topicAcl":`...)
-	b = appendList(b, c.TopicACL)
-	if c.PublishACL != nil {
-		b = append(b, `,"publishAcl":`...)
-		b = appendList(b, c.PublishACL)
-	}
-	if c.SubscribeACL != nil {
-		b = append(b, `,"subscribeAcl":`...)
-		b = appendList(b, c.SubscribeACL)
-	}
-	return append(b, '}')
-}
-
-func appendList(b []byte, list []string) []byte {
-	b = append(b, '[')
-	for i, s := range list {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-	}
-	return append(b, ']')
 }
 
 // SizeError is Sign's error for claims that would make a token larger than

@@ -9,6 +9,10 @@
 // topicAcl, publishAcl, subscribeAcl (topic filter lists). Keys are
 // published as a JWK Set (RFC 7517, RFC 8037).
 //
+// Sign makes tokens with golang-jwt (the control plane mints them, off any
+// hot path); Verify, which the nodes run at every CONNECT, is our own, for
+// the measured reasons in docs/decisions.md ("The two big choices").
+//
 // Verification is strict on purpose: the format has one producer, this
 // package, so anything it would not have produced is refused rather than
 // interpreted. Verify checks the signature before it reads the claims, and

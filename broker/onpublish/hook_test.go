@@ -496,3 +496,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func itoa(i int64) string { return strconvItoa(i) }
+
+// TestUntrustedCertificate checks that an https:// hook whose certificate
+// does not chain to the configured roots gets nothing.
+func TestUntrustedCertificate(t *testing.T) {
+	f := newFixture(t, echo, func(c *Config) { c.RootCAs = x509NewCertPool() })
+	if r := f.hook.Publish(text("t", "p")); r.Verdict != Failed || r.Outcome != OutcomeConnection {
+		t.Fatalf("result = %+v, want a connection failure", r)
+	}
+	if f.rc.requests.Load() != 0 {
+		t.Fatal("the request reached a server with an untrusted certificate")
+	}
+}

@@ -22,6 +22,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
+	hooks := hookFlags(fs, false)
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,9 +31,13 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
 	}
 	log := logger()
+	hookCfg, err := hooks()
+	if err != nil {
+		return err
+	}
 	n, err := app.StartNode(ctx, app.NodeConfig{
 		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Log: log,
+		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: log,
 	})
 	if err != nil {
 		return err

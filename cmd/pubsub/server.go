@@ -36,11 +36,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "the node's /metrics, /healthz and /readyz (PUBSUB_OPS_ADDR)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
+	hooks := hookFlags(fs, true) // a hook on the developer's machine is plain HTTP
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
+	hookCfg, err := hooks()
+	if err != nil {
+		return err
+	}
+	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: logger()})
 	if err != nil {
 		return err
 	}

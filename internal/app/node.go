@@ -34,7 +34,9 @@ type NodeConfig struct {
 	Limits node.Limits
 	// Edge configures SSE, HTTP publish and WebSocket.
 	Edge edge.Config
-	Log  *slog.Logger
+	// Hooks configures the brokers' on-publish hooks.
+	Hooks node.HookConfig
+	Log   *slog.Logger
 }
 
 // ConfigCacheFile is the node's config cache inside its data dir.
@@ -82,7 +84,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src),
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), Hooks: cfg.Hooks,
 	})
 	if err != nil {
 		n.closeAll()

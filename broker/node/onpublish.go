@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bufio"
 	"crypto/x509"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,4 +228,62 @@ func (s *server) hookHTTPPublish(pk *packets.Packet, m *broker.Message) error {
 		return edge.HookFailed(outcome.String())
 	}
 	return nil
+}
+
+// writeHookMetrics writes the on-publish hook metrics of the brokers that
+// have or had a hook.
+func writeHookMetrics(w *bufio.Writer, servers []*server) {
+	var hooked []*server
+	for _, s := range servers {
+		if s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0 {
+			hooked = append(hooked, s)
+		}
+	}
+	family(w, "pubsub_hook_requests_total", "counter", "On-publish hook requests, retries included, by outcome.")
+	for _, s := range hooked {
+		for _, o := range onpublish.Outcomes() {
+			if v := s.hook.stats.Requests[o].Load(); v > 0 || o == onpublish.OutcomeOK {
+				sample(w, "pubsub_hook_requests_total", s.hostname(), `outcome="`+o.String()+`"`, v)
+			}
+		}
+	}
+	family(w, "pubsub_hook_request_duration_seconds", "histogram", "On-publish hook request latency, sending to the end of the answer.")
+	for _, s := range hooked {
+		st := &s.hook.stats
+		var cum int64
+		for i, le := range onpublish.LatencyBuckets {
+			cum += st.Latency[i].Load()
+			sample(w, "pubsub_hook_request_duration_seconds_bucket", s.hostname(), `le="`+strconv.FormatFloat(le.Seconds(), 'g', -1, 64)+`"`, cum)
+		}
+		cum += st.Latency[len(onpublish.LatencyBuckets)].Load()
+		sample(w, "pubsub_hook_request_duration_seconds_bucket", s.hostname(), `le="+Inf"`, cum)
+		w.WriteString("pubsub_hook_request_duration_seconds_sum{broker=\"" + escapeLabel(s.hostname()) + "\"} " +
+			strconv.FormatFloat(time.Duration(st.LatencySum.Load()).Seconds(), 'g', -1, 64) + "\n")
+		sample(w, "pubsub_hook_request_duration_seconds_count", s.hostname(), "", cum)
+	}
+	family(w, "pubsub_hook_messages_total", "counter", "Messages the on-publish hook decided, by result: passed (unchanged), changed, dropped_by_hook, dropped_on_failure, passed_on_failure (on_failure pass), closed (not sent: the hook was reconfigured or the broker went away).")
+	for _, s := range hooked {
+		st := &s.hook.stats
+		for _, r := range []struct {
+			name string
+			v    int64
+		}{
+			{"passed", st.Passed.Load()}, {"changed", st.Changed.Load()}, {"dropped_by_hook", st.DroppedByHook.Load()},
+			{"dropped_on_failure", st.DroppedOnFailure.Load()}, {"passed_on_failure", st.PassedOnFailure.Load()}, {"closed", st.Closed.Load()},
+		} {
+			sample(w, "pubsub_hook_messages_total", s.hostname(), `result="`+r.name+`"`, r.v)
+		}
+	}
+	family(w, "pubsub_hook_retries_total", "counter", "On-publish hook requests retried (on_failure retry).")
+	for _, s := range hooked {
+		sample(w, "pubsub_hook_retries_total", s.hostname(), "", s.hook.stats.Retries.Load())
+	}
+	family(w, "pubsub_hook_requests_in_flight", "gauge", "On-publish hook requests in flight.")
+	for _, s := range hooked {
+		sample(w, "pubsub_hook_requests_in_flight", s.hostname(), "", s.hook.stats.InFlight.Load())
+	}
+	family(w, "pubsub_hook_messages_queued", "gauge", "Messages waiting for an on-publish hook request; their publishers wait too.")
+	for _, s := range hooked {
+		sample(w, "pubsub_hook_messages_queued", s.hostname(), "", s.hook.stats.Queued.Load())
+	}
 }

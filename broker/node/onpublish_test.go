@@ -202,6 +202,28 @@ func TestOnPublishHook(t *testing.T) {
 			t.Errorf("clientId %q, want %q", rc.from["up:mqtt"], claims.Subject)
 		}
 	})
+	t.Run("Metrics", func(t *testing.T) {
+		b := `broker="hooked.ns.pubsub.test"`
+		for _, c := range []struct {
+			sample string
+			min    int64
+		}{
+			{`pubsub_hook_requests_total{` + b + `,outcome="ok"}`, 6},
+			{`pubsub_hook_requests_total{` + b + `,outcome="status_5xx"}`, 2},
+			{`pubsub_hook_messages_total{` + b + `,result="changed"}`, 3},
+			{`pubsub_hook_messages_total{` + b + `,result="dropped_by_hook"}`, 4},
+			{`pubsub_hook_messages_total{` + b + `,result="dropped_on_failure"}`, 2},
+			{`pubsub_hook_request_duration_seconds_count{` + b + `}`, 8},
+			{`pubsub_hook_requests_in_flight{` + b + `}`, 0},
+		} {
+			if got := e.metric(c.sample); got < c.min || (c.min == 0 && got != 0) {
+				t.Errorf("%s = %d, want at least %d", c.sample, got, c.min)
+			}
+		}
+		if got := e.metric(`pubsub_hook_requests_total{broker="plain.ns.pubsub.test",outcome="ok"}`); got != -1 {
+			t.Errorf("a broker without a hook has hook metrics: %d", got)
+		}
+	})
 	t.Run("OtherBrokerUntouched", func(t *testing.T) {
 		other, _ := e.mustConnect("plain")
 		if _, err := other.subscribe(t, "t/#", 1); err != nil {

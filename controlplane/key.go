@@ -81,6 +81,14 @@ func (s *Service) listKeys(ctx context.Context, brokerID string) ([]*SigningKey,
 	return append(keys, s.hookKey(brokerID)), nil
 }
 
+// HookSigner returns the broker's hostname, the on-publish hook key's
+// kid and the key, with which the control plane signs the sample batch
+// of a hook test.
+func (s *Service) HookSigner(b *Broker) (hostname, kid string, key ed25519.PrivateKey) {
+	key = s.sealer.HookKey(b.ID)
+	return b.Hostname(s.cfg.Domain), token.Thumbprint(key.Public().(ed25519.PublicKey)), key
+}
+
 // hookKey returns the public half of the broker's hook key.
 func (s *Service) hookKey(brokerID string) *SigningKey {
 	pub := s.sealer.HookKey(brokerID).Public().(ed25519.PublicKey)

@@ -508,3 +508,27 @@ func TestUntrustedCertificate(t *testing.T) {
 		t.Fatal("the request reached a server with an untrusted certificate")
 	}
 }
+
+// TestTry checks the probe behind `pubsub broker hook-test`.
+func TestTry(t *testing.T) {
+	var teapot atomic.Bool
+	f := newFixture(t, func(w http.ResponseWriter, msgs []wireMsg) {
+		if teapot.Load() {
+			w.WriteHeader(418)
+			return
+		}
+		msgs[0].Payload = "changed"
+		echo(w, msgs[:1])
+	}, nil)
+	p, err := Try(t.Context(), f.cfg, []*Message{text("a", "x"), text("b", "y")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != 200 || p.Outcome != OutcomeOK || len(p.Results) != 2 || !p.Results[0].Changed || p.Results[1].Verdict != Dropped {
+		t.Fatalf("probe = %+v", p)
+	}
+	teapot.Store(true)
+	if p, _ = Try(t.Context(), f.cfg, []*Message{text("a", "x")}); p.Status != 418 || p.Outcome != OutcomeStatus {
+		t.Fatalf("probe = %+v", p)
+	}
+}

@@ -28,6 +28,7 @@ const brokerUsage = `usage: pubsub broker <command> [--namespace NS]
   revocations <name>
   public-keys <name>
   rotate-keys <name>
+  hook-test <name>       send a signed sample batch to the broker's on-publish hook, show its effect
   serve [flags]          run a broker node (also: pubsub broker --flags)
 The namespace defaults to $PUBSUB_NAMESPACE, then $DEFAULT_NAMESPACE (as in the guide).
 Reads PUBSUB_API_URL, CF_ACCOUNT_ID, CF_API_EMAIL + CF_API_KEY (or CF_API_TOKEN).`
@@ -109,6 +110,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		err = c.do(ctx, "GET", path+"/publickeys", nil, nil, &raw)
 	case "rotate-keys":
 		err = c.do(ctx, "POST", path+"/publickeys/rotate", nil, nil, &raw)
+	case "hook-test":
+		err = c.do(ctx, "POST", path+"/on_publish/test", nil, nil, &raw)
 	default:
 		return usageError{brokerUsage}
 	}

@@ -6,11 +6,16 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/onpublish"
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/testenv"
 	"github.com/openpubsub/pubsub/pkg/feed"
@@ -187,5 +192,45 @@ func testOnPublishSettings(t *testing.T, st controlplane.Store) {
 				}
 			}
 		})
+	}
+}
+
+// TestHookTest checks the hook test route against a receiver that
+// verifies the signature with the broker's published JWKS.
+func TestHookTest(t *testing.T) {
+	testenv.EachStore(t, func(t *testing.T, st controlplane.Store) { testHookTest(t, st) })
+}
+
+func testHookTest(t *testing.T, st controlplane.Store) {
+	a := newAPI(t, st)
+	a.do("POST", "/namespaces", `{"name":"ns"}`).ok(t, nil)
+	var keys map[string]ed25519.PublicKey
+	var verified atomic.Bool
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		verified.Store(onpublish.Verify(r.Header, body, keys, time.Now(), onpublish.DefaultTolerance) == nil)
+		var msgs []map[string]any
+		_ = json.Unmarshal(body, &msgs)
+		msgs[0]["payload"] = "changed"
+		_ = json.NewEncoder(w).Encode(msgs[:2])
+	}))
+	defer rc.Close()
+	a.do("POST", "/namespaces/ns/brokers", `{"name":"b"}`).ok(t, nil)
+	a.do("POST", "/namespaces/ns/brokers/b/on_publish/test", "").fails(t, 400, 10012, "no on_publish.url")
+	a.do("PATCH", "/namespaces/ns/brokers/b", `{"on_publish":{"url":"`+rc.URL+`"}}`).ok(t, nil)
+	a.do("POST", "/namespaces/ns/brokers/b/on_publish/test", "").fails(t, 400, 10012, "http://")
+	a.srvAPI.AllowHTTPHooks(true)
+	keys, _ = a.keySet(t, "/namespaces/ns/brokers/b")
+	var res struct {
+		Status   int    `json:"status"`
+		Outcome  string `json:"outcome"`
+		Messages []struct {
+			Result, Payload string
+		} `json:"messages"`
+	}
+	a.do("POST", "/namespaces/ns/brokers/b/on_publish/test", "").ok(t, &res)
+	if !verified.Load() || res.Status != 200 || res.Outcome != "ok" || len(res.Messages) != 3 ||
+		res.Messages[0].Result != "changed" || res.Messages[0].Payload != "changed" || res.Messages[1].Result != "delivered" || res.Messages[2].Result != "dropped" {
+		t.Fatalf("hook test = %+v (verified %v)", res, verified.Load())
 	}
 }

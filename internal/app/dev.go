@@ -108,7 +108,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 		return nil, err
 	}
 	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
-		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, Log: cfg.Log,
+		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, AllowHTTPHooks: cfg.Hooks.AllowHTTP, Log: cfg.Log,
 	})
 	if err != nil {
 		ln.Close()

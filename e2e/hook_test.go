@@ -49,7 +49,9 @@ func edgeClient(t *testing.T, d *app.Dev) *http.Client {
 	pool.AppendCertsFromPEM(pem)
 	addr := d.Node.HTTPSAddrs()[0].String()
 	return &http.Client{Transport: &http.Transport{
-		DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) },
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
 		TLSClientConfig: &tls.Config{RootCAs: pool},
 	}}
 }

@@ -250,3 +250,39 @@ func TestOnPublishHookWorker(t *testing.T) {
 	expectMQTT(t, sub, "marker 2")
 	expectData(t, sse, "marker 2")
 }
+
+// TestOnPublishHookGoReceiver runs the README's Go receiver
+// (e2e/hook/receiver) as the hook of `pubsub dev`.
+func TestOnPublishHookGoReceiver(t *testing.T) {
+	dir := t.TempDir()
+	bin := dir + "/receiver"
+	if out, err := exec.Command("go", "build", "-o", bin, "./hook/receiver").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost",
+		MQTTAddrs: []string{"127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0",
+		Hooks: brokernode.HookConfig{AllowHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	var toks []string
+	for _, tok := range setupBroker(t, d, 2) {
+		toks = append(toks, tok)
+	}
+	var jwks json.RawMessage
+	apiGet(t, d, "/namespaces/my-namespace/brokers/example-broker/publickeys", &jwks)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "PUBSUB_JWKS="+string(jwks))
+	line := waitLine(t, startProcess(t, cmd), "listening on ", 20*time.Second)
+	patchHook(t, d, `{"url": "`+strings.TrimSpace(line[strings.Index(line, "http://"):])+`"}`)
+	edge := edgeClient(t, d)
+	poll(t, "the node to call the hook", func() bool {
+		_, body := httpPublish(t, edge, toks[0], "probe", "drop-probe")
+		return strings.Contains(body, `"dropped":true`)
+	})
+	sse := sseData(t, edge, toks[1], "t")
+	httpPublish(t, edge, toks[0], "t", "please drop")
+	httpPublish(t, edge, toks[0], "t", "up:go receiver")
+	expectData(t, sse, "UP:GO RECEIVER")
+}

@@ -52,7 +52,10 @@ type Hook struct {
 	stop  context.CancelFunc
 	wg    sync.WaitGroup // requests in flight
 
-	entering atomic.Int64 // enqueue calls in progress
+	entering atomic.Int64  // enqueue calls in progress
+	inFlight atomic.Int64  // this Hook's requests in flight
+	finished chan struct{} // a request ended (capacity 1)
+	full     chan struct{} // a full batch is queued (capacity 1)
 }
 
 // item is one message waiting for its verdict; res is buffered so that
@@ -83,6 +86,7 @@ func New(cfg Config, stats *Stats) (*Hook, error) {
 		queue: make(chan *item, cfg.MaxBatch*cfg.MaxInFlight),
 		slots: make(chan struct{}, cfg.MaxInFlight),
 		done:  make(chan struct{}), ended: make(chan struct{}),
+		finished: make(chan struct{}, 1), full: make(chan struct{}, 1),
 		ctx: ctx, stop: stop,
 	}
 	go h.dispatch()
@@ -139,6 +143,9 @@ func (h *Hook) enqueue(it *item) bool {
 	h.stats.Queued.Add(1)
 	select {
 	case h.queue <- it:
+		if len(h.queue) >= h.cfg.MaxBatch {
+			signal(h.full)
+		}
 		return true
 	case <-h.done:
 		h.stats.Queued.Add(-1)
@@ -166,10 +173,21 @@ func (h *Hook) Abort() {
 	h.Close()
 }
 
+// signal wakes the dispatcher without ever blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // dispatch gathers the queued messages into batches and starts a request
-// for each, at most MaxInFlight at a time. It takes a slot before it
-// gathers, so the messages that arrive while every slot is taken go out
-// together in the next request: batching costs no waiting.
+// for each, at most MaxInFlight at a time. While a request is out, it
+// starts another only for a full batch: its publishers wait for their
+// verdicts, so the messages that arrive meanwhile are few unless many
+// clients publish, and they go out together when a request ends.
+// Batching costs no timer, and a slow hook still gets MaxInFlight
+// requests once MaxBatch messages queue up.
 func (h *Hook) dispatch() {
 	defer close(h.ended)
 	var carry *item
@@ -181,6 +199,15 @@ func (h *Hook) dispatch() {
 			case first = <-h.queue:
 			case <-h.done:
 				h.drain(nil)
+				return
+			}
+		}
+		for h.inFlight.Load() > 0 && len(h.queue)+1 < h.cfg.MaxBatch {
+			select {
+			case <-h.finished:
+			case <-h.full:
+			case <-h.done:
+				h.drain([]*item{first})
 				return
 			}
 		}
@@ -208,12 +235,15 @@ func (h *Hook) dispatch() {
 		}
 		h.stats.Queued.Add(-int64(len(batch)))
 		h.stats.InFlight.Add(1)
+		h.inFlight.Add(1)
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
 			h.send(batch)
 			h.stats.InFlight.Add(-1)
+			h.inFlight.Add(-1)
 			<-h.slots
+			signal(h.finished)
 		}()
 	}
 }

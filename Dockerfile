@@ -7,7 +7,15 @@ COPY third_party/mochi-mqtt/go.mod third_party/mochi-mqtt/go.sum third_party/moc
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /pubsub ./cmd/pubsub
+# The node's data dir, owned by the unprivileged user below, so that a
+# named volume mounted there starts writable.
+RUN mkdir -p /empty/data
 
-FROM gcr.io/distroless/static-debian12
+# Runs as an unprivileged user (uid 65532); the ports are above 1024.
+# The image has no shell and no curl: health checks run
+# `pubsub healthcheck --url ...`.
+FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /pubsub /usr/local/bin/pubsub
+COPY --from=build --chown=65532:65532 /empty/data /data
+USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/pubsub"]

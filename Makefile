@@ -49,8 +49,11 @@ bench: bench-deps bench-bin
 bench-full: bench-deps bench-bin
 	bin/pubsub-bench suite -profile full -command "make bench-full" -doc docs/benchmarks.md -pprof bench/out/pprof $(BENCH_FLAGS)
 
+# bin/mochi-upstream is bin/mochi-server built on upstream mochi-mqtt
+# v2.7.9: bench/upstream/go.mod requires it without our fork's replace.
 bench-bin: build
 	$(GO) build -o bin/mochi-server ./bench/cmd/mochi-server
+	$(GO) build -modfile=bench/upstream/go.mod -o bin/mochi-upstream ./bench/cmd/mochi-server
 	$(GO) build -o bin/pubsub-bench ./bench/cmd/pubsub-bench
 
 # The baseline broker is Debian's mosquitto.

@@ -19,7 +19,7 @@ import (
 
 // startDev starts `pubsub dev` in dir on a free port and stops it at the
 // end of the test.
-func startDev(t *testing.T, dir string) *app.Dev {
+func startDev(t testing.TB, dir string) *app.Dev {
 	t.Helper()
 	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"})
 	if err != nil {

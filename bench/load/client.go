@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -335,8 +336,13 @@ func (c *Client) publish(start, end time.Time, rate float64, payloadSize int) {
 	batchMax := max(1, 16<<10/len(tmpl))
 	buf := make([]byte, 0, batchMax*len(tmpl))
 	var tick time.Duration
+	burst := batchMax
 	if rate > 0 {
 		tick = max(time.Duration(float64(time.Second)/rate), time.Millisecond)
+		// A late wake-up catches up by at most two ticks' worth per write,
+		// so that a paced run offers its rate evenly, not in bursts of a
+		// record's worth.
+		burst = min(batchMax, max(2, int(math.Ceil(2*rate*tick.Seconds()))))
 		// Spread the publishers over one tick so they do not fire together.
 		start = start.Add(time.Duration(fastrand(uint64(c.conn.LocalAddr().(*net.TCPAddr).Port)) % uint64(tick)))
 	}
@@ -358,7 +364,7 @@ func (c *Client) publish(start, end time.Time, rate float64, payloadSize int) {
 				time.Sleep(tick)
 				continue
 			}
-			n = min(due, batchMax)
+			n = min(due, burst)
 		}
 		if c.inflight != nil {
 			n = c.acquire(n, end)

@@ -353,8 +353,8 @@ func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ours ÷ theirs: above 1 is better for throughput and connects/s, below 1 is better for latency and memory.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| Scenario | Metric | pubsub | mosquitto | mochi | ÷ mosquitto | ÷ mochi | target | met |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| Scenario | Metric | pubsub | mosquitto | mochi | mochi-upstream | ÷ mosquitto | ÷ mochi | ÷ mochi-upstream | target | met |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	get := func(s, b string) *agg {
 		if a := ag[[2]string{s, b}]; a != nil && a.n > 0 {
 			return a
@@ -368,8 +368,8 @@ func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv 
 		return fmt.Sprintf("%.2f", a/b)
 	}
 	row := func(s, metric string, val func(*agg) float64, f func(float64) string, target string, met func(o, mq, mc float64) string) {
-		o, mq, mc := get(s, "pubsub"), get(s, "mosquitto"), get(s, "mochi")
-		var vo, vq, vc float64
+		o, mq, mc, mu := get(s, "pubsub"), get(s, "mosquitto"), get(s, "mochi"), get(s, "mochi-upstream")
+		var vo, vq, vc, vu float64
 		cell := func(a *agg, v *float64) string {
 			if a == nil {
 				return "–"
@@ -377,12 +377,12 @@ func (r *Runner) writeRatios(w io.Writer, ag map[[2]string]*agg, tp, st, id, rv 
 			*v = val(a)
 			return f(*v)
 		}
-		co, cq, cc := cell(o, &vo), cell(mq, &vq), cell(mc, &vc)
+		co, cq, cc, cu := cell(o, &vo), cell(mq, &vq), cell(mc, &vc), cell(mu, &vu)
 		verdict := ""
 		if met != nil && o != nil {
 			verdict = met(vo, vq, vc)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, metric, co, cq, cc, ratio(vo, vq), ratio(vo, vc), target, verdict)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s, metric, co, cq, cc, cu, ratio(vo, vq), ratio(vo, vc), ratio(vo, vu), target, verdict)
 	}
 	yes := func(ok bool) string {
 		if ok {
@@ -446,7 +446,7 @@ func last(s []string) string {
 	return s[len(s)-1]
 }
 
-var brokerColors = map[string]color.RGBA{"pubsub": chart.Palette[0], "mosquitto": chart.Palette[1], "mochi": chart.Palette[2]}
+var brokerColors = map[string]color.RGBA{"pubsub": chart.Palette[0], "mosquitto": chart.Palette[1], "mochi": chart.Palette[2], "mochi-upstream": chart.Palette[3]}
 
 // WriteCharts draws deliveries/s against fan-out N and the latency CDF
 // of the fan-out 1→1,000 half-rate run (or the largest fan-out run).

@@ -51,6 +51,9 @@ type Config struct {
 	MLKEM bool
 
 	PubSubBin, MochiBin, MosquittoBin string
+	// MochiUpstreamBin is bench/cmd/mochi-server built on upstream
+	// mochi-mqtt v2.7.9 (make bench-bin builds it).
+	MochiUpstreamBin string
 	// WorkerExe and WorkerArgs start a load worker process.
 	WorkerExe  string
 	WorkerArgs []string
@@ -181,6 +184,9 @@ func New(cfg Config) (*Runner, error) {
 		r.pubsub,
 		&target.Mosquitto{Bin: cfg.MosquittoBin, Dir: filepath.Join(cfg.WorkDir, "mosquitto"), Certs: certs, LogDir: logDir, MaxQueued: int(d.MaxWritesPending)},
 		&target.Mochi{Bin: cfg.MochiBin, Certs: certs, LogDir: logDir, Env: cfg.NodeEnv,
+			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize,
+			ReceiveMaximum: int(d.ReceiveMaximum), MaxInflight: int(d.MaxInflight)},
+		&target.Mochi{Label: "mochi-upstream", Bin: cfg.MochiUpstreamBin, Certs: certs, LogDir: logDir, Env: cfg.NodeEnv,
 			WritesPending: int(d.MaxWritesPending), ReadBuffer: d.ReadBufferSize, WriteBuffer: d.WriteBufferSize,
 			ReceiveMaximum: int(d.ReceiveMaximum), MaxInflight: int(d.MaxInflight)},
 	}

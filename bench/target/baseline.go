@@ -146,8 +146,12 @@ func (m *Mosquitto) Clients(_ context.Context, n int) ([]load.ClientSpec, error)
 // HeapBytes implements Broker: mosquitto is not a Go program.
 func (m *Mosquitto) HeapBytes() (int64, bool) { return 0, false }
 
-// Mochi is bench/cmd/mochi-server: mochi-mqtt with an allow-all hook.
+// Mochi is bench/cmd/mochi-server: mochi-mqtt with an allow-all hook,
+// built on our fork ("mochi") or on upstream mochi-mqtt v2.7.9
+// ("mochi-upstream", built with bench/upstream/go.mod).
 type Mochi struct {
+	// Label is the broker's name in the suite; "" is "mochi".
+	Label  string
 	Bin    string
 	Certs  *Certs
 	LogDir string
@@ -161,7 +165,12 @@ type Mochi struct {
 }
 
 // Name implements Broker.
-func (m *Mochi) Name() string { return "mochi" }
+func (m *Mochi) Name() string {
+	if m.Label == "" {
+		return "mochi"
+	}
+	return m.Label
+}
 
 // Start implements Broker.
 func (m *Mochi) Start(ctx context.Context) error {
@@ -172,7 +181,7 @@ func (m *Mochi) Start(ctx context.Context) error {
 	if m.ops, err = FreePort(); err != nil {
 		return err
 	}
-	return m.launch(ctx, filepath.Join(m.LogDir, "mochi.log"), m.Env, m.Bin,
+	return m.launch(ctx, filepath.Join(m.LogDir, m.Name()+".log"), m.Env, m.Bin,
 		"-addr", m.addr(), "-ops-addr", "127.0.0.1:"+strconv.Itoa(m.ops), "-cert", m.Certs.CertFile, "-key", m.Certs.KeyFile,
 		"-writes-pending", strconv.Itoa(m.WritesPending), "-read-buffer", strconv.Itoa(m.ReadBuffer), "-write-buffer", strconv.Itoa(m.WriteBuffer),
 		"-receive-maximum", strconv.Itoa(m.ReceiveMaximum), "-max-inflight", strconv.Itoa(m.MaxInflight))
@@ -183,7 +192,7 @@ func (m *Mochi) Target() load.Target { return m.target(m.Certs.LeafDER) }
 
 // Clients implements Broker.
 func (m *Mochi) Clients(_ context.Context, n int) ([]load.ClientSpec, error) {
-	return anonymousClients("mochi", n), nil
+	return anonymousClients(m.Name(), n), nil
 }
 
 // HeapBytes implements Broker.

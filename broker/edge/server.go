@@ -177,6 +177,7 @@ func (s *Server) route(r *http.Request) *broker.Broker {
 //	GET /events               SSE subscribe
 //	POST /events              publish
 //	OPTIONS /events           CORS preflight
+//	GET /retained             list retained messages (retained.go)
 //	GET /mqtt, GET /          MQTT over WebSocket (with Upgrade: websocket)
 //	GET /                     the example page, when enabled
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -196,6 +197,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.preflight(w, r, "GET, POST, OPTIONS")
 		default:
 			methodNotAllowed(w, "GET, POST, OPTIONS")
+		}
+	case "/retained":
+		switch r.Method {
+		case http.MethodGet:
+			s.serveRetained(w, r, b)
+		case http.MethodOptions:
+			s.preflight(w, r, "GET, OPTIONS")
+		default:
+			methodNotAllowed(w, "GET, OPTIONS")
 		}
 	case "/admin/keys":
 		switch r.Method {

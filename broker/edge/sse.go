@@ -29,6 +29,12 @@ type client struct {
 	cursor []uint64 // per filter; written only by the client's goroutine once attached
 	q      chan item
 
+	// remote, since and filters describe the stream for Streams; set at
+	// its start, never changed.
+	remote  string
+	since   time.Time
+	filters []string
+
 	endOnce sync.Once
 	quit    chan struct{}
 	why     *Error // set before quit closes
@@ -163,39 +169,46 @@ func sseHeaders(h http.Header) {
 	h.Set("X-Accel-Buffering", "no")
 }
 
-// serveSSE serves GET /events: checks come first, each with its HTTP
-// status; once the stream has started, an error is an event
-// (stream-error) and the end of the stream.
-func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
+// authorizeRead parses a request that reads topics (an SSE stream, the
+// retained messages), verifies its token and checks that the token may
+// subscribe to every filter it names; it returns the filters, the grant
+// and the broker's hub, or the error to answer with.
+func (s *Server) authorizeRead(r *http.Request, b *broker.Broker) (subscribeParams, *grant, *hub, *Error) {
 	q, perr := parseQuery(r.URL.RawQuery)
 	if perr != nil {
-		writeError(w, perr)
-		return
+		return subscribeParams{}, nil, nil, perr
 	}
 	p, perr := parseSubscribe(q, s.cfg.MaxTopics, s.cfg.MaxTopicLevels)
 	if perr != nil {
-		writeError(w, perr)
-		return
+		return p, nil, nil, perr
 	}
 	tok, perr := tokenOf(r, q)
 	if perr != nil {
-		writeError(w, perr)
-		return
+		return p, nil, nil, perr
 	}
 	g, perr := s.authenticate(tok, b, time.Now())
 	if perr != nil {
-		writeError(w, perr)
-		return
+		return p, nil, nil, perr
 	}
 	for _, f := range p.filters {
 		if !g.CanSubscribe(f) {
-			writeError(w, errorf(EFORBIDDEN, "the token does not allow subscribing to %q", truncate(f, 64)))
-			return
+			return p, nil, nil, errorf(EFORBIDDEN, "the token does not allow subscribing to %q", truncate(f, 64))
 		}
 	}
 	h := s.hub(g.b)
 	if h == nil {
-		writeError(w, errorf(EUNAVAILABLE, "the broker is not available on this node"))
+		return p, nil, nil, errorf(EUNAVAILABLE, "the broker is not available on this node")
+	}
+	return p, g, h, nil
+}
+
+// serveSSE serves GET /events: checks come first, each with its HTTP
+// status; once the stream has started, an error is an event
+// (stream-error) and the end of the stream.
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
+	p, g, h, perr := s.authorizeRead(r, b)
+	if perr != nil {
+		writeError(w, perr)
 		return
 	}
 	lastID := r.Header.Get("Last-Event-ID")
@@ -203,7 +216,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		lastID = p.lastEventID
 	}
 
-	c := &client{hub: h, g: g, cursor: make([]uint64, len(p.filters)), q: make(chan item, s.cfg.ClientQueue), quit: make(chan struct{})}
+	c := &client{hub: h, g: g, cursor: make([]uint64, len(p.filters)), q: make(chan item, s.cfg.ClientQueue), quit: make(chan struct{}),
+		remote: r.RemoteAddr, since: time.Now(), filters: p.filters}
 	if err := h.register(c); err != nil {
 		writeError(w, err)
 		return

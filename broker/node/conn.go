@@ -3,6 +3,7 @@ package node
 import (
 	"net"
 	"sync/atomic"
+	"time"
 )
 
 // conn is the net.Conn a broker's mochi server reads and writes. It
@@ -22,6 +23,7 @@ type conn struct {
 	max    uint32
 	frame  framer
 	sess   atomic.Pointer[session]
+	since  time.Time // when it reached its broker's server (clients.go)
 }
 
 // Read reads from the replay buffer, then from the connection, and checks

@@ -27,14 +27,15 @@ var refusalReasons = []string{
 // offline sessions it drops.
 var disconnectReasons = []string{
 	"revoked", "key_removed", "broker_deleted", "too_old", "expired", "packet_too_large", "message_rate", "shutdown",
+	"operator", // an operator's disconnection (clients.go)
 }
 
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
 	connections  atomic.Int64 // sessions established
 	refusals     [19]atomic.Int64
-	disconnects  [8]atomic.Int64
-	offlineDrops [8]atomic.Int64 // offline sessions dropped, by disconnect reason
+	disconnects  [9]atomic.Int64
+	offlineDrops [9]atomic.Int64 // offline sessions dropped, by disconnect reason
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
 	subQuota     atomic.Int64    // filters refused past MaxSubscriptions

@@ -124,6 +124,7 @@ func (s *server) establish(c *conn, ended func()) {
 		return
 	}
 	c.srv = s
+	c.since = time.Now()
 	s.conns[c] = struct{}{}
 	s.active.Add(1)
 	s.mu.Unlock()

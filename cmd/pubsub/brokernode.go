@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/openpubsub/pubsub/internal/app"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // runBrokerNode runs a broker node: MQTT v5 over TLS for every broker the
@@ -20,6 +22,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "/metrics, /healthz and /readyz; keep it private (PUBSUB_OPS_ADDR)")
 	certDir := fs.String("cert-dir", envOr("PUBSUB_CERT_DIR", ""), "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change (PUBSUB_CERT_DIR)")
 	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
+	clientsInterval := fs.Duration("clients-interval", envDuration("PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval), "how often the node reports its connected clients and counters to the control plane, 10ms to 10m (PUBSUB_CLIENTS_INTERVAL)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
 	hooks := hookFlags(fs, false)
@@ -30,6 +33,9 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *cpURL == "" || *token == "" || *certDir == "" {
 		return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
 	}
+	if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
+		return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
+	}
 	log := logger()
 	hookCfg, err := hooks()
 	if err != nil {
@@ -37,7 +43,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	n, err := app.StartNode(ctx, app.NodeConfig{
 		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: log,
+		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, Log: log,
 	})
 	if err != nil {
 		return err

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,5 +185,32 @@ func BenchmarkIssue10000(b *testing.B) {
 		start := time.Now()
 		mustCLI(b, "broker", "issue", "b", "-n", "10000", "--out", out)
 		b.ReportMetric(time.Since(start).Seconds(), "s/10000")
+	}
+}
+
+// TestHealthcheck: pubsub healthcheck succeeds on a 200 and fails with the
+// status and body otherwise, for the container image, which has no curl.
+func TestHealthcheck(t *testing.T) {
+	var ready atomic.Bool
+	ready.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready: no config yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"healthcheck", "--url", srv.URL}, &out, &errOut); err != nil {
+		t.Fatalf("healthy: %v", err)
+	}
+	ready.Store(false)
+	err := run(context.Background(), []string{"healthcheck", "--url", srv.URL}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "no config yet") {
+		t.Errorf("not ready: %v, want the 503 and its body", err)
+	}
+	if err := run(context.Background(), []string{"healthcheck", "--url", "http://127.0.0.1:1/readyz"}, &out, &errOut); err == nil {
+		t.Error("nothing listening: no error")
 	}
 }

@@ -32,6 +32,9 @@ CF_API_EMAIL + CF_API_KEY or CF_API_TOKEN):
   pubsub broker create|list|get|update|delete|issue|revoke|unrevoke|revocations|public-keys|rotate-keys
   pubsub signingkey create|list|delete   keys of self-signed (fastly-style) tokens
 
+Operations:
+  pubsub healthcheck --url URL   exits 0 when URL (default a node's /readyz) answers 200
+
 Run "pubsub <command> -h" for a command's flags.
 `
 
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBroker(ctx, args[1:], stdout, stderr)
 	case "signingkey":
 		return runSigningKey(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

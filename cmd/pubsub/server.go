@@ -52,6 +52,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer d.Close()
 	fmt.Fprintf(stdout, `Pub/Sub dev stack is running.
   REST API:  %s
+  Console:   http://%s/console/ (sign in with CF_ACCOUNT_ID and CF_API_TOKEN from the env file)
   MQTT:      mqtts://<broker>.<namespace>.%s on %s (CA: %s)
   HTTPS:     SSE, HTTP publish and MQTT over WebSocket on %s
   Example:   https://<broker>.<namespace>.%s:%d/ (a page that subscribes and publishes; paste a token)
@@ -64,7 +65,7 @@ Load the dev credentials, then create your first namespace:
   curl -s -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" -H "Content-Type: application/json" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub/namespaces" --data '{"name": "my-namespace" }'
 
 Press Ctrl-C to stop.
-`, d.ControlPlane.URL(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
+`, d.ControlPlane.URL(), d.ControlPlane.Addr(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
 	<-ctx.Done()
 	return nil
 }

@@ -10,20 +10,31 @@ import (
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
-// handleFeed streams the config feed to a broker node as NDJSON. The node
-// authenticates with its node token and resumes with ?after=<revision>.
-func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
+// authenticateNode checks a broker node's request: its node token in
+// Authorization: Bearer. On failure it has answered, and returns false.
+func (s *Server) authenticateNode(w http.ResponseWriter, r *http.Request) (*controlplane.NodeToken, bool) {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		s.writeError(w, r, errorf(controlplane.EUNAUTHENTICATED, "a broker node must send Authorization: Bearer <node token>"))
-		return
+		return nil, false
 	}
 	node, err := s.svc.AuthenticateNode(r.Context(), strings.TrimSpace(tok))
 	if err != nil {
 		s.writeError(w, r, err)
+		return nil, false
+	}
+	return node, true
+}
+
+// handleFeed streams the config feed to a broker node as NDJSON. The node
+// authenticates with its node token and resumes with ?after=<revision>.
+func (s *Server) handleFeed(w http.ResponseWriter, r *http.Request) {
+	node, ok := s.authenticateNode(w, r)
+	if !ok {
 		return
 	}
 	var after int64
+	var err error
 	if raw := r.URL.Query().Get("after"); raw != "" {
 		if after, err = strconv.ParseInt(raw, 10, 64); err != nil || after < 0 {
 			s.writeError(w, r, errorf(controlplane.EINVALID, "after must be a revision number, got %q", truncate(raw)))

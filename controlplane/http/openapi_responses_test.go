@@ -22,6 +22,7 @@ import (
 	"github.com/openpubsub/pubsub/controlplane"
 	cphttp "github.com/openpubsub/pubsub/controlplane/http"
 	"github.com/openpubsub/pubsub/internal/testenv"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
@@ -274,6 +275,22 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(200, "DELETE", bp+"/revocations?jti="+jtis[1], "", key)
 	r.do(400, "DELETE", bp+"/revocations?jti=", "", key)
 	r.do(404, "DELETE", bp+"/revocations?jti=nope", "", key)
+
+	// Connected clients and counters, as a node reports them (client_test.go).
+	brokerID := jsonField(t, brokerB.respBody, "result", "id")
+	report := `{"time": "2026-12-07T10:00:00Z", "interval_ms": 2000, "clients": [{"broker_id": "` + brokerID + `", "client_id": "dev-1", "jti": "j1", "transport": "mqtts", "remote_addr": "10.0.0.1:5000", "connected_at": "2026-12-07T09:59:00Z", "subscriptions": ["a/#"], "subscribed": 1, "inflight": 0}], "brokers": [{"broker_id": "` + brokerID + `", "connections": 1, "messages_in": 5, "messages_out": 7, "dropped": 0, "refused": 0, "denied": 0}]}`
+	r.do(200, "POST", clients.Path, report, nodeKeys)
+	r.do(200, "POST", clients.Path, report, nodeKeys)
+	r.do(400, "POST", clients.Path, `{"time": "2026-12-07T10:00:00Z", "interval_ms": 0, "clients": []}`, nodeKeys)
+	r.do(403, "POST", clients.Path, report, http.Header{"Authorization": {"Bearer not-a-node-token"}})
+	r.do(413, "POST", clients.Path, `{"pad": "`+strings.Repeat("x", clients.MaxReportBytes)+`"}`, nodeKeys)
+	r.do(200, "GET", bp+"/clients?search=dev&per_page=10", "", key)
+	r.do(400, "GET", bp+"/clients?per_page=0", "", key)
+	r.do(200, "GET", bp+"/stats", "", key)
+	r.do(200, "POST", bp+"/clients/disconnect", `{"client_id": "dev-1"}`, key)
+	r.do(400, "POST", bp+"/clients/disconnect", `{}`, key)
+	r.do(404, "POST", bp+"/clients/disconnect", `{"client_id": "gone"}`, key)
+	r.do(413, "POST", bp+"/clients/disconnect", big, key)
 
 	// The feed and the health check.
 	node := http.Header{"Authorization": {"Bearer " + nodeToken}}

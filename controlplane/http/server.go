@@ -1,6 +1,8 @@
 // Package http serves the control plane's REST API: the Cloudflare v4
 // Pub/Sub routes under /client/v4/accounts/{account_id}/pubsub, in the v4
-// envelope. One file per resource; errors are mapped in error.go.
+// envelope. One file per resource; errors are mapped in error.go. It also
+// serves the nodes' routes (the config feed, their clients reports) and the
+// operators' console's static files at /console/ (package console).
 package http
 
 import (
@@ -14,6 +16,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/controlplane/http/console"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
@@ -28,6 +32,7 @@ type Server struct {
 	svc     *controlplane.Service
 	log     *slog.Logger
 	router  chi.Router
+	console http.Handler
 	metrics *metrics
 
 	// hookAllowHTTP lets hook tests call http:// hooks on loopback and
@@ -46,14 +51,24 @@ func NewServer(svc *controlplane.Service, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{svc: svc, log: log, metrics: newMetrics()}
+	s.console = s.logRequests(console.Handler())
 	s.router = s.routes()
 	s.metrics.zeroRoutes(s.router)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. The console's static files are
+// served beside the router, not in it: they are no API route, so neither
+// the envelope nor the OpenAPI spec concerns them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.router.ServeHTTP(w, r)
+	switch {
+	case r.URL.Path == "/console" || r.URL.Path == "/":
+		http.Redirect(w, r, console.Prefix, http.StatusFound)
+	case strings.HasPrefix(r.URL.Path, console.Prefix):
+		s.console.ServeHTTP(w, r)
+	default:
+		s.router.ServeHTTP(w, r)
+	}
 }
 
 // Routes returns the router, for tests that compare it with the OpenAPI spec.
@@ -71,6 +86,7 @@ func (s *Server) routes() chi.Router {
 	r.Get("/healthz", s.handleHealth)
 	r.Get(MetricsPath, s.metrics.handler().ServeHTTP)
 	r.Get(feed.Path, s.handleFeed)
+	r.Post(clients.Path, s.handleClientReport)
 	r.Post(feed.SigningKeysPath, s.handleNodeSigningKey)
 
 	r.Route(APIPrefix+"/accounts/{account_id}/pubsub", func(r chi.Router) {
@@ -103,6 +119,10 @@ func (s *Server) routes() chi.Router {
 		r.Get("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleListRevocations)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleRevoke)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}/revocations", s.handleUnrevoke)
+
+		r.Get("/namespaces/{namespace}/brokers/{broker}/clients", s.handleListClients)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/clients/disconnect", s.handleDisconnectClient)
+		r.Get("/namespaces/{namespace}/brokers/{broker}/stats", s.handleBrokerStats)
 	})
 	return r
 }

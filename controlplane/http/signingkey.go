@@ -2,7 +2,6 @@ package http
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -68,13 +67,7 @@ type nodeSigningKeyBody struct {
 // node authenticates with its node token; the client's credentials are
 // checked as the API checks them, and must own the broker.
 func (s *Server) handleNodeSigningKey(w http.ResponseWriter, r *http.Request) {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		s.writeError(w, r, errorf(controlplane.EBADCREDENTIALS, "a broker node must send Authorization: Bearer <node token>"))
-		return
-	}
-	if _, err := s.svc.AuthenticateNode(r.Context(), strings.TrimSpace(tok)); err != nil {
-		s.writeError(w, r, err)
+	if _, ok := s.authenticateNode(w, r); !ok {
 		return
 	}
 	var body nodeSigningKeyBody

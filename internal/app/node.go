@@ -7,13 +7,16 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/certs"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/fleet"
 	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // NodeConfig configures a broker node process.
@@ -34,6 +37,9 @@ type NodeConfig struct {
 	Limits node.Limits
 	// Edge configures SSE, HTTP publish and WebSocket.
 	Edge edge.Config
+	// ClientsInterval is how often the node reports its connected clients
+	// to the control plane (pkg/clients); 0 means clients.DefaultInterval.
+	ClientsInterval time.Duration
 	// Hooks configures the brokers' on-publish hooks.
 	Hooks node.HookConfig
 	Log   *slog.Logger
@@ -97,8 +103,18 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	n.Node = nd
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	interval := cfg.ClientsInterval
+	if interval <= 0 {
+		interval = clients.DefaultInterval
+	}
+	reporting := make(chan struct{})
+	go func() {
+		defer close(reporting)
+		nd.ReportClients(runCtx, strings.TrimSuffix(cfg.ControlPlaneURL, "/"), cfg.NodeToken, interval)
+	}()
 	go func() {
 		defer close(n.done)
+		defer func() { <-reporting }()
 		if err := nd.Run(runCtx, src); err != nil && runCtx.Err() == nil {
 			cfg.Log.Error("config feed stopped", "err", err)
 		}

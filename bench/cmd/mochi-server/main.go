@@ -60,8 +60,10 @@ func run(addr, ops, certFile, keyFile string, writesPending, readBuf, writeBuf, 
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return err
 	}
-	// The node's TLS settings: its defaults for curves and tickets.
-	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	// The node's TLS settings: X25519 (and P-256) for key exchange, Go's
+	// defaults for tickets.
+	tcfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: tcfg})); err != nil {
 		return err
 	}

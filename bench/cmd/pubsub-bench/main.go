@@ -86,7 +86,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	profile := fs.String("profile", "short", "short (a few minutes) or full")
 	scenarios := fs.String("scenarios", "", "comma-separated scenario names to run (default: all of the profile)")
-	brokers := fs.String("brokers", "", "comma-separated brokers to run: pubsub, mosquitto, mochi (default: all)")
+	brokers := fs.String("brokers", "", "comma-separated brokers to run: pubsub, mosquitto, mochi, mochi-upstream (default: all)")
 	rounds := fs.Int("rounds", 0, "rounds per scenario and broker (default: 1 short, 2 full)")
 	duration := fs.Duration("duration", 0, "measurement window of the flood and latency runs (default: 3s short, 5s full)")
 	search := fs.Duration("search-duration", 0, "window of each paced run searching for the sustained max (default: 2s)")
@@ -98,6 +98,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nIPs := fs.Int("source-ips", 16, "spread connections over 127.0.0.2 … 127.0.0.(1+N)")
 	pubsubBin := fs.String("pubsub", "bin/pubsub", "the pubsub binary")
 	mochiBin := fs.String("mochi", "bin/mochi-server", "the bench mochi server binary")
+	upstreamBin := fs.String("mochi-upstream", "bin/mochi-upstream", "the bench mochi server built on upstream mochi-mqtt v2.7.9")
 	mosqBin := fs.String("mosquitto", "", "the mosquitto binary (default: from PATH or /usr/sbin)")
 	work := fs.String("work", "", "scratch directory for certificates, data and server logs (default: a temp dir)")
 	out := fs.String("out", "bench/out", "directory for the report (report.md), raw results (results.json) and charts")
@@ -152,7 +153,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Warmup: pick(*warmup, time.Second, time.Second), Duration: pick(*duration, 3*time.Second, 5*time.Second),
 		SearchDuration: pick(*search, 2*time.Second, 2*time.Second),
 		PayloadSize:    *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips, MLKEM: *mlkem,
-		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin,
+		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin, MochiUpstreamBin: *upstreamBin,
 		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, ProfileDir: *profDir, NodeEnv: split(*nodeEnv),
 		Command: *command, Log: stderr,
 	}

@@ -273,4 +273,13 @@ func TestOnPublishHookSettings(t *testing.T) {
 	if rc.count("fail-pass") != 1 {
 		t.Fatal("the failed message did not reach the hook once")
 	}
+
+	// Notify: delivered as published, at once; the hook gets a copy.
+	fb.OnPublish = &feed.OnPublish{Mode: "notify"}
+	e.apply(feed.Event{Type: feed.TypeBroker, Broker: &fb})
+	if r, err := pubc.publish(t, "t/x", 1, "up:notify"); err != nil || r.ReasonCode != 0 {
+		t.Fatalf("PUBACK %+v, %v", r, err)
+	}
+	sub.expectMessage(t, "t/x", "up:notify")
+	eventually(t, "the hook's copy", func() bool { return rc.count("up:notify") == 1 })
 }

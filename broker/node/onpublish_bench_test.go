@@ -248,4 +248,3 @@ func BenchmarkOnPublishHook(b *testing.B) {
 		b.ReportMetric(during/((before+after)/2), "other-ratio")
 	})
 }
-

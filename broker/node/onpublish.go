@@ -203,15 +203,7 @@ func (s *server) hookPublish(cl *mqtt.Client, pk *packets.Packet) error {
 	case v == onpublish.Dropped && pk.FixedHeader.Qos == 2:
 		return packets.CodeSuccessIgnore
 	case v == onpublish.Dropped:
-		// Written here, with its reason string: mochi encodes a reason
-		// code below 0x80 only along with properties.
-		_ = cl.WritePacket(packets.Packet{
-			FixedHeader: packets.FixedHeader{Type: packets.Puback},
-			PacketID:    pk.PacketID,
-			ReasonCode:  codeHookDropped.Code,
-			Properties:  packets.Properties{ReasonString: codeHookDropped.Reason},
-		})
-		return packets.ErrRejectPacket
+		return codeHookDropped // mochi answers with it (PUBACK 0x10)
 	}
 	code := codeHookFailed
 	code.Reason = "the on-publish hook failed (" + outcome.String() + "); the message was dropped"

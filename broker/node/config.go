@@ -50,6 +50,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits are the per-client limits.
 	Limits Limits
+	// Hooks configures the brokers' on-publish hooks (onpublish.go).
+	Hooks HookConfig
 	// NATS, when set, makes the node one node of a fleet: every broker's
 	// messages cross to the other nodes connected to the same NATS
 	// cluster (see fleet.go). Nil runs the node alone.

@@ -48,6 +48,8 @@ type server struct {
 	fleet    serverFleet // the server's part in a fleet (fleet.go)
 	retainMu [retainStripes]sync.Mutex
 	quota    retainedQuota // retained.go
+
+	hook hookState // the on-publish hook (onpublish.go)
 }
 
 // newServer starts the mochi server of broker b.
@@ -261,6 +263,7 @@ func (s *server) shutdown(r *broker.Refusal) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.closeHook() // releases the publishers waiting for it
 	s.sessions.Close(r)
 
 	waitTimeout(&s.bg, 2*disconnectWriteTimeout)

@@ -13,10 +13,12 @@ import (
 
 const brokerUsage = `usage: pubsub broker <command> [--namespace NS]
   create <name> [--description TEXT] [--expiration 48h] [--on-publish-url URL]
+         [--on-publish-filter F]... [--on-publish-timeout 10] [--on-publish-on-failure drop|pass|retry]
+         [--on-publish-mode transform|notify]
                [--self-signed-tokens true] [--fastly-wildcards true]
   list
   get <name>
-  update <name> [--description TEXT] [--expiration 7d|none] [--on-publish-url URL|none]
+  update <name> [--description TEXT] [--expiration 7d|none] [--on-publish-url URL|none] [--on-publish-* as on create]
                [--self-signed-tokens true|false] [--fastly-wildcards true|false]
   delete <name>
   issue <name> [-n 10] [--out creds.json] [--topic-acl F]... [--publish-acl F]... [--subscribe-acl F]...
@@ -26,6 +28,7 @@ const brokerUsage = `usage: pubsub broker <command> [--namespace NS]
   revocations <name>
   public-keys <name>
   rotate-keys <name>
+  hook-test <name>       send a signed sample batch to the broker's on-publish hook, show its effect
   serve [flags]          run a broker node (also: pubsub broker --flags)
 The namespace defaults to $PUBSUB_NAMESPACE, then $DEFAULT_NAMESPACE (as in the guide).
 Reads PUBSUB_API_URL, CF_ACCOUNT_ID, CF_API_EMAIL + CF_API_KEY (or CF_API_TOKEN).`
@@ -107,6 +110,8 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		err = c.do(ctx, "GET", path+"/publickeys", nil, nil, &raw)
 	case "rotate-keys":
 		err = c.do(ctx, "POST", path+"/publickeys/rotate", nil, nil, &raw)
+	case "hook-test":
+		err = c.do(ctx, "POST", path+"/on_publish/test", nil, nil, &raw)
 	default:
 		return usageError{brokerUsage}
 	}
@@ -119,6 +124,9 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // brokerOpts are the flags of the broker subcommands.
 type brokerOpts struct {
 	description, expiration, onPublish, out, typ string
+	hookFailure, hookMode                        string
+	hookTimeout                                  int
+	hookFilters                                  stringList
 	selfSigned, wildcards                        bool
 	number, concurrency                          int
 	topicACL, publishACL, subscribeACL           stringList
@@ -133,6 +141,10 @@ func (o *brokerOpts) register(fs *flag.FlagSet, cmd string) {
 		fs.StringVar(&o.description, "description", "", "description")
 		fs.StringVar(&o.expiration, "expiration", "", "longest credential lifetime: seconds or 48h, 7d ('none' clears)")
 		fs.StringVar(&o.onPublish, "on-publish-url", "", "webhook URL called on every publish ('none' clears)")
+		fs.Var(&o.hookFilters, "on-publish-filter", "topic filter whose messages go through the hook (repeatable; default all)")
+		fs.IntVar(&o.hookTimeout, "on-publish-timeout", 0, "seconds the hook has to answer, 1 to 60 (default 10)")
+		fs.StringVar(&o.hookFailure, "on-publish-on-failure", "", "what a failed hook request does: drop (default), pass or retry")
+		fs.StringVar(&o.hookMode, "on-publish-mode", "", "transform (default: deliver what the hook answers) or notify (deliver at once, send the hook a copy)")
 		fs.BoolVar(&o.selfSigned, "self-signed-tokens", false, "accept self-signed (fastly-style HS256) tokens signed with the broker's signingkeys")
 		fs.BoolVar(&o.wildcards, "fastly-wildcards", false, "read self-signed tokens' x-fastly-read/x-fastly-write as MQTT topic filters")
 	case "issue":
@@ -164,7 +176,7 @@ func (o *brokerOpts) createBody(name string) (map[string]any, error) {
 		body["expiration"] = secs
 	}
 	if o.onPublish != "" {
-		body["on_publish"] = map[string]string{"url": o.onPublish}
+		body["on_publish"] = o.onPublishBody()
 	}
 	if o.selfSigned {
 		body["self_signed_tokens"] = true
@@ -196,7 +208,7 @@ func (o *brokerOpts) updateBody() (map[string]any, error) {
 		if o.onPublish == "none" || o.onPublish == "" {
 			body["on_publish"] = map[string]any{"url": nil}
 		} else {
-			body["on_publish"] = map[string]string{"url": o.onPublish}
+			body["on_publish"] = o.onPublishBody()
 		}
 	}
 	if o.set["self-signed-tokens"] {
@@ -209,4 +221,23 @@ func (o *brokerOpts) updateBody() (map[string]any, error) {
 		return nil, usageError{"nothing to update: give --description, --expiration, --on-publish-url, --self-signed-tokens or --fastly-wildcards"}
 	}
 	return body, nil
+}
+
+// onPublishBody is the on_publish object of the flags: the URL and the
+// optional settings given.
+func (o *brokerOpts) onPublishBody() map[string]any {
+	op := map[string]any{"url": o.onPublish}
+	if len(o.hookFilters) > 0 {
+		op["filters"] = []string(o.hookFilters)
+	}
+	if o.hookTimeout != 0 {
+		op["timeout"] = o.hookTimeout
+	}
+	if o.hookFailure != "" {
+		op["on_failure"] = o.hookFailure
+	}
+	if o.hookMode != "" {
+		op["mode"] = o.hookMode
+	}
+	return op
 }

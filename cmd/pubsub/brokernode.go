@@ -25,6 +25,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	clientsInterval := fs.Duration("clients-interval", envDuration("PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval), "how often the node reports its connected clients and counters to the control plane, 10ms to 10m (PUBSUB_CLIENTS_INTERVAL)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
+	hooks := hookFlags(fs, false)
 	natsCfg := natsFlags(fs)
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
@@ -37,9 +38,13 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
 	}
 	log := logger()
+	hookCfg, err := hooks()
+	if err != nil {
+		return err
+	}
 	n, err := app.StartNode(ctx, app.NodeConfig{
 		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), ClientsInterval: *clientsInterval, NATS: natsCfg(), Log: log,
+		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, NATS: natsCfg(), Log: log,
 	})
 	if err != nil {
 		return err

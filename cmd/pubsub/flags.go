@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/broker/onpublish"
 )
 
 // addrList is a repeatable address flag with a default list that the first
@@ -105,6 +108,39 @@ func edgeFlags(fs *flag.FlagSet) func() edge.Config {
 			MaxTopics: *maxTopics, ReplayCount: *replayCount, ReplayAge: *replayAge, KeepAlive: *keepAlive,
 			ClientQueue: *queue, Origins: origins.list(),
 		}
+	}
+}
+
+// hookFlags registers the flags of the brokers' on-publish hooks;
+// allowHTTP is --hook-allow-http's default (on in pubsub dev).
+func hookFlags(fs *flag.FlagSet, allowHTTP bool) func() (node.HookConfig, error) {
+	if v := os.Getenv("PUBSUB_HOOK_ALLOW_HTTP"); v != "" {
+		allowHTTP = v == "1" || strings.EqualFold(v, "true")
+	}
+	allow := fs.Bool("hook-allow-http", allowHTTP, "allow http:// on-publish hook URLs that resolve to loopback or private addresses; https:// is always allowed (PUBSUB_HOOK_ALLOW_HTTP)")
+	caFile := fs.String("hook-ca", envOr("PUBSUB_HOOK_CA", ""), "PEM file of CA certificates that https:// hooks may also chain to, besides the system's roots (PUBSUB_HOOK_CA)")
+	inFlight := fs.Int("hook-max-inflight", envInt("PUBSUB_HOOK_MAX_INFLIGHT", onpublish.DefaultMaxInFlight), "on-publish hook requests in flight per broker; beyond, the broker's publishers wait (PUBSUB_HOOK_MAX_INFLIGHT)")
+	batch := fs.Int("hook-max-batch", envInt("PUBSUB_HOOK_MAX_BATCH", onpublish.DefaultMaxBatch), "most messages in one on-publish hook request (PUBSUB_HOOK_MAX_BATCH)")
+	return func() (node.HookConfig, error) {
+		cfg := node.HookConfig{AllowHTTP: *allow, MaxInFlight: *inFlight, MaxBatch: *batch}
+		if *inFlight < 1 || *batch < 1 {
+			return cfg, usageError{"--hook-max-inflight and --hook-max-batch must be at least 1"}
+		}
+		if *caFile != "" {
+			pem, err := os.ReadFile(*caFile)
+			if err != nil {
+				return cfg, fmt.Errorf("--hook-ca: %w", err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return cfg, fmt.Errorf("--hook-ca: %s holds no PEM certificate", *caFile)
+			}
+			cfg.RootCAs = pool
+		}
+		return cfg, nil
 	}
 }
 

@@ -39,13 +39,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsURL := fs.String("nats-url", envOr("PUBSUB_NATS_URL", ""), "NATS servers to join the nodes through instead of the embedded one (PUBSUB_NATS_URL)")
 	limits := limitFlags(fs)
 	edgeCfg := edgeFlags(fs)
+	hooks := hookFlags(fs, true) // a hook on the developer's machine is plain HTTP
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	hookCfg, err := hooks()
+	if err != nil {
+		return err
+	}
 	d, err := app.StartDev(ctx, app.DevConfig{
 		DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain,
-		Nodes: *nodes, NATSAddr: *natsListen, NATSURL: *natsURL, Limits: limits(), Edge: edgeCfg(), Log: logger(),
+		Nodes: *nodes, NATSAddr: *natsListen, NATSURL: *natsURL, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: logger(),
 	})
 	if err != nil {
 		return err
@@ -86,6 +91,7 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", ""), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
 	mqttPort := fs.Int("mqtt-port", envInt("PUBSUB_MQTT_PORT", 8883), "MQTT over TLS port shown in broker endpoints (PUBSUB_MQTT_PORT)")
 	revLimit := fs.Int("revocation-limit", envInt("PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit), "maximum unexpired revocations per broker (PUBSUB_REVOCATION_LIMIT)")
+	hookHTTP := fs.Bool("hook-allow-http", os.Getenv("PUBSUB_HOOK_ALLOW_HTTP") == "true" || os.Getenv("PUBSUB_HOOK_ALLOW_HTTP") == "1", "let `pubsub broker hook-test` call http:// hooks on loopback and private addresses (PUBSUB_HOOK_ALLOW_HTTP)")
 	selfSignedLeeway := fs.Int("self-signed-leeway", envInt("PUBSUB_SELF_SIGNED_LEEWAY", 900), "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400 (PUBSUB_SELF_SIGNED_LEEWAY)")
 	logger := logFlags(fs, stderr)
 	if err := fs.Parse(args); err != nil {
@@ -96,7 +102,7 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("PUBSUB_KEK: %w (generate one with: openssl rand -hex 32)", err)
 	}
 	log := logger()
-	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
+	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, AllowHTTPHooks: *hookHTTP, Log: log})
 	if err != nil {
 		return err
 	}

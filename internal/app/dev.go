@@ -37,6 +37,9 @@ type DevConfig struct {
 	// Edge configures SSE, HTTP publish and WebSocket; the dev stack
 	// always serves the example page.
 	Edge edge.Config
+	// Hooks configures the on-publish hooks; pubsub dev allows http://
+	// hooks on loopback and private addresses.
+	Hooks node.HookConfig
 	// Nodes is the number of broker nodes (default 1). Node k listens on
 	// the addresses above with 10·(k−1) added to each port, and keeps its
 	// state in DataDir/node-k.
@@ -140,7 +143,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	for k := 1; k <= cfg.Nodes; k++ {
 		nc := NodeConfig{
 			ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
-			MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge,
+			MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Hooks: cfg.Hooks,
 			NATS: &natsbus.Config{URL: d.NATSURL, NodeID: fmt.Sprintf("dev-node-%d", k)}, Log: cfg.Log,
 		}
 		if k > 1 {
@@ -171,7 +174,7 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	d.Node = d.Nodes[0]
 	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
-		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: d.Node.MQTTPort(), KEK: kek, Log: cfg.Log,
+		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: d.Node.MQTTPort(), KEK: kek, AllowHTTPHooks: cfg.Hooks.AllowHTTP, Log: cfg.Log,
 	})
 	if err != nil {
 		return fail(err)

@@ -41,6 +41,8 @@ type NodeConfig struct {
 	// ClientsInterval is how often the node reports its connected clients
 	// to the control plane (pkg/clients); 0 means clients.DefaultInterval.
 	ClientsInterval time.Duration
+	// Hooks configures the brokers' on-publish hooks.
+	Hooks node.HookConfig
 	// NATS, when set, joins the node to a fleet over NATS.
 	NATS *natsbus.Config
 	Log  *slog.Logger
@@ -91,7 +93,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), NATS: cfg.NATS,
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), Hooks: cfg.Hooks, NATS: cfg.NATS,
 	})
 	if err != nil {
 		n.closeAll()

@@ -19,7 +19,7 @@ import (
 // A node with Config.NATS is one node of a fleet: for each broker it
 // serves, its server joins the broker's fan-out on the bus (a
 // broker.Link). The topic index tells the link which filters the
-// broker's clients here subscribe to (mochi fork entry 60), a hook hands
+// broker's clients here subscribe to (mochi fork entry 34), a hook hands
 // it every message accepted here, and the messages other nodes accepted
 // come back through DeliverLocal, which fans them out to this node's
 // subscribers without running the publish hooks again. Without NATS

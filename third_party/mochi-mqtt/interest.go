@@ -8,7 +8,7 @@ import (
 )
 
 // Fork: what a fleet of servers needs to carry messages between them
-// (FORK.md, entry 60): which filters have subscribers here, and a way to
+// (FORK.md, entry 34): which filters have subscribers here, and a way to
 // hand this server's subscribers a message another server accepted.
 
 // InterestFn is called with a topic filter when it gains its first

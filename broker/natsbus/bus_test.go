@@ -380,7 +380,7 @@ func TestClaims(t *testing.T) {
 	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(2), "b")
 	got := map[string]chan broker.Claim{"a": make(chan broker.Claim, 4), "b": make(chan broker.Claim, 4)}
 	links := map[string]*link{}
-	for name, bus := range map[string]*Bus{"a": a, "b": b} {
+	join := func(name string, bus *Bus) {
 		l, err := bus.join(b1, func(*broker.Message, string) {}, func(c broker.Claim) { got[name] <- c })
 		if err != nil {
 			t.Fatal(err)
@@ -388,7 +388,11 @@ func TestClaims(t *testing.T) {
 		t.Cleanup(l.Close)
 		links[name] = l
 	}
+	// b joins first, so that the interest server 1 learns of is b's,
+	// over the route, not a's own.
+	join("b", b)
 	c.WaitInterest(t, 0, "pubsub-claims."+b1)
+	join("a", a)
 	at := time.Unix(1_700_000_000, 123)
 	if err := links["a"].Claim("client 1", at); err != nil {
 		t.Fatal(err)

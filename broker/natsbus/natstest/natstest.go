@@ -23,7 +23,33 @@ type Cluster struct {
 // down when the test ends.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{}
+	// The cluster ports are picked from listeners closed again before
+	// the servers bind them (see start), so another process may take one
+	// in between: then the cluster is started again on fresh ports.
+	for attempt := 1; ; attempt++ {
+		c, err := start(t, n)
+		if err == nil {
+			return c
+		}
+		if attempt == 3 {
+			t.Fatalf("natstest: %v", err)
+		}
+		t.Logf("natstest: %v; starting again on other ports", err)
+	}
+}
+
+// start is one attempt of Start. On failure the servers it started are
+// shut down.
+func start(t testing.TB, n int) (c *Cluster, err error) {
+	c = &Cluster{}
+	defer func() {
+		if err != nil {
+			for _, s := range c.Servers {
+				s.Shutdown()
+				s.WaitForShutdown()
+			}
+		}
+	}()
 	// A JetStream cluster needs its routes configured from the start, so
 	// the cluster ports are picked before the servers listen on them.
 	ports := make([]int, n)
@@ -31,7 +57,7 @@ func Start(t testing.TB, n int) *Cluster {
 	for i := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatalf("natstest: %v", err)
+			return c, err
 		}
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
@@ -52,13 +78,17 @@ func Start(t testing.TB, n int) *Cluster {
 			opts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}
 		c.opts = append(c.opts, opts)
-		c.Servers = append(c.Servers, c.run(t, i))
+		s, err := c.launch(i)
+		if err != nil {
+			return c, err
+		}
+		c.Servers = append(c.Servers, s)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, s := range c.Servers {
 		for n > 1 && s.NumRoutes() < n-1 {
 			if time.Now().After(deadline) {
-				t.Fatalf("natstest: server %s has %d routes, want %d", s.Name(), s.NumRoutes(), n-1)
+				return c, fmt.Errorf("server %s has %d routes, want %d", s.Name(), s.NumRoutes(), n-1)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -67,11 +97,17 @@ func Start(t testing.TB, n int) *Cluster {
 	deadline = time.Now().Add(30 * time.Second)
 	for n > 1 && !c.jetStreamReady() {
 		if time.Now().After(deadline) {
-			t.Fatal("natstest: JetStream elected no meta leader")
+			return c, fmt.Errorf("JetStream elected no meta leader")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return c
+	for _, s := range c.Servers {
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+	}
+	return c, nil
 }
 
 func (c *Cluster) jetStreamReady() bool {
@@ -85,24 +121,21 @@ func (c *Cluster) jetStreamReady() bool {
 	return leader
 }
 
-// run starts server i with its options.
-func (c *Cluster) run(t testing.TB, i int) *server.Server {
-	t.Helper()
+// launch starts server i with its options and waits until it takes
+// connections; a restarted server listens where it did.
+func (c *Cluster) launch(i int) (*server.Server, error) {
 	s, err := server.NewServer(c.opts[i])
 	if err != nil {
-		t.Fatalf("natstest: %v", err)
+		return nil, err
 	}
 	s.Start()
-	t.Cleanup(func() {
+	if !s.ReadyForConnections(30 * time.Second) {
 		s.Shutdown()
 		s.WaitForShutdown()
-	})
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("natstest: server %d is not ready", i+1)
+		return nil, fmt.Errorf("server %d is not ready", i+1)
 	}
-	// A restarted server listens where it did.
 	c.opts[i].Port = s.Addr().(*net.TCPAddr).Port
-	return s
+	return s, nil
 }
 
 // Stop shuts server i down.
@@ -114,7 +147,15 @@ func (c *Cluster) Stop(i int) {
 // Restart starts server i again, on the same port and store.
 func (c *Cluster) Restart(t testing.TB, i int) {
 	t.Helper()
-	c.Servers[i] = c.run(t, i)
+	s, err := c.launch(i)
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	c.Servers[i] = s
 }
 
 // URL returns the client URL of server i.

@@ -103,6 +103,11 @@ func TestStuckSubscriberDoesNotStallPublishers(t *testing.T) {
 func TestStuckSubscriberTakeover(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, node.Limits{WriteTimeout: time.Minute, MaxInflight: 1024}, "a")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	})
 	r, tok, clientID := stuckSubscriber(t, e, "a", "flood")
 	pub, _ := e.mustConnect("a")
 	// At QoS 0, so that the publisher does not wait on the stuck client

@@ -16,7 +16,7 @@ func runAccount(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fs := newFlags("account create", stderr)
 	email := fs.String("email", "", "the account's email (required)")
-	store := storeFlags(fs)
+	store := storeFlags(newSettings(fs))
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

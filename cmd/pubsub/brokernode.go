@@ -14,19 +14,23 @@ import (
 // is down.
 func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("broker serve", stderr)
-	cpURL := fs.String("control-plane", envOr("PUBSUB_CONTROL_PLANE_URL", ""), "control plane base URL, e.g. https://cp.example.com (PUBSUB_CONTROL_PLANE_URL)")
-	token := fs.String("node-token", envOr("PUBSUB_NODE_TOKEN", ""), "node token from `pubsub node token create` (PUBSUB_NODE_TOKEN)")
-	dataDir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub-node"), "where the node caches its config and keeps retained messages (PUBSUB_DATA_DIR)")
-	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
-	httpsAddrs := addrListFlag(fs, "https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")
-	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "/metrics, /healthz and /readyz; keep it private (PUBSUB_OPS_ADDR)")
-	certDir := fs.String("cert-dir", envOr("PUBSUB_CERT_DIR", ""), "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change (PUBSUB_CERT_DIR)")
-	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
-	clientsInterval := fs.Duration("clients-interval", envDuration("PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval), "how often the node reports its connected clients and counters to the control plane, 10ms to 10m (PUBSUB_CLIENTS_INTERVAL)")
-	limits := limitFlags(fs)
-	edgeCfg := edgeFlags(fs)
-	logger := logFlags(fs, stderr)
+	s := newSettings(fs)
+	cpURL := s.String("control-plane", "PUBSUB_CONTROL_PLANE_URL", "", "control plane base URL, e.g. https://cp.example.com")
+	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "node token from `pubsub node token create`")
+	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub-node", "where the node caches its config and keeps retained messages")
+	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
+	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")
+	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "/metrics, /healthz and /readyz; keep it private")
+	certDir := s.String("cert-dir", "PUBSUB_CERT_DIR", "", "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change")
+	defaultCert := s.String("default-cert", "PUBSUB_DEFAULT_CERT", "", "hostname whose certificate clients without SNI get")
+	clientsInterval := s.Duration("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, "how often the node reports its connected clients and counters to the control plane, 10ms to 10m")
+	limits := limitFlags(s)
+	edgeCfg := edgeFlags(s)
+	logger := logFlags(s, stderr)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.err(); err != nil {
 		return err
 	}
 	if *cpURL == "" || *token == "" || *certDir == "" {
@@ -37,7 +41,7 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	log := logger()
 	n, err := app.StartNode(ctx, app.NodeConfig{
-		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
+		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
 		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), ClientsInterval: *clientsInterval, Log: log,
 	})
 	if err != nil {

@@ -12,10 +12,14 @@ import (
 // answers 200: the probe of a container image that has no curl.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", stderr)
-	url := fs.String("url", envOr("PUBSUB_HEALTHCHECK_URL", "http://127.0.0.1:9090/readyz"),
-		"the endpoint to ask: a node's ops /readyz or /healthz, or the control plane's /healthz (PUBSUB_HEALTHCHECK_URL)")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	s := newSettings(fs)
+	url := s.String("url", "PUBSUB_HEALTHCHECK_URL", "http://127.0.0.1:9090/readyz",
+		"the endpoint to ask: a node's ops /readyz or /healthz, or the control plane's /healthz")
+	timeout := s.Duration("timeout", "PUBSUB_HEALTHCHECK_TIMEOUT", 3*time.Second, "how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.err(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

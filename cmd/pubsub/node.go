@@ -17,7 +17,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs := newFlags("node token create", stderr)
 	name := fs.String("name", "", "a name for the node (required)")
-	store := storeFlags(fs)
+	store := storeFlags(newSettings(fs))
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}

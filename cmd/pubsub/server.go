@@ -2,45 +2,34 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/app"
 )
 
-// logFlags adds --log-level and returns a function that builds the logger.
-func logFlags(fs *flag.FlagSet, stderr io.Writer) func() *slog.Logger {
-	level := fs.String("log-level", envOr("PUBSUB_LOG_LEVEL", "info"), "log level: debug, info, warn or error (PUBSUB_LOG_LEVEL)")
-	return func() *slog.Logger {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(*level)); err != nil {
-			l = slog.LevelInfo
-		}
-		return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: l}))
-	}
-}
-
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", stderr)
-	dataDir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub"), "directory for the embedded store, keys and the env file (PUBSUB_DATA_DIR)")
-	addr := fs.String("addr", envOr("PUBSUB_ADDR", "127.0.0.1:8080"), "REST API listen address (PUBSUB_ADDR)")
-	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", "pubsub.localhost"), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
-	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", "127.0.0.1:8883,127.0.0.1:8443", "MQTT over TLS listen address, repeatable; the first is the endpoint's port")
-	httpsAddrs := addrListFlag(fs, "https-addr", "PUBSUB_HTTPS_ADDRS", "127.0.0.1:8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket, the example page), repeatable")
-	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "the node's /metrics, /healthz and /readyz (PUBSUB_OPS_ADDR)")
-	limits := limitFlags(fs)
-	edgeCfg := edgeFlags(fs)
-	logger := logFlags(fs, stderr)
+	s := newSettings(fs)
+	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub", "directory for the embedded store, keys and the env file")
+	addr := s.String("addr", "PUBSUB_ADDR", "127.0.0.1:8080", "REST API listen address")
+	domain := s.String("domain", "PUBSUB_DOMAIN", "pubsub.localhost", "broker hostnames are <broker>.<namespace>.<domain>")
+	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", "127.0.0.1:8883,127.0.0.1:8443", "MQTT over TLS listen address, repeatable; the first is the endpoint's port")
+	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", "127.0.0.1:8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket, the example page), repeatable")
+	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "the node's /metrics, /healthz and /readyz")
+	limits := limitFlags(s)
+	edgeCfg := edgeFlags(s)
+	logger := logFlags(s, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
+	if err := s.err(); err != nil {
+		return err
+	}
+	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
 	if err != nil {
 		return err
 	}
@@ -67,19 +56,23 @@ Press Ctrl-C to stop.
 
 func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("controlplane", stderr)
-	addr := fs.String("addr", envOr("PUBSUB_ADDR", ":8080"), "REST API listen address (PUBSUB_ADDR)")
-	store := storeFlags(fs)
-	domain := fs.String("domain", envOr("PUBSUB_DOMAIN", ""), "broker hostnames are <broker>.<namespace>.<domain> (PUBSUB_DOMAIN)")
-	mqttPort := fs.Int("mqtt-port", envInt("PUBSUB_MQTT_PORT", 8883), "MQTT over TLS port shown in broker endpoints (PUBSUB_MQTT_PORT)")
-	revLimit := fs.Int("revocation-limit", envInt("PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit), "maximum unexpired revocations per broker (PUBSUB_REVOCATION_LIMIT)")
-	selfSignedLeeway := fs.Int("self-signed-leeway", envInt("PUBSUB_SELF_SIGNED_LEEWAY", 900), "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400 (PUBSUB_SELF_SIGNED_LEEWAY)")
-	logger := logFlags(fs, stderr)
+	s := newSettings(fs)
+	addr := s.String("addr", "PUBSUB_ADDR", ":8080", "REST API listen address")
+	store := storeFlags(s)
+	domain := s.String("domain", "PUBSUB_DOMAIN", "", "broker hostnames are <broker>.<namespace>.<domain>")
+	mqttPort := s.Int("mqtt-port", "PUBSUB_MQTT_PORT", 8883, "MQTT over TLS port shown in broker endpoints")
+	revLimit := s.Int("revocation-limit", "PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit, "maximum unexpired revocations per broker")
+	selfSignedLeeway := s.Int("self-signed-leeway", "PUBSUB_SELF_SIGNED_LEEWAY", 900, "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400")
+	logger := logFlags(s, stderr)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := s.err(); err != nil {
 		return err
 	}
 	kek, err := controlplane.ParseKEK(os.Getenv("PUBSUB_KEK"))
 	if err != nil {
-		return fmt.Errorf("PUBSUB_KEK: %w (generate one with: openssl rand -hex 32)", err)
+		return usageError{fmt.Sprintf("PUBSUB_KEK: %v (generate one with: openssl rand -hex 32)", err)}
 	}
 	log := logger()
 	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
@@ -93,15 +86,8 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 // storeFlags adds --database-url and --data-dir.
-func storeFlags(fs *flag.FlagSet) func() app.StoreConfig {
-	url := fs.String("database-url", envOr("PUBSUB_DATABASE_URL", ""), "Postgres URL; empty for the embedded store (PUBSUB_DATABASE_URL)")
-	dir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub"), "data dir of the embedded store (PUBSUB_DATA_DIR)")
+func storeFlags(s *settings) func() app.StoreConfig {
+	url := s.String("database-url", "PUBSUB_DATABASE_URL", "", "Postgres URL; empty for the embedded store")
+	dir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub", "data dir of the embedded store")
 	return func() app.StoreConfig { return app.StoreConfig{DatabaseURL: *url, DataDir: *dir} }
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
 }

@@ -1,20 +1,33 @@
 package main
 
 import (
-	"context"
 	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/openpubsub/pubsub/internal/app"
 	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
-// runBrokerNode runs a broker node: MQTT v5 over TLS for every broker the
+// brokerServeCmd runs a broker node: MQTT v5 over TLS for every broker the
 // control plane's feed lists, from its disk cache while the control plane
 // is down.
-func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("broker serve", stderr)
-	s := newSettings(fs)
+func brokerServeCmd(stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker node: MQTT v5 over TLS, SSE, HTTP publish and WebSocket",
+		Long: `serve runs a broker node. It follows the control plane's config feed with its
+node token (from ` + "`pubsub node token create`" + `), serves every broker with the
+certificates in --cert-dir, and keeps serving from its disk cache while the
+control plane is down.`,
+		Example: `  pubsub broker serve --control-plane https://cp.example.com --node-token psn_... \
+    --cert-dir /etc/pubsub/certs --data-dir /var/lib/pubsub-node
+  PUBSUB_CONTROL_PLANE_URL=https://cp.example.com PUBSUB_NODE_TOKEN=psn_... \
+    PUBSUB_CERT_DIR=/etc/pubsub/certs pubsub broker serve`,
+		Args: exactArgs(),
+	}
+	s := newSettings(c.Flags())
 	cpURL := s.String("control-plane", "PUBSUB_CONTROL_PLANE_URL", "", "control plane base URL, e.g. https://cp.example.com")
 	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "node token from `pubsub node token create`")
 	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub-node", "where the node caches its config and keeps retained messages")
@@ -27,27 +40,28 @@ func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer)
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
 	logger := logFlags(s, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := s.err(); err != nil {
+			return err
+		}
+		if *cpURL == "" || *token == "" || *certDir == "" {
+			return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
+		}
+		if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
+			return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
+		}
+		ctx := c.Context()
+		log := logger()
+		n, err := app.StartNode(ctx, app.NodeConfig{
+			ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
+			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), ClientsInterval: *clientsInterval, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		<-ctx.Done()
+		return nil
 	}
-	if err := s.err(); err != nil {
-		return err
-	}
-	if *cpURL == "" || *token == "" || *certDir == "" {
-		return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
-	}
-	if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
-		return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
-	}
-	log := logger()
-	n, err := app.StartNode(ctx, app.NodeConfig{
-		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), ClientsInterval: *clientsInterval, Log: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	<-ctx.Done()
-	return nil
+	return c
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // badEnv is a value that does not parse for every typed environment
@@ -134,14 +135,14 @@ func TestSettingsValues(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(tc.env, tc.bad)
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			s := newSettings(fs)
 			tc.def(s)
 			if err := s.err(); err == nil || !strings.Contains(err.Error(), tc.env+`="`+tc.bad+`": `+tc.want) {
 				t.Errorf("environment: %v", err)
 			}
-			if err := fs.Parse([]string{"-b=" + tc.bad}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err := fs.Parse([]string{"--b=" + tc.bad}); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("flag: %v", err)
 			}
 		})
@@ -154,7 +155,7 @@ func TestSettingsGood(t *testing.T) {
 	t.Setenv("PUBSUB_T_BOOL", "true")
 	t.Setenv("PUBSUB_T_LIST", "a,b")
 	t.Setenv("PUBSUB_T_DUR", "90s")
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	s := newSettings(fs)
 	b := s.Bool("b", "PUBSUB_T_BOOL", false, "")
 	l := s.Addrs("l", "PUBSUB_T_LIST", "x", "")
@@ -165,7 +166,7 @@ func TestSettingsGood(t *testing.T) {
 	if !*b || strings.Join(*l, " ") != "a b" || d.String() != "1m30s" {
 		t.Fatalf("from the environment: %v %v %v", *b, *l, *d)
 	}
-	if err := fs.Parse([]string{"-b=false", "-l", "c", "-l", "d,e", "-d", "2m"}); err != nil {
+	if err := fs.Parse([]string{"--b=false", "--l", "c", "--l", "d,e", "--d", "2m"}); err != nil {
 		t.Fatal(err)
 	}
 	if *b || strings.Join(*l, " ") != "c d e" || d.String() != "2m0s" {

@@ -1,17 +1,23 @@
 package main
 
 import (
-	"flag"
 	"net"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/node"
 )
 
 // newSettings defines flags on fs.
-func newSettings(fs *flag.FlagSet) *settings {
-	return &settings{register: func(v flagValue, name, usage string) { fs.Var(v, name, usage) }}
+func newSettings(fs *pflag.FlagSet) *settings {
+	return &settings{register: func(v flagValue, name, usage string) {
+		fs.Var(v, name, usage)
+		if b, ok := v.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			fs.Lookup(name).NoOptDefVal = "true"
+		}
+	}}
 }
 
 func addrString(addrs []net.Addr) string {

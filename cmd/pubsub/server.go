@@ -1,19 +1,30 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/openpubsub/pubsub/controlplane"
 	"github.com/openpubsub/pubsub/internal/app"
 )
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dev", stderr)
-	s := newSettings(fs)
+func devCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the control plane and a broker node on loopback, with an embedded store",
+		Long: `dev runs the whole service on loopback: the control plane with its embedded
+store in --data-dir, and one broker node served with a throwaway local CA.
+It writes <data-dir>/env: source it to use the CLI, curl or wrangler.`,
+		Example: `  pubsub dev
+  pubsub dev --addr 127.0.0.1:9080 --data-dir /tmp/pubsub
+  PUBSUB_LOG_FORMAT=json pubsub dev`,
+		Args: exactArgs(),
+	}
+	s := newSettings(c.Flags())
 	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub", "directory for the embedded store, keys and the env file")
 	addr := s.String("addr", "PUBSUB_ADDR", "127.0.0.1:8080", "REST API listen address")
 	domain := s.String("domain", "PUBSUB_DOMAIN", "pubsub.localhost", "broker hostnames are <broker>.<namespace>.<domain>")
@@ -23,18 +34,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
 	logger := logFlags(s, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := s.err(); err != nil {
-		return err
-	}
-	d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	fmt.Fprintf(stdout, `Pub/Sub dev stack is running.
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := s.err(); err != nil {
+			return err
+		}
+		ctx := c.Context()
+		d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		fmt.Fprintf(stdout, `Pub/Sub dev stack is running.
   REST API:  %s
   Console:   http://%s/console/ (sign in with CF_ACCOUNT_ID and CF_API_TOKEN from the env file)
   MQTT:      mqtts://<broker>.<namespace>.%s on %s (CA: %s)
@@ -50,13 +60,25 @@ Load the dev credentials, then create your first namespace:
 
 Press Ctrl-C to stop.
 `, d.ControlPlane.URL(), d.ControlPlane.Addr(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
-	<-ctx.Done()
-	return nil
+		<-ctx.Done()
+		return nil
+	}
+	return c
 }
 
-func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("controlplane", stderr)
-	s := newSettings(fs)
+func controlPlaneCmd(stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "controlplane",
+		Short: "Run the control plane: the REST API and the nodes' config feed",
+		Long: `controlplane serves the Cloudflare-compatible REST API and the config feed of
+the broker nodes, on Postgres (--database-url) or the embedded store.
+PUBSUB_KEK (64 hex characters) is required: it encrypts the signing keys.`,
+		Example: `  export PUBSUB_KEK=$(openssl rand -hex 32)
+  pubsub controlplane --database-url postgres://pubsub@db/pubsub --domain pubsub.example.com
+  PUBSUB_DOMAIN=pubsub.example.com PUBSUB_LOG_FORMAT=json pubsub controlplane`,
+		Args: exactArgs(),
+	}
+	s := newSettings(c.Flags())
 	addr := s.String("addr", "PUBSUB_ADDR", ":8080", "REST API listen address")
 	store := storeFlags(s)
 	domain := s.String("domain", "PUBSUB_DOMAIN", "", "broker hostnames are <broker>.<namespace>.<domain>")
@@ -64,25 +86,26 @@ func runControlPlane(ctx context.Context, args []string, stdout, stderr io.Write
 	revLimit := s.Int("revocation-limit", "PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit, "maximum unexpired revocations per broker")
 	selfSignedLeeway := s.Int("self-signed-leeway", "PUBSUB_SELF_SIGNED_LEEWAY", 900, "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400")
 	logger := logFlags(s, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := s.err(); err != nil {
+			return err
+		}
+		kek, err := controlplane.ParseKEK(os.Getenv("PUBSUB_KEK"))
+		if err != nil {
+			return usageErrorf("PUBSUB_KEK: %v (generate one with: openssl rand -hex 32)", err)
+		}
+		ctx := c.Context()
+		log := logger()
+		cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		log.Info("control plane listening", "url", cp.URL())
+		<-ctx.Done()
+		return nil
 	}
-	if err := s.err(); err != nil {
-		return err
-	}
-	kek, err := controlplane.ParseKEK(os.Getenv("PUBSUB_KEK"))
-	if err != nil {
-		return usageError{fmt.Sprintf("PUBSUB_KEK: %v (generate one with: openssl rand -hex 32)", err)}
-	}
-	log := logger()
-	cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	log.Info("control plane listening", "url", cp.URL())
-	<-ctx.Done()
-	return nil
+	return c
 }
 
 // storeFlags adds --database-url and --data-dir.

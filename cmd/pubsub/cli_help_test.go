@@ -267,3 +267,17 @@ func TestParseLifetime(t *testing.T) {
 		}
 	}
 }
+
+// TestVersion: `pubsub version` and `pubsub --version` print the version
+// set with -ldflags "-X main.version=...".
+func TestVersion(t *testing.T) {
+	old := version
+	version = "v9.8.7"
+	t.Cleanup(func() { version = old })
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, _, err := cli(t, context.Background(), args...)
+		if err != nil || !strings.HasPrefix(out, "pubsub v9.8.7") {
+			t.Errorf("%v: %q, %v", args, out, err)
+		}
+	}
+}

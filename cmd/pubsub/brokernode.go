@@ -29,7 +29,7 @@ control plane is down.`,
 	}
 	s := newSettings(c.Flags())
 	cpURL := s.String("control-plane", "PUBSUB_CONTROL_PLANE_URL", "", "control plane base URL, e.g. https://cp.example.com")
-	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "node token from `pubsub node token create`")
+	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "the node's `TOKEN`, from 'pubsub node token create'")
 	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub-node", "where the node caches its config and keeps retained messages")
 	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
 	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")

@@ -138,6 +138,12 @@ func TestEveryCommand(t *testing.T) {
 				}
 			})
 			sort.Strings(want)
+			c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+				// A backquoted word would become the flag's value name.
+				if name, _ := pflag.UnquoteUsage(f); strings.Contains(name, " ") {
+					t.Errorf("--%s shows its value as %q", f.Name, name)
+				}
+			})
 			if got := helpFlags(out); strings.Join(got, " ") != strings.Join(want, " ") {
 				t.Fatalf("help lists flags %v, want the command's own %v:\n%s", got, want, out)
 			}

@@ -155,16 +155,18 @@ func TestSettingsGood(t *testing.T) {
 	t.Setenv("PUBSUB_T_BOOL", "true")
 	t.Setenv("PUBSUB_T_LIST", "a,b")
 	t.Setenv("PUBSUB_T_DUR", "90s")
+	t.Setenv("PUBSUB_T_C", "WARN")
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	s := newSettings(fs)
 	b := s.Bool("b", "PUBSUB_T_BOOL", false, "")
 	l := s.Addrs("l", "PUBSUB_T_LIST", "x", "")
 	d := s.Duration("d", "PUBSUB_T_DUR", 0, "")
+	c := s.Choice("c", "PUBSUB_T_C", "info", []string{"info", "warn"}, "")
 	if err := s.err(); err != nil {
 		t.Fatal(err)
 	}
-	if !*b || strings.Join(*l, " ") != "a b" || d.String() != "1m30s" {
-		t.Fatalf("from the environment: %v %v %v", *b, *l, *d)
+	if !*b || strings.Join(*l, " ") != "a b" || d.String() != "1m30s" || *c != "warn" {
+		t.Fatalf("from the environment: %v %v %v %v", *b, *l, *d, *c)
 	}
 	if err := fs.Parse([]string{"--b=false", "--l", "c", "--l", "d,e", "--d", "2m"}); err != nil {
 		t.Fatal(err)

@@ -143,12 +143,12 @@ func (s *settings) Bool(name, env string, def bool, usage string) *bool {
 	}, strconv.FormatBool)
 }
 
-// Choice registers a string flag that takes one of choices.
+// Choice registers a string flag that takes one of choices, in any case.
 func (s *settings) Choice(name, env, def string, choices []string, usage string) *string {
 	return define(s, name, env, def, usage, "string", func(v string) (string, error) {
 		for _, c := range choices {
-			if v == c {
-				return v, nil
+			if strings.EqualFold(strings.TrimSpace(v), c) {
+				return c, nil
 			}
 		}
 		return "", fmt.Errorf("want one of %s", strings.Join(choices, ", "))

@@ -15,7 +15,7 @@ import (
 var badEnv = map[string]string{
 	"PUBSUB_MQTT_PORT":             "abc",
 	"PUBSUB_REVOCATION_LIMIT":      "1k",
-	"PUBSUB_SELF_SIGNED_LEEWAY":    "15m",
+	"PUBSUB_SELF_SIGNED_LEEWAY":    "86401",
 	"PUBSUB_LOG_LEVEL":             "verbose",
 	"PUBSUB_LOG_FORMAT":            "yaml",
 	"PUBSUB_MAX_RETAINED_MESSAGES": "lots",
@@ -128,6 +128,8 @@ func TestSettingsValues(t *testing.T) {
 		{"Duration", "PUBSUB_T_DUR", "3", "not a duration", func(s *settings) { s.Duration("b", "PUBSUB_T_DUR", 0, "") }},
 		{"Int", "PUBSUB_T_INT", "ten", "not an integer", func(s *settings) { s.Int("b", "PUBSUB_T_INT", 0, "") }},
 		{"IntRange", "PUBSUB_T_INT", "99999999999999999999", "out of range", func(s *settings) { s.Int("b", "PUBSUB_T_INT", 0, "") }},
+		{"IntRange", "PUBSUB_T_R", "70000", "out of range (1 to 65535)", func(s *settings) { s.IntRange("b", "PUBSUB_T_R", 1, 1, 65535, "") }},
+		{"IntRangeSyntax", "PUBSUB_T_R", "port", "not an integer", func(s *settings) { s.IntRange("b", "PUBSUB_T_R", 1, 1, 65535, "") }},
 		{"Uint16", "PUBSUB_T_U16", "65536", "out of range (0 to 65535)", func(s *settings) { s.Uint16("b", "PUBSUB_T_U16", 0, "") }},
 		{"Uint32", "PUBSUB_T_U32", "-1", "not a non-negative integer", func(s *settings) { s.Uint32("b", "PUBSUB_T_U32", 0, "") }},
 		{"Float", "PUBSUB_T_F", "1/2", "not a number", func(s *settings) { s.Float64("b", "PUBSUB_T_F", 0, "") }},

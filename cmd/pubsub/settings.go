@@ -99,6 +99,17 @@ func (s *settings) Int(name, env string, def int, usage string) *int {
 	return define(s, name, env, def, usage, "int", parseInt[int], strconv.Itoa)
 }
 
+// IntRange registers an integer flag that must lie in [lo, hi].
+func (s *settings) IntRange(name, env string, def, lo, hi int, usage string) *int {
+	return define(s, name, env, def, usage, "int", func(v string) (int, error) {
+		n, err := parseInt[int](v)
+		if err == nil && (n < lo || n > hi) {
+			err = fmt.Errorf("out of range (%d to %d)", lo, hi)
+		}
+		return n, err
+	}, strconv.Itoa)
+}
+
 func (s *settings) Int64(name, env string, def int64, usage string) *int64 {
 	return define(s, name, env, def, usage, "int", parseInt[int64], func(v int64) string { return strconv.FormatInt(v, 10) })
 }

@@ -261,7 +261,7 @@ func TestParseLifetime(t *testing.T) {
 		want int64
 	}{
 		{"3600", 3600}, {"-1", -1}, {"90s", 90}, {"30m", 1800}, {"48h", 172800}, {"30d", 2592000}, {"2w", 1209600},
-		{"1y", 31536000}, {"6 days", 518400}, {"1 year", 31536000}, {"12 Hours", 43200}, {"1.5d", 129600}, {"1h30m", 5400},
+		{"1y", 31536000}, {"1mo", 2592000}, {"2 months", 5184000}, {"6 days", 518400}, {"1 year", 31536000}, {"12 Hours", 43200}, {"1.5d", 129600}, {"1h30m", 5400},
 	} {
 		if got, err := parseLifetime(tc.in); err != nil || got != tc.want {
 			t.Errorf("%q: got %d, %v; want %d", tc.in, got, err, tc.want)

@@ -287,3 +287,35 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletion asks cobra's completion entry point, which the shell
+// scripts of `pubsub completion` call, for commands and flags.
+func TestCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "bro"}, []string{"broker"}},
+		{[]string{"__complete", "broker", "is"}, []string{"issue"}},
+		{[]string{"__complete", "broker", "describe", "b", "--n"}, []string{"--namespace", "--ns"}},
+		{[]string{"__complete", "broker", "issue", "b", "--exp"}, []string{"--exp", "--expiration"}},
+		{[]string{"__complete", "completion", ""}, []string{"bash", "fish", "powershell", "zsh"}},
+	} {
+		out, _, err := cli(t, context.Background(), tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		var got []string
+		for _, line := range strings.Split(out, "\n") {
+			if line == "" || strings.HasPrefix(line, ":") {
+				continue
+			}
+			name, _, _ := strings.Cut(line, "\t")
+			got = append(got, name)
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%v: got %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type Message struct {
 	Retain   bool
 	// ClientID is the publisher's client id, for No Local and webhooks.
 	ClientID string
+	// JTI is the publisher's token id, for webhooks; "" when unknown.
+	JTI string
 	// Expiry is when the message expires; zero for never.
 	Expiry          time.Time
 	ContentType     string

@@ -33,6 +33,10 @@ func (s *State) Snapshot(now int64) feed.Event {
 				fb.HMACKeys = append(fb.HMACKeys, feed.HMACKey{ID: kid, Sealed: b.sealed[kid]})
 			}
 		}
+		if b.HookKey != nil {
+			fb.HookKey = &feed.HMACKey{ID: b.HookKID, Sealed: b.sealedHook}
+			fb.OnPublish = b.OnPublish
+		}
 		for jti, exp := range b.revoked {
 			if exp == 0 || exp > now {
 				fb.Revocations = append(fb.Revocations, feed.Revocation{JTI: jti, ExpiresAt: exp})

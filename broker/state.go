@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/ed25519"
 	"iter"
 	"strings"
 	"time"
@@ -44,6 +45,14 @@ type Broker struct {
 	Expiration time.Duration
 	// OnPublishURL is the on-publish webhook; "" when unset.
 	OnPublishURL string
+	// HookKID and HookKey sign the on-publish hook's requests: the key's
+	// public half is in the broker's JWKS under HookKID. Set whenever
+	// OnPublishURL is.
+	HookKID string
+	HookKey ed25519.PrivateKey
+	// OnPublish are the hook's optional settings; nil for the defaults.
+	// Shared between States: read-only.
+	OnPublish *feed.OnPublish
 	// Keys verifies the broker's tokens: current, next and retired keys
 	// alike, since a retired key still vouches for the tokens it signed
 	// until an operator deletes it.
@@ -60,6 +69,8 @@ type Broker struct {
 	// sealed holds the self-signed keys' secrets as the feed sealed them,
 	// by kid: what Snapshot writes to disk instead of the secrets.
 	sealed map[string]string
+	// sealedHook is HookKey's seed as the feed sealed it.
+	sealedHook string
 
 	// revoked maps a revoked jti to the expiry of its token (Unix
 	// seconds, 0 for none).
@@ -399,6 +410,16 @@ func newBroker(fb feed.Broker) (*Broker, error) {
 			b.SelfSigned[k.ID] = k.Secret
 			b.sealed[k.ID] = k.Sealed
 		}
+	}
+	if fb.OnPublishURL != "" {
+		switch k := fb.HookKey; {
+		case k == nil || k.ID == "":
+			return nil, Errorf(EINVALID, "broker %s has an on-publish URL but no hook signing key", fb.ID)
+		case len(k.Secret) != ed25519.SeedSize:
+			return nil, Errorf(EINVALID, "broker %s hook signing key %q has no secret: it was not opened with the node token", fb.ID, k.ID)
+		}
+		b.HookKID, b.HookKey, b.sealedHook = fb.HookKey.ID, ed25519.NewKeyFromSeed(fb.HookKey.Secret), fb.HookKey.Sealed
+		b.OnPublish = fb.OnPublish
 	}
 	for _, r := range fb.Revocations {
 		if r.JTI == "" {

@@ -25,6 +25,8 @@ type Broker struct {
 	Expiration *int64
 	// OnPublishURL is the webhook called for each publish; "" when unset.
 	OnPublishURL string
+	// OnPublish are the hook's optional settings.
+	OnPublish OnPublish
 	// SelfSignedTokens lets the broker accept self-signed (fastly-style
 	// HS256) tokens signed with its HMACKeys; FastlyWildcards reads their
 	// x-fastly-read and x-fastly-write as topic filters.
@@ -53,7 +55,7 @@ type BrokerStore interface {
 	// ListBrokers returns one page of a namespace's brokers ordered by
 	// creation, and the total. Returns ENOTFOUND for an unknown namespace.
 	ListBrokers(ctx context.Context, accountID, namespace string, p Page) ([]*Broker, int, error)
-	// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+	// UpdateBroker writes b's Description, Expiration, OnPublishURL, OnPublish,
 	// SelfSignedTokens, FastlyWildcards and ModifiedOn. Returns ENOTFOUND.
 	UpdateBroker(ctx context.Context, b *Broker) error
 	// DeleteBroker deletes the broker with this id and everything it owns
@@ -68,6 +70,7 @@ type BrokerInput struct {
 	Description  string
 	Expiration   *int64 // seconds; nil or 0 for none
 	OnPublishURL string
+	OnPublish    OnPublish
 	// SelfSignedTokens and FastlyWildcards: see Broker.
 	SelfSignedTokens bool
 	FastlyWildcards  bool
@@ -81,6 +84,7 @@ type BrokerUpdate struct {
 	Expiration     *int64 // nil clears
 	SetOnPublish   bool
 	OnPublishURL   string // "" clears
+	OnPublish      OnPublish
 	// SelfSignedTokens and FastlyWildcards, when non-nil, set Broker's.
 	SelfSignedTokens *bool
 	FastlyWildcards  *bool
@@ -148,6 +152,9 @@ func (s *Service) CreateBroker(ctx context.Context, accountID, namespace string,
 			return nil, err
 		}
 	}
+	if err := in.OnPublish.Validate(); err != nil {
+		return nil, err
+	}
 	ns, err := s.store.FindNamespace(ctx, accountID, strings.ToLower(namespace))
 	if err != nil {
 		return nil, err
@@ -155,7 +162,7 @@ func (s *Service) CreateBroker(ctx context.Context, accountID, namespace string,
 	now := s.now()
 	b := &Broker{
 		ID: NewID(), NamespaceID: ns.ID, NamespaceName: ns.Name, Name: name, AuthType: authType,
-		Description: in.Description, Expiration: exp, OnPublishURL: in.OnPublishURL, CreatedOn: now, ModifiedOn: now,
+		Description: in.Description, Expiration: exp, OnPublishURL: in.OnPublishURL, OnPublish: in.OnPublish, CreatedOn: now, ModifiedOn: now,
 		SelfSignedTokens: in.SelfSignedTokens, FastlyWildcards: in.FastlyWildcards,
 	}
 	keys := []*SigningKey{s.newKey(b.ID, KeyCurrent, now), s.newKey(b.ID, KeyNext, now)}
@@ -210,7 +217,10 @@ func (s *Service) UpdateBroker(ctx context.Context, accountID, namespace, name s
 				return nil, err
 			}
 		}
-		b.OnPublishURL = u.OnPublishURL
+		if err := u.OnPublish.Validate(); err != nil {
+			return nil, err
+		}
+		b.OnPublishURL, b.OnPublish = u.OnPublishURL, u.OnPublish
 	}
 	if u.SelfSignedTokens != nil {
 		b.SelfSignedTokens = *u.SelfSignedTokens

@@ -2,10 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"time"
 
 	"github.com/openpubsub/pubsub/pkg/feed"
+	"github.com/openpubsub/pubsub/pkg/token"
 )
 
 // feedBatch is how many changes the feed reads per query.
@@ -129,6 +131,14 @@ func (s *Service) feedBroker(st *BrokerState) feed.Broker {
 	}
 	for i, r := range st.Revocations {
 		out.Revocations[i] = feedRevocation(r)
+	}
+	if b.OnPublishURL != "" {
+		// The node signs the hook requests of the messages it admits.
+		priv := s.sealer.HookKey(b.ID)
+		out.HookKey = &feed.HMACKey{ID: token.Thumbprint(priv.Public().(ed25519.PublicKey)), Secret: priv.Seed()}
+		if o := b.OnPublish; !o.IsZero() {
+			out.OnPublish = &feed.OnPublish{Filters: o.Filters, Timeout: int64(o.Timeout), OnFailure: o.OnFailure, Mode: o.Mode}
+		}
 	}
 	if b.SelfSignedTokens {
 		// Secrets in the clear go no further than the feed handler,

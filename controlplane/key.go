@@ -18,6 +18,11 @@ const (
 	KeyCurrent = "current"
 	KeyNext    = "next"
 	KeyRetired = "retired"
+	// KeyHook is the state of the key that signs the broker's on-publish
+	// hook requests (Sealer.HookKey): listed last in the JWKS, never
+	// stored, rotated or deleted, and never sent to nodes as a key that
+	// verifies tokens.
+	KeyHook = "hook"
 )
 
 // SigningKey is one Ed25519 key of a broker. The private key is stored only
@@ -64,7 +69,30 @@ func (s *Service) PublicKeys(ctx context.Context, accountID, namespace, name str
 	if err != nil {
 		return nil, err
 	}
-	return s.store.ListKeys(ctx, b.ID)
+	return s.listKeys(ctx, b.ID)
+}
+
+// listKeys returns the broker's stored keys followed by its hook key.
+func (s *Service) listKeys(ctx context.Context, brokerID string) ([]*SigningKey, error) {
+	keys, err := s.store.ListKeys(ctx, brokerID)
+	if err != nil {
+		return nil, err
+	}
+	return append(keys, s.hookKey(brokerID)), nil
+}
+
+// HookSigner returns the broker's hostname, the on-publish hook key's
+// kid and the key, with which the control plane signs the sample batch
+// of a hook test.
+func (s *Service) HookSigner(b *Broker) (hostname, kid string, key ed25519.PrivateKey) {
+	key = s.sealer.HookKey(b.ID)
+	return b.Hostname(s.cfg.Domain), token.Thumbprint(key.Public().(ed25519.PublicKey)), key
+}
+
+// hookKey returns the public half of the broker's hook key.
+func (s *Service) hookKey(brokerID string) *SigningKey {
+	pub := s.sealer.HookKey(brokerID).Public().(ed25519.PublicKey)
+	return &SigningKey{ID: token.Thumbprint(pub), BrokerID: brokerID, State: KeyHook, PublicKey: pub}
 }
 
 // RotateKeys makes the next key current, retires the current key (it still
@@ -78,7 +106,7 @@ func (s *Service) RotateKeys(ctx context.Context, accountID, namespace, name str
 		return nil, err
 	}
 	s.changed()
-	return s.store.ListKeys(ctx, b.ID)
+	return s.listKeys(ctx, b.ID)
 }
 
 // DeleteKey deletes a retired key, which invalidates every token it signed.
@@ -87,6 +115,9 @@ func (s *Service) DeleteKey(ctx context.Context, accountID, namespace, name, kid
 	b, err := s.FindBroker(ctx, accountID, namespace, name)
 	if err != nil {
 		return err
+	}
+	if kid == s.hookKey(b.ID).ID {
+		return Errorf(EKEYINUSE, "key %q signs the broker's on-publish hook requests and cannot be deleted", kid)
 	}
 	if err := s.store.DeleteKey(ctx, b.ID, kid); err != nil {
 		return err

@@ -3,7 +3,10 @@ package controlplane
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +18,8 @@ import (
 // kid as additional data, so a sealed key copied to another row fails to open.
 type Sealer struct {
 	aead cipher.AEAD
+	// hookRoot derives the brokers' hook signing keys (HookKey).
+	hookRoot []byte
 }
 
 // ParseKEK decodes a 32-byte key-encryption key given as 64 hex characters
@@ -54,7 +59,23 @@ func NewSealer(kek []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead}, nil
+	mac := hmac.New(sha256.New, []byte("pubsub on-publish hook keys v1"))
+	mac.Write(kek)
+	return &Sealer{aead: aead, hookRoot: mac.Sum(nil)}, nil
+}
+
+// HookKey returns the Ed25519 key that signs broker brokerID's on-publish
+// hook requests. It is derived from the KEK and the broker id rather than
+// stored: every broker has one from the moment it exists (and every
+// broker created before hooks were signed, too), and it stays the same
+// across the rotations of the broker's token keys, as the JWKS a hook
+// receiver copied must keep verifying. The derivation is an HMAC keyed
+// with a root that is itself an HMAC of the KEK under a fixed label, so
+// the KEK never keys two primitives directly.
+func (s *Sealer) HookKey(brokerID string) ed25519.PrivateKey {
+	mac := hmac.New(sha256.New, s.hookRoot)
+	mac.Write([]byte(brokerID))
+	return ed25519.NewKeyFromSeed(mac.Sum(nil))
 }
 
 // Seal encrypts secret for (brokerID, kid). The result is nonce || ciphertext.

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -30,6 +31,7 @@ const (
 	ERATE          = "rate_limited"        // the token published faster than the node's message rate
 	EACCOUNT       = "account_credentials" // POST /admin/keys: account credentials missing or refused
 	EACCOUNTDENIED = "account_forbidden"   // POST /admin/keys: the broker is not the account's, or has too many keys
+	EHOOK          = "hook_failed"         // the broker's on-publish hook failed, and dropped the message
 	EINTERNAL      = "internal"            // anything else; details are logged, never sent
 )
 
@@ -61,6 +63,7 @@ var errorTable = map[string]errorInfo{
 	ERATE:          {http.StatusTooManyRequests, 20050},
 	EACCOUNT:       {http.StatusUnauthorized, 20060},
 	EACCOUNTDENIED: {http.StatusForbidden, 20061},
+	EHOOK:          {http.StatusBadGateway, 20070},
 	EINTERNAL:      {http.StatusInternalServerError, 20500},
 }
 
@@ -76,6 +79,16 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrDropped is a Bus's answer to a publish the broker's on-publish hook
+// left out on purpose: the publish succeeded, and nobody gets it.
+var ErrDropped = errors.New("the on-publish hook dropped the message")
+
+// HookFailed is a Bus's answer to a publish whose on-publish hook request
+// failed (outcome names how), which dropped the message.
+func HookFailed(outcome string) error {
+	return errorf(EHOOK, "the broker's on-publish hook failed (%s); the message was dropped", outcome)
 }
 
 // info returns the wire form of e; unknown codes are internal.

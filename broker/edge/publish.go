@@ -18,6 +18,8 @@ type publishResult struct {
 	Topic    string `json:"topic"`
 	Retained bool   `json:"retained"`
 	Bytes    int    `json:"bytes"`
+	// Dropped: the broker's on-publish hook left the message out.
+	Dropped bool `json:"dropped,omitempty"`
 }
 
 // maxPayload returns the largest payload a PUBLISH packet of at most max
@@ -121,12 +123,15 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 	}
 	m := &broker.Message{
 		BrokerID: g.b.ID, Topic: p.topic, Payload: body, Retain: p.retain,
-		ClientID: g.ClientID, ContentType: ct,
+		ClientID: g.ClientID, JTI: g.JTI, ContentType: ct,
 	}
 	if p.ttl > 0 {
 		m.Expiry = time.Now().Add(time.Duration(p.ttl) * time.Second)
 	}
-	if err := h.bus.Publish(m); err != nil {
+	dropped := false
+	if err := h.bus.Publish(m); errors.Is(err, ErrDropped) {
+		dropped = true
+	} else if err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) {
 			writeError(w, e) // the broker's refusal, such as its retained quota
 			return
@@ -136,5 +141,5 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request, b *broker.
 		return
 	}
 	h.publishes.Add(1)
-	writeJSON(w, publishResult{ID: ulid.Make().String(), Topic: p.topic, Retained: p.retain, Bytes: len(body)})
+	writeJSON(w, publishResult{ID: ulid.Make().String(), Topic: p.topic, Retained: p.retain, Bytes: len(body), Dropped: dropped})
 }

@@ -31,7 +31,7 @@ func BenchmarkPublishACL(b *testing.B) {
 			c := &conn{}
 			c.sess.Store(s)
 			cl := newTestClient(c)
-			h := &hook{}
+			h := &hook{srv: &server{node: &Node{}}} // no on-publish hook
 			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: bc.publishTopic}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -49,6 +49,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Limits are the per-client limits.
 	Limits Limits
+	// Hooks configures the brokers' on-publish hooks (onpublish.go).
+	Hooks HookConfig
 }
 
 // Limits are the per-client protocol limits of a node. A zero field takes

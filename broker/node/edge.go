@@ -91,7 +91,8 @@ func newBus(s *server) *bus {
 }
 
 // Publish injects m into the broker's server as if an authorized client
-// had published it, then, for a retained message, waits until the
+// had published it, once the broker's on-publish hook let it through
+// (edge.ErrDropped, or an EHOOK error, when it did not), then, for a retained message, waits until the
 // broker's retained message for the topic is on disk. A retained message
 // over the broker's quota is refused with edge.ERETAINEDQUOTA.
 func (b *bus) Publish(m *broker.Message) error {
@@ -114,6 +115,9 @@ func (b *bus) Publish(m *broker.Message) error {
 		pk.Properties.MessageExpiryInterval = uint32(max(1, min(secs, 1<<32-1)))
 	}
 	if err := b.srv.admitRetainedHTTP(&pk); err != nil {
+		return err
+	}
+	if err := b.srv.hookHTTPPublish(&pk, m); err != nil { // onpublish.go
 		return err
 	}
 	if err := b.srv.mochi.InjectPacket(b.cl, pk); err != nil {

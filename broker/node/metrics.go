@@ -193,6 +193,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 			}
 		}
 	}
+	writeHookMetrics(w, servers) // onpublish.go
 	writeRuntimeMetrics(w)
 	if err := w.Flush(); err != nil {
 		return err

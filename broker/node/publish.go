@@ -18,10 +18,13 @@ import (
 //     aliases): broker.Grant.CanPublish, which refuses every $ topic;
 //     PUBACK or PUBREC 0x87, a QoS 0 publish dropped and counted;
 //  4. the broker's retained quota, for a retained publish (retained.go):
-//     0x97.
+//     0x97;
+//  5. the broker's on-publish hook, when it has one (onpublish.go): the
+//     publisher's goroutine waits for its verdict; PUBACK 0x10 for a
+//     message it dropped, 0x80 when it failed.
 //
-// Only then do mochi's subscribers, the retained store and the edge see
-// the message. Deliveries are checked in OnACLCheck. HTTP publishes pass
+// Only then do mochi's subscribers, the retained store, the edge and the
+// other nodes see the message. Deliveries are checked in OnACLCheck. HTTP publishes pass
 // the same rules in the edge, through the same broker.Grant.
 
 // OnACLCheck is mochi's check for SUBSCRIBE filters and, for sessions
@@ -54,7 +57,10 @@ func (h *hook) OnPublishInPlace(cl *mqtt.Client, pk *packets.Packet) error {
 	}
 	sess := sessionOf(cl)
 	if sess != nil && sess.canPublish(pk.TopicName) {
-		return h.srv.admitRetained(cl, pk) // retained.go: the retained quota
+		if err := h.srv.admitRetained(cl, pk); err != nil { // retained.go: the retained quota
+			return err
+		}
+		return h.srv.hookPublish(cl, pk) // onpublish.go
 	}
 	return h.denyPublish(pk)
 }

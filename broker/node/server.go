@@ -47,6 +47,8 @@ type server struct {
 	bus      *bus // the edge's access (edge.go)
 	retainMu [retainStripes]sync.Mutex
 	quota    retainedQuota // retained.go
+
+	hook hookState // the on-publish hook (onpublish.go)
 }
 
 // newServer starts the mochi server of broker b.
@@ -257,6 +259,7 @@ func (s *server) shutdown(r *broker.Refusal) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.closeHook() // releases the publishers waiting for it
 	s.sessions.Close(r)
 
 	waitTimeout(&s.bg, 2*disconnectWriteTimeout)

@@ -28,7 +28,9 @@ else $PUBSUB_NAMESPACE, else $DEFAULT_NAMESPACE (as in the guide).
 
 	create := apiCommand("create NAME", "Create a broker", `  pubsub broker create example-broker --ns my-namespace
   pubsub broker create example-broker --expiration 30d --on-publish-url https://hooks.example.com/pubsub
-  pubsub broker create example-broker --self-signed-tokens --fastly-wildcards`, exactArgs("NAME"))
+  pubsub broker create example-broker --self-signed-tokens --fastly-wildcards
+  pubsub broker create example-broker --on-publish-url https://hooks.example.com/pubsub \
+    --on-publish-filter 'devices/+/up' --on-publish-on-failure pass --on-publish-mode notify`, exactArgs("NAME"))
 	createNS := namespaceFlag(create.Flags())
 	createOpts := brokerSettingsFlags(create.Flags(), "longest credential lifetime: seconds or 48h, 30d, 1y, \"6 days\"")
 	create.RunE = func(c *cobra.Command, args []string) error {
@@ -94,7 +96,12 @@ else $PUBSUB_NAMESPACE, else $DEFAULT_NAMESPACE (as in the guide).
 	rotate.RunE = func(c *cobra.Command, args []string) error {
 		return brokerRequest(c, stdout, *rotateNS, args[0], "POST", "/publickeys/rotate", nil, nil)
 	}
-	c.AddCommand(revs, keys, rotate, brokerServeCmd(stderr))
+	hookTest := apiCommand("hook-test NAME", "Send a signed sample batch to the broker's on-publish hook and show what its answer does", "  pubsub broker hook-test example-broker --ns my-namespace", exactArgs("NAME"))
+	hookTestNS := namespaceFlag(hookTest.Flags())
+	hookTest.RunE = func(c *cobra.Command, args []string) error {
+		return brokerRequest(c, stdout, *hookTestNS, args[0], "POST", "/on_publish/test", nil, nil)
+	}
+	c.AddCommand(revs, keys, rotate, hookTest, brokerServeCmd(stderr))
 	return c
 }
 
@@ -149,6 +156,9 @@ func revokeCmds(stdout io.Writer) []*cobra.Command {
 // brokerSettings are the flags of broker create and update.
 type brokerSettings struct {
 	description, expiration, onPublish string
+	hookFailure, hookMode              string
+	hookTimeout                        int
+	hookFilters                        stringList
 	selfSigned, wildcards              bool
 }
 
@@ -157,6 +167,10 @@ func brokerSettingsFlags(fs *pflag.FlagSet, expirationHelp string) *brokerSettin
 	fs.StringVar(&o.description, "description", "", "description")
 	fs.StringVar(&o.expiration, "expiration", "", expirationHelp)
 	fs.StringVar(&o.onPublish, "on-publish-url", "", "webhook URL called on every publish ('none' clears)")
+	fs.Var(&o.hookFilters, "on-publish-filter", "topic filter whose messages go through the hook (repeatable; default all)")
+	fs.IntVar(&o.hookTimeout, "on-publish-timeout", 0, "seconds the hook has to answer, 1 to 60 (default 10)")
+	fs.StringVar(&o.hookFailure, "on-publish-on-failure", "", "what a failed hook request does: drop (default), pass or retry")
+	fs.StringVar(&o.hookMode, "on-publish-mode", "", "transform (default: deliver what the hook answers) or notify (deliver at once, send the hook a copy)")
 	fs.BoolVar(&o.selfSigned, "self-signed-tokens", false, "accept self-signed (fastly-style HS256) tokens signed with the broker's signingkeys")
 	fs.BoolVar(&o.wildcards, "fastly-wildcards", false, "read self-signed tokens' x-fastly-read/x-fastly-write as MQTT topic filters")
 	return o
@@ -172,7 +186,7 @@ func (o *brokerSettings) createBody(name string) (map[string]any, error) {
 		body["expiration"] = secs
 	}
 	if o.onPublish != "" {
-		body["on_publish"] = map[string]string{"url": o.onPublish}
+		body["on_publish"] = o.onPublishBody()
 	}
 	if o.selfSigned {
 		body["self_signed_tokens"] = true
@@ -203,7 +217,7 @@ func (o *brokerSettings) updateBody(fs *pflag.FlagSet) (map[string]any, error) {
 		if o.onPublish == "none" || o.onPublish == "" {
 			body["on_publish"] = map[string]any{"url": nil}
 		} else {
-			body["on_publish"] = map[string]string{"url": o.onPublish}
+			body["on_publish"] = o.onPublishBody()
 		}
 	}
 	if fs.Changed("self-signed-tokens") {
@@ -216,4 +230,23 @@ func (o *brokerSettings) updateBody(fs *pflag.FlagSet) (map[string]any, error) {
 		return nil, usageError{"nothing to update: give --description, --expiration, --on-publish-url, --self-signed-tokens or --fastly-wildcards"}
 	}
 	return body, nil
+}
+
+// onPublishBody is the on_publish object of the flags: the URL and the
+// optional settings given.
+func (o *brokerSettings) onPublishBody() map[string]any {
+	op := map[string]any{"url": o.onPublish}
+	if len(o.hookFilters) > 0 {
+		op["filters"] = []string(o.hookFilters)
+	}
+	if o.hookTimeout != 0 {
+		op["timeout"] = o.hookTimeout
+	}
+	if o.hookFailure != "" {
+		op["on_failure"] = o.hookFailure
+	}
+	if o.hookMode != "" {
+		op["mode"] = o.hookMode
+	}
+	return op
 }

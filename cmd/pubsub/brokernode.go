@@ -39,6 +39,7 @@ control plane is down.`,
 	clientsInterval := s.Duration("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, "how often the node reports its connected clients and counters to the control plane, 10ms to 10m")
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
+	hooks := hookFlags(s, false)
 	logger := logFlags(s, stderr)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		if err := s.err(); err != nil {
@@ -50,11 +51,15 @@ control plane is down.`,
 		if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
 			return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
 		}
+		hookCfg, err := hooks()
+		if err != nil {
+			return err
+		}
 		ctx := c.Context()
 		log := logger()
 		n, err := app.StartNode(ctx, app.NodeConfig{
 			ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
-			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), ClientsInterval: *clientsInterval, Log: log,
+			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, Log: log,
 		})
 		if err != nil {
 			return err

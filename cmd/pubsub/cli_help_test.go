@@ -44,6 +44,7 @@ var noArgsWant = map[string]struct {
 	"broker revocations":    {2, "pubsub broker revocations needs NAME"},
 	"broker public-keys":    {2, "pubsub broker public-keys needs NAME"},
 	"broker rotate-keys":    {2, "pubsub broker rotate-keys needs NAME"},
+	"broker hook-test":      {2, "pubsub broker hook-test needs NAME"},
 	"broker serve":          {2, "needs --control-plane, --node-token and --cert-dir"},
 	"signingkey":            {0, "\n  pubsub signingkey [command]\n"},
 	"signingkey create":     {2, "pubsub signingkey create needs BROKER"},

@@ -82,10 +82,20 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("revocations: %s", out)
 	}
 	mustCLI(t, "broker", "unrevoke", "example-broker", "--jti", list[0].JTI)
+	out = mustCLI(t, "broker", "update", "example-broker", "--on-publish-url", "https://hook.example/p",
+		"--on-publish-filter", "a/#", "--on-publish-filter", "b/+", "--on-publish-timeout", "5", "--on-publish-on-failure", "pass", "--on-publish-mode", "notify")
+	for _, want := range []string{`"url": "https://hook.example/p"`, `"a/#"`, `"b/+"`, `"timeout": 5`, `"on_failure": "pass"`, `"mode": "notify"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("update --on-publish-*: %s lacks %s", out, want)
+		}
+	}
+	if _, _, err := cli(t, context.Background(), "broker", "update", "example-broker", "--on-publish-url", "https://hook.example/p", "--on-publish-mode", "filter"); err == nil || !strings.Contains(err.Error(), "on_publish.mode") {
+		t.Fatalf("a bad mode: %v", err)
+	}
 	if out := mustCLI(t, "broker", "rotate-keys", "example-broker"); !strings.Contains(out, `"retired": [`) {
 		t.Fatalf("rotate-keys: %s", out)
 	}
-	if out := mustCLI(t, "broker", "public-keys", "example-broker"); strings.Count(out, `"kid"`) != 3 {
+	if out := mustCLI(t, "broker", "public-keys", "example-broker"); strings.Count(out, `"kid"`) != 4 { // current, next, retired, hook
 		t.Fatalf("public-keys after a rotation: %s", out)
 	}
 

@@ -37,6 +37,9 @@ var badEnv = map[string]string{
 	"PUBSUB_SSE_CLIENT_QUEUE":      "1e3",
 	"PUBSUB_CLIENTS_INTERVAL":      "soon",
 	"PUBSUB_HEALTHCHECK_TIMEOUT":   "3",
+	"PUBSUB_HOOK_ALLOW_HTTP":       "yes",
+	"PUBSUB_HOOK_MAX_INFLIGHT":     "many",
+	"PUBSUB_HOOK_MAX_BATCH":        "1,000",
 }
 
 // freeFormEnv are the variables that take any string.
@@ -44,7 +47,7 @@ var freeFormEnv = map[string]bool{
 	"PUBSUB_DATA_DIR": true, "PUBSUB_ADDR": true, "PUBSUB_DOMAIN": true, "PUBSUB_MQTT_ADDRS": true,
 	"PUBSUB_HTTPS_ADDRS": true, "PUBSUB_OPS_ADDR": true, "PUBSUB_ALLOWED_ORIGINS": true, "PUBSUB_DATABASE_URL": true,
 	"PUBSUB_CONTROL_PLANE_URL": true, "PUBSUB_NODE_TOKEN": true, "PUBSUB_CERT_DIR": true, "PUBSUB_DEFAULT_CERT": true,
-	"PUBSUB_HEALTHCHECK_URL": true,
+	"PUBSUB_HEALTHCHECK_URL": true, "PUBSUB_HOOK_CA": true,
 }
 
 // serverCommands are the commands that start something.

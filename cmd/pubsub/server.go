@@ -33,13 +33,18 @@ It writes <data-dir>/env: source it to use the CLI, curl or wrangler.`,
 	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "the node's /metrics, /healthz and /readyz")
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
+	hooks := hookFlags(s, true) // a hook on the developer's machine is plain HTTP
 	logger := logFlags(s, stderr)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		if err := s.err(); err != nil {
 			return err
 		}
+		hookCfg, err := hooks()
+		if err != nil {
+			return err
+		}
 		ctx := c.Context()
-		d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Log: logger()})
+		d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: logger()})
 		if err != nil {
 			return err
 		}
@@ -84,6 +89,7 @@ PUBSUB_KEK (64 hex characters) is required: it encrypts the signing keys.`,
 	domain := s.String("domain", "PUBSUB_DOMAIN", "", "broker hostnames are <broker>.<namespace>.<domain>")
 	mqttPort := s.IntRange("mqtt-port", "PUBSUB_MQTT_PORT", 8883, 1, 65535, "MQTT over TLS port shown in broker endpoints")
 	revLimit := s.Int("revocation-limit", "PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit, "maximum unexpired revocations per broker")
+	hookHTTP := s.Bool("hook-allow-http", "PUBSUB_HOOK_ALLOW_HTTP", false, "let 'pubsub broker hook-test' call http:// hooks on loopback and private addresses")
 	selfSignedLeeway := s.IntRange("self-signed-leeway", "PUBSUB_SELF_SIGNED_LEEWAY", 900, 0, 86400, "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400")
 	logger := logFlags(s, stderr)
 	c.RunE = func(c *cobra.Command, args []string) error {
@@ -96,7 +102,7 @@ PUBSUB_KEK (64 hex characters) is required: it encrypts the signing keys.`,
 		}
 		ctx := c.Context()
 		log := logger()
-		cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, Log: log})
+		cp, err := app.StartControlPlane(ctx, app.ControlPlaneConfig{Addr: *addr, Store: store(), Domain: *domain, MQTTPort: *mqttPort, KEK: kek, RevocationLimit: *revLimit, SelfSignedLeeway: time.Duration(*selfSignedLeeway) * time.Second, AllowHTTPHooks: *hookHTTP, Log: log})
 		if err != nil {
 			return err
 		}

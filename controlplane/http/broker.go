@@ -31,8 +31,11 @@ type brokerJSON struct {
 	FastlyWildcards  bool `json:"fastly_wildcards"`
 }
 
+// onPublishJSON is Cloudflare's on_publish with our optional settings,
+// written only when set.
 type onPublishJSON struct {
 	URL string `json:"url"`
+	controlplane.OnPublish
 }
 
 func (s *Server) toBrokerJSON(b *controlplane.Broker) brokerJSON {
@@ -42,7 +45,7 @@ func (s *Server) toBrokerJSON(b *controlplane.Broker) brokerJSON {
 		Endpoint: s.svc.Endpoint(b), SelfSignedTokens: b.SelfSignedTokens, FastlyWildcards: b.FastlyWildcards,
 	}
 	if b.OnPublishURL != "" {
-		out.OnPublish = &onPublishJSON{URL: b.OnPublishURL}
+		out.OnPublish = &onPublishJSON{URL: b.OnPublishURL, OnPublish: b.OnPublish}
 	}
 	return out
 }
@@ -62,7 +65,24 @@ type createBrokerBody struct {
 }
 
 type onPublishBody struct {
-	URL *string `json:"url"`
+	URL       *string  `json:"url"`
+	Filters   []string `json:"filters"`
+	Timeout   int      `json:"timeout"`
+	OnFailure string   `json:"on_failure"`
+	Mode      string   `json:"mode"`
+}
+
+// settings returns the body's URL ("" for null or absent) and settings,
+// which need a URL.
+func (op *onPublishBody) settings() (string, controlplane.OnPublish, error) {
+	o := controlplane.OnPublish{Filters: op.Filters, Timeout: op.Timeout, OnFailure: op.OnFailure, Mode: op.Mode}
+	if op.URL == nil || *op.URL == "" {
+		if !o.IsZero() {
+			return "", o, errorf(controlplane.EINVALID, "on_publish.url is required with on_publish's other fields")
+		}
+		return "", o, nil
+	}
+	return *op.URL, o, nil
 }
 
 func (s *Server) handleCreateBroker(w http.ResponseWriter, r *http.Request) {
@@ -88,8 +108,11 @@ func (s *Server) handleCreateBroker(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(controlplane.EINVALID, "authType %q and auth_type %q disagree; send one of them", truncate(body.AuthType), truncate(body.AuthTypeAlt)))
 		return
 	}
-	if body.OnPublish != nil && body.OnPublish.URL != nil {
-		in.OnPublishURL = *body.OnPublish.URL
+	if body.OnPublish != nil {
+		if in.OnPublishURL, in.OnPublish, err = body.OnPublish.settings(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	b, err := s.svc.CreateBroker(r.Context(), account(r).ID, chi.URLParam(r, "namespace"), in)
 	if err != nil {
@@ -183,10 +206,11 @@ func (body updateBrokerBody) update() (controlplane.BrokerUpdate, error) {
 			dec := json.NewDecoder(bytes.NewReader(body.OnPublish))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&op); err != nil {
-				return u, errorf(controlplane.EINVALID, "field \"on_publish\" must be {\"url\": \"https://...\"} or {\"url\": null}")
+				return u, errorf(controlplane.EINVALID, "field \"on_publish\" must be {\"url\": \"https://...\"} or {\"url\": null}, with optional \"filters\", \"timeout\", \"on_failure\" and \"mode\": %v", err)
 			}
-			if op.URL != nil {
-				u.OnPublishURL = *op.URL
+			var err error
+			if u.OnPublishURL, u.OnPublish, err = op.settings(); err != nil {
+				return u, err
 			}
 		}
 	}

@@ -104,8 +104,8 @@ func TestGuideStep5(t *testing.T) {
 			t.Fatalf("want 2 credentials in minting order, got %v", order)
 		}
 		keys, set := a.keySet(t, bp)
-		if len(set.Keys) != 2 {
-			t.Fatalf("want current and next keys, got %d", len(set.Keys))
+		if len(set.Keys) != 3 {
+			t.Fatalf("want current, next and hook keys, got %d", len(set.Keys))
 		}
 		for _, id := range order {
 			if !strings.HasPrefix(id, "example-broker") || !ulidRE.MatchString(strings.TrimPrefix(id, "example-broker")) {
@@ -373,7 +373,7 @@ func TestKeyRotation(t *testing.T) {
 			Retired []string               `json:"retired"`
 		}
 		a.do("POST", bp+"/publickeys/rotate", "").ok(t, &rot)
-		if rot.Current != k2 || rot.Next == k1 || rot.Next == k2 || fmt.Sprint(rot.Retired) != "["+k1+"]" || len(rot.Keys) != 3 {
+		if rot.Current != k2 || rot.Next == k1 || rot.Next == k2 || fmt.Sprint(rot.Retired) != "["+k1+"]" || len(rot.Keys) != 4 {
 			t.Fatalf("rotation: %+v (k1 %s, k2 %s)", rot, k1, k2)
 		}
 		keys, _ := a.keySet(t, bp)

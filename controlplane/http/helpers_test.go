@@ -26,8 +26,10 @@ type api struct {
 	t     *testing.T
 	clock *clock
 	srv   *httptest.Server
-	svc   *controlplane.Service
-	acct  *controlplane.NewAccount
+	// srvAPI is the handler srv serves.
+	srvAPI *cphttp.Server
+	svc    *controlplane.Service
+	acct   *controlplane.NewAccount
 }
 
 // response is a decoded envelope.
@@ -58,8 +60,9 @@ func newAPI(t *testing.T, st controlplane.Store) *api {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(cphttp.NewServer(svc, log))
-	a := &api{t: t, srv: srv, svc: svc, clock: c}
+	h := cphttp.NewServer(svc, log)
+	srv := httptest.NewServer(h)
+	a := &api{t: t, srv: srv, srvAPI: h, svc: svc, clock: c}
 	a.acct = a.newAccount("owner@example.com")
 	t.Cleanup(func() {
 		srv.Close()

@@ -9,7 +9,8 @@ import (
 	"github.com/openpubsub/pubsub/pkg/token"
 )
 
-// jwkSet is the JWKS of a broker: every key that verifies its tokens.
+// jwkSet is the JWKS of a broker: every key that verifies its tokens, and
+// the key that signs its on-publish hook requests.
 type jwkSet struct {
 	Keys []token.JWK `json:"keys"`
 }
@@ -29,6 +30,7 @@ type rotationJSON struct {
 	Current string      `json:"current"`
 	Next    string      `json:"next"`
 	Retired []string    `json:"retired"`
+	Hook    string      `json:"hook"`
 }
 
 func (s *Server) handlePublicKeys(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +55,8 @@ func (s *Server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 			out.Current = k.ID
 		case controlplane.KeyNext:
 			out.Next = k.ID
+		case controlplane.KeyHook:
+			out.Hook = k.ID
 		default:
 			out.Retired = append(out.Retired, k.ID)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -195,7 +196,7 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(200, "GET", "/namespaces/ns", "", key)
 
 	// Brokers.
-	r.do(200, "POST", "/namespaces/ns/brokers", `{"name": "b", "authType": "TOKEN", "description": "a broker", "expiration": 86400, "on_publish": {"url": "https://hooks.example.com/p"}}`, key)
+	r.do(200, "POST", "/namespaces/ns/brokers", `{"name": "b", "authType": "TOKEN", "description": "a broker", "expiration": 86400, "on_publish": {"url": "https://hooks.example.com/p", "filters": ["a/#"], "timeout": 5, "on_failure": "retry", "mode": "transform"}}`, key)
 	r.do(200, "POST", "/namespaces/ns/brokers", `{"name": "plain", "auth_type": "TOKEN"}`, key)
 	r.do(400, "POST", "/namespaces/ns/brokers", `{"name": "-bad-"}`, key)
 	r.do(413, "POST", "/namespaces/ns/brokers", big, key)
@@ -233,6 +234,14 @@ func recordEveryRoute(t *testing.T) []*exchange {
 	r.do(400, "DELETE", bp+"/publickeys/"+next, "", key) // in use
 	r.do(200, "DELETE", bp+"/publickeys/"+current, "", key)
 	r.do(404, "DELETE", bp+"/publickeys/"+current, "", key)
+
+	// The on-publish hook test, against a local receiver that drops all.
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "[]") }))
+	t.Cleanup(hook.Close)
+	a.srvAPI.AllowHTTPHooks(true)
+	r.do(200, "POST", "/namespaces/ns/brokers", `{"name": "hooked", "on_publish": {"url": "`+hook.URL+`"}}`, key)
+	r.do(200, "POST", "/namespaces/ns/brokers/hooked/on_publish/test", "", key)
+	r.do(400, "POST", "/namespaces/ns/brokers/plain/on_publish/test", "", key)
 
 	// Keys of self-signed tokens; a broker holds at most MaxHMACKeys.
 	r.do(200, "GET", bp+"/signingkeys", "", key)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -33,7 +34,16 @@ type Server struct {
 	router  chi.Router
 	console http.Handler
 	metrics *metrics
+
+	// hookAllowHTTP lets hook tests call http:// hooks on loopback and
+	// private addresses (AllowHTTPHooks).
+	hookAllowHTTP atomic.Bool
 }
+
+// AllowHTTPHooks lets the hook test route call http:// hooks that
+// resolve to loopback or private addresses, as the nodes of `pubsub dev`
+// do. Call it before serving.
+func (s *Server) AllowHTTPHooks(v bool) { s.hookAllowHTTP.Store(v) }
 
 // NewServer returns a Server for svc.
 func NewServer(svc *controlplane.Service, log *slog.Logger) *Server {
@@ -91,6 +101,7 @@ func (s *Server) routes() chi.Router {
 		r.Get("/namespaces/{namespace}/brokers/{broker}", s.handleGetBroker)
 		r.Patch("/namespaces/{namespace}/brokers/{broker}", s.handleUpdateBroker)
 		r.Delete("/namespaces/{namespace}/brokers/{broker}", s.handleDeleteBroker)
+		r.Post("/namespaces/{namespace}/brokers/{broker}/on_publish/test", s.handleHookTest)
 
 		r.Get("/namespaces/{namespace}/brokers/{broker}/credentials", s.handleMintCredentials)
 		r.Post("/namespaces/{namespace}/brokers/{broker}/credentials", s.handleMintCredentials)

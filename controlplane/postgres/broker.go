@@ -12,14 +12,18 @@ import (
 const brokerSelect = `
 	SELECT b.id, b.namespace_id, n.name, b.name, b.auth_type, b.description,
 	       b.expiration, b.on_publish_url, b.created_on, b.modified_on,
-	       b.self_signed_tokens, b.fastly_wildcards
+	       b.self_signed_tokens, b.fastly_wildcards, b.on_publish_options
 	FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`
 
 func scanBroker(rows pgx.Rows) (*controlplane.Broker, error) {
 	var b controlplane.Broker
+	var opts string
 	err := rows.Scan(&b.ID, &b.NamespaceID, &b.NamespaceName, &b.Name, &b.AuthType, &b.Description,
-		&b.Expiration, &b.OnPublishURL, &b.CreatedOn, &b.ModifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards)
+		&b.Expiration, &b.OnPublishURL, &b.CreatedOn, &b.ModifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards, &opts)
 	if err != nil {
+		return nil, err
+	}
+	if b.OnPublish, err = controlplane.ParseStoredOnPublish(opts); err != nil {
 		return nil, err
 	}
 	b.CreatedOn, b.ModifiedOn = b.CreatedOn.UTC(), b.ModifiedOn.UTC()
@@ -46,10 +50,11 @@ func (s *Store) CreateBroker(ctx context.Context, b *controlplane.Broker, keys [
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO brokers (id, namespace_id, name, auth_type, description, expiration,
-			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards,
+			                     on_publish_options)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			b.ID, b.NamespaceID, b.Name, b.AuthType, b.Description, b.Expiration,
-			b.OnPublishURL, b.CreatedOn, b.ModifiedOn, b.SelfSignedTokens, b.FastlyWildcards)
+			b.OnPublishURL, b.CreatedOn, b.ModifiedOn, b.SelfSignedTokens, b.FastlyWildcards, b.OnPublish.StoredText())
 		if violated(err) == "brokers_namespace_name_key" {
 			return controlplane.ErrBrokerTaken(b.NamespaceName, b.Name)
 		} else if err != nil {
@@ -74,18 +79,19 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	// One round trip answers both questions: the namespace row is there
 	// whether or not the broker is.
 	var nsID string
-	var id, bname, authType, description, onPublishURL *string
+	var id, bname, authType, description, onPublishURL, opts *string
 	var b controlplane.Broker
 	var createdOn, modifiedOn *time.Time
 	var selfSigned, wildcards *bool
 	err := s.pool.QueryRow(ctx, `
 		SELECT n.id, b.id, b.name, b.auth_type, b.description, b.expiration,
-		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards
+		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards,
+		       b.on_publish_options
 		FROM namespaces n
 		LEFT JOIN brokers b ON b.namespace_id = n.id AND b.name = $3
 		WHERE n.account_id = $1 AND n.name = $2`, accountID, namespace, name).
 		Scan(&nsID, &id, &bname, &authType, &description, &b.Expiration,
-			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards)
+			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards, &opts)
 	if isNoRows(err) {
 		return nil, controlplane.ErrNamespaceNotFound(namespace)
 	} else if err != nil {
@@ -98,6 +104,9 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	b.AuthType, b.Description, b.OnPublishURL = *authType, *description, *onPublishURL
 	b.CreatedOn, b.ModifiedOn = createdOn.UTC(), modifiedOn.UTC()
 	b.SelfSignedTokens, b.FastlyWildcards = *selfSigned, *wildcards
+	if b.OnPublish, err = controlplane.ParseStoredOnPublish(*opts); err != nil {
+		return nil, err
+	}
 	return &b, nil
 }
 
@@ -154,7 +163,7 @@ func (s *Store) ListBrokers(ctx context.Context, accountID, namespace string, p 
 	return list, total, nil
 }
 
-// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+// UpdateBroker writes b's Description, Expiration, OnPublishURL, OnPublish,
 // SelfSignedTokens, FastlyWildcards and ModifiedOn, and records the change. Returns ENOTFOUND.
 func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error {
 	if b.ModifiedOn.IsZero() {
@@ -165,10 +174,10 @@ func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error 
 		var nsID string
 		err := tx.QueryRow(ctx, `
 			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5,
-			                   self_signed_tokens = $6, fastly_wildcards = $7
+			                   self_signed_tokens = $6, fastly_wildcards = $7, on_publish_options = $8
 			WHERE id = $1 RETURNING namespace_id`,
 			b.ID, b.Description, b.Expiration, b.OnPublishURL, b.ModifiedOn,
-			b.SelfSignedTokens, b.FastlyWildcards).Scan(&nsID)
+			b.SelfSignedTokens, b.FastlyWildcards, b.OnPublish.StoredText()).Scan(&nsID)
 		if isNoRows(err) {
 			return errBrokerIDNotFound(b.ID)
 		} else if err != nil {

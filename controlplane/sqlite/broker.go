@@ -12,15 +12,19 @@ import (
 const brokerSelect = `
 	SELECT b.id, b.namespace_id, n.name, b.name, b.auth_type, b.description,
 	       b.expiration, b.on_publish_url, b.created_on, b.modified_on,
-	       b.self_signed_tokens, b.fastly_wildcards
+	       b.self_signed_tokens, b.fastly_wildcards, b.on_publish_options
 	FROM brokers b JOIN namespaces n ON n.id = b.namespace_id`
 
 func scanBroker(row scanner) (*controlplane.Broker, error) {
 	var b controlplane.Broker
 	var createdOn, modifiedOn int64
+	var opts string
 	err := row.Scan(&b.ID, &b.NamespaceID, &b.NamespaceName, &b.Name, &b.AuthType, &b.Description,
-		&b.Expiration, &b.OnPublishURL, &createdOn, &modifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards)
+		&b.Expiration, &b.OnPublishURL, &createdOn, &modifiedOn, &b.SelfSignedTokens, &b.FastlyWildcards, &opts)
 	if err != nil {
+		return nil, err
+	}
+	if b.OnPublish, err = controlplane.ParseStoredOnPublish(opts); err != nil {
 		return nil, err
 	}
 	b.CreatedOn, b.ModifiedOn = fromMicros(createdOn), fromMicros(modifiedOn)
@@ -45,10 +49,11 @@ func (s *Store) CreateBroker(ctx context.Context, b *controlplane.Broker, keys [
 		}
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO brokers (id, namespace_id, name, auth_type, description, expiration,
-			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			                     on_publish_url, created_on, modified_on, self_signed_tokens, fastly_wildcards,
+			                     on_publish_options)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			b.ID, b.NamespaceID, b.Name, b.AuthType, b.Description, b.Expiration,
-			b.OnPublishURL, micros(b.CreatedOn), micros(b.ModifiedOn), b.SelfSignedTokens, b.FastlyWildcards)
+			b.OnPublishURL, micros(b.CreatedOn), micros(b.ModifiedOn), b.SelfSignedTokens, b.FastlyWildcards, b.OnPublish.StoredText())
 		if violation(err) == uniqueViolation {
 			return controlplane.ErrBrokerTaken(b.NamespaceName, b.Name)
 		} else if err != nil {
@@ -73,18 +78,19 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	// One query answers both questions: the namespace row is there
 	// whether or not the broker is.
 	var nsID string
-	var id, bname, authType, description, onPublishURL sql.NullString
+	var id, bname, authType, description, onPublishURL, opts sql.NullString
 	var createdOn, modifiedOn sql.NullInt64
 	var selfSigned, wildcards sql.NullBool
 	var b controlplane.Broker
 	err := s.readDB.QueryRowContext(ctx, `
 		SELECT n.id, b.id, b.name, b.auth_type, b.description, b.expiration,
-		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards
+		       b.on_publish_url, b.created_on, b.modified_on, b.self_signed_tokens, b.fastly_wildcards,
+		       b.on_publish_options
 		FROM namespaces n
 		LEFT JOIN brokers b ON b.namespace_id = n.id AND b.name = $3
 		WHERE n.account_id = $1 AND n.name = $2`, accountID, namespace, name).
 		Scan(&nsID, &id, &bname, &authType, &description, &b.Expiration,
-			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards)
+			&onPublishURL, &createdOn, &modifiedOn, &selfSigned, &wildcards, &opts)
 	if isNoRows(err) {
 		return nil, controlplane.ErrNamespaceNotFound(namespace)
 	} else if err != nil {
@@ -97,6 +103,9 @@ func (s *Store) FindBroker(ctx context.Context, accountID, namespace, name strin
 	b.AuthType, b.Description, b.OnPublishURL = authType.String, description.String, onPublishURL.String
 	b.CreatedOn, b.ModifiedOn = fromMicros(createdOn.Int64), fromMicros(modifiedOn.Int64)
 	b.SelfSignedTokens, b.FastlyWildcards = selfSigned.Bool, wildcards.Bool
+	if b.OnPublish, err = controlplane.ParseStoredOnPublish(opts.String); err != nil {
+		return nil, err
+	}
 	return &b, nil
 }
 
@@ -142,7 +151,7 @@ func (s *Store) ListBrokers(ctx context.Context, accountID, namespace string, p 
 	return list, total, nil
 }
 
-// UpdateBroker writes b's Description, Expiration, OnPublishURL,
+// UpdateBroker writes b's Description, Expiration, OnPublishURL, OnPublish,
 // SelfSignedTokens, FastlyWildcards and ModifiedOn, and records the change. Returns ENOTFOUND.
 func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error {
 	if b.ModifiedOn.IsZero() {
@@ -153,10 +162,10 @@ func (s *Store) UpdateBroker(ctx context.Context, b *controlplane.Broker) error 
 		var nsID string
 		err := tx.QueryRowContext(ctx, `
 			UPDATE brokers SET description = $2, expiration = $3, on_publish_url = $4, modified_on = $5,
-			                   self_signed_tokens = $6, fastly_wildcards = $7
+			                   self_signed_tokens = $6, fastly_wildcards = $7, on_publish_options = $8
 			WHERE id = $1 RETURNING namespace_id`,
 			b.ID, b.Description, b.Expiration, b.OnPublishURL, micros(b.ModifiedOn),
-			b.SelfSignedTokens, b.FastlyWildcards).Scan(&nsID)
+			b.SelfSignedTokens, b.FastlyWildcards, b.OnPublish.StoredText()).Scan(&nsID)
 		if isNoRows(err) {
 			return errBrokerIDNotFound(b.ID)
 		} else if err != nil {

@@ -27,7 +27,10 @@ type ControlPlaneConfig struct {
 	RevocationLimit int
 	// SelfSignedLeeway is the clock tolerance on self-signed tokens; 0: 900 s.
 	SelfSignedLeeway time.Duration
-	Log              *slog.Logger
+	// AllowHTTPHooks lets hook tests call http:// hooks on loopback and
+	// private addresses.
+	AllowHTTPHooks bool
+	Log            *slog.Logger
 }
 
 // Validate checks the config before anything starts.
@@ -86,8 +89,10 @@ func StartControlPlane(ctx context.Context, cfg ControlPlaneConfig) (*ControlPla
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp := &ControlPlane{Service: svc, Store: store, cfg: cfg, ln: ln, cancel: cancel, done: make(chan struct{})}
+	api := cphttp.NewServer(svc, cfg.Log)
+	api.AllowHTTPHooks(cfg.AllowHTTPHooks)
 	cp.srv = &http.Server{
-		Handler: cphttp.NewServer(svc, cfg.Log),
+		Handler: api,
 		// Long-lived feed streams end when the control plane closes.
 		BaseContext:       func(net.Listener) context.Context { return runCtx },
 		ReadHeaderTimeout: 10 * time.Second,

@@ -32,7 +32,10 @@ type DevConfig struct {
 	// Edge configures SSE, HTTP publish and WebSocket; the dev stack
 	// always serves the example page.
 	Edge edge.Config
-	Log  *slog.Logger
+	// Hooks configures the on-publish hooks; pubsub dev allows http://
+	// hooks on loopback and private addresses.
+	Hooks node.HookConfig
+	Log   *slog.Logger
 }
 
 // Dev is a running dev stack.
@@ -98,14 +101,14 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	}
 	nd, err := StartNode(ctx, NodeConfig{
 		ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
-		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Log: cfg.Log,
+		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Hooks: cfg.Hooks, Log: cfg.Log,
 	})
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
 	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
-		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, Log: cfg.Log,
+		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, AllowHTTPHooks: cfg.Hooks.AllowHTTP, Log: cfg.Log,
 	})
 	if err != nil {
 		ln.Close()

@@ -40,7 +40,9 @@ type NodeConfig struct {
 	// ClientsInterval is how often the node reports its connected clients
 	// to the control plane (pkg/clients); 0 means clients.DefaultInterval.
 	ClientsInterval time.Duration
-	Log             *slog.Logger
+	// Hooks configures the brokers' on-publish hooks.
+	Hooks node.HookConfig
+	Log   *slog.Logger
 }
 
 // ConfigCacheFile is the node's config cache inside its data dir.
@@ -88,7 +90,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src),
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), Hooks: cfg.Hooks,
 	})
 	if err != nil {
 		n.closeAll()

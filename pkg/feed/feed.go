@@ -75,9 +75,26 @@ type Broker struct {
 	// nbf and iat, in seconds; 0 means fastly's 900.
 	SelfSignedLeeway int64     `json:"self_signed_leeway,omitempty"`
 	HMACKeys         []HMACKey `json:"hmac_keys,omitempty"`
+
+	// HookKey signs the broker's on-publish hook requests: its Secret is
+	// the 32-byte Ed25519 seed, sealed like the HMAC keys' secrets. The
+	// control plane sends it only when OnPublishURL is set; the public
+	// half is in the broker's JWKS, never in Keys (it verifies no token).
+	HookKey *HMACKey `json:"hook_key,omitempty"`
+	// OnPublish are the hook's optional settings; nil for the defaults.
+	OnPublish *OnPublish `json:"on_publish,omitempty"`
 }
 
-// HMACKey is a shared signing key of self-signed tokens. Its secret never
+// OnPublish are a broker's on-publish hook settings beyond its URL.
+type OnPublish struct {
+	Filters   []string `json:"filters,omitempty"`
+	Timeout   int64    `json:"timeout,omitempty"`    // seconds; 0: 10
+	OnFailure string   `json:"on_failure,omitempty"` // drop (""), pass or retry
+	Mode      string   `json:"mode,omitempty"`       // transform ("") or notify
+}
+
+// HMACKey is a shared signing key of self-signed tokens (or, as a
+// Broker's HookKey, the hook signing key's seed). Its secret never
 // travels nor rests in the clear: Sealed is the secret encrypted for the
 // node the event is sent to (see SecretBox). Secret is the plaintext,
 // which only the control plane (before sealing) and the node (after

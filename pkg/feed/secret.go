@@ -71,7 +71,7 @@ func (b *SecretBox) Open(sealed, brokerID, kid string) ([]byte, error) {
 	return out, nil
 }
 
-// SealSecrets seals the Secret of every HMAC key in ev, in place, and
+// SealSecrets seals the Secret of every HMAC key and hook key in ev, in place, and
 // clears it: the control plane calls it before it writes the event.
 func (b *SecretBox) SealSecrets(ev *Event) {
 	b.each(ev, func(br *Broker, k *HMACKey) error {
@@ -80,7 +80,7 @@ func (b *SecretBox) SealSecrets(ev *Event) {
 	})
 }
 
-// OpenSecrets opens the Sealed secret of every HMAC key in ev into its
+// OpenSecrets opens the Sealed secret of every HMAC key and hook key in ev into its
 // Secret, in place. It stops at the first that does not open (ErrSealed).
 func (b *SecretBox) OpenSecrets(ev *Event) error {
 	return b.each(ev, func(br *Broker, k *HMACKey) (err error) {
@@ -100,6 +100,13 @@ func (b *SecretBox) each(ev *Event, fn func(*Broker, *HMACKey) error) error {
 	for _, br := range all {
 		for j := range br.HMACKeys {
 			if err := fn(br, &br.HMACKeys[j]); err != nil {
+				return err
+			}
+		}
+		// The hook key's kid (a 43-character thumbprint) never equals an
+		// HMAC key's (8 hex characters), so neither opens as the other.
+		if br.HookKey != nil {
+			if err := fn(br, br.HookKey); err != nil {
 				return err
 			}
 		}

@@ -1145,7 +1145,7 @@ func (s *Server) processPublish(cl *Client, pk *packets.Packet) error {
 	}
 
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	ack := s.buildAck(pk.PacketID, packets.Puback, 0, packets.CodeSuccess) // [MQTT-4.3.2-4]; fork: Success, not "granted QoS 1"
 	if pk.FixedHeader.Qos == 2 {
 		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
@@ -1486,8 +1486,8 @@ func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, e
 // as not the server's; an ack now carries only its Reason String.
 func (s *Server) buildAck(packetID uint16, pkt, qos byte, reason packets.Code) packets.Packet {
 	var properties packets.Properties
-	if reason.Code >= packets.ErrUnspecifiedError.Code {
-		properties.ReasonString = reason.Reason
+	if reason.Code >= packets.ErrUnspecifiedError.Code || reason.Code == packets.CodeNoMatchingSubscribers.Code {
+		properties.ReasonString = reason.Reason // fork: 0x10 says why too
 	}
 
 	pk := packets.Packet{

@@ -714,7 +714,10 @@ func (pk *Packet) encodePubAckRelRecComp(buf *bytes.Buffer) error {
 		pb := mempool.GetBuffer()
 		defer mempool.PutBuffer(pb)
 		pk.Properties.Encode(pk.FixedHeader.Type, pk.Mods, pb, nb.Len())
-		if pk.ReasonCode >= ErrUnspecifiedError.Code || pb.Len() > 1 {
+		// Fork: any reason code but Success is written (MQTT v5
+		// §3.4.2.1 lets only 0x00 without properties be left out);
+		// upstream dropped 0x10 No matching subscribers and the like.
+		if pk.ReasonCode != CodeSuccess.Code || pb.Len() > 1 {
 			nb.WriteByte(pk.ReasonCode)
 		}
 

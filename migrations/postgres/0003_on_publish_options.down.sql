@@ -1,0 +1,1 @@
+ALTER TABLE brokers DROP COLUMN on_publish_options;

@@ -6,20 +6,20 @@ import (
 )
 
 // The interfaces below are the seams for running one Pub/Sub broker on
-// several nodes, which is not built yet: today every client of a broker
-// must reach the node that serves it, and the node's MQTT server (mochi's
-// topic index, in broker/node) is both the local fan-out and the retained
-// message store. Nothing implements or calls these interfaces yet; they
-// record where a cluster (over NATS, say) will plug in, so that the node
-// is shaped for it:
+// several nodes (a fleet). The node's MQTT server (mochi's topic index,
+// in broker/node) is the local fan-out; a Fanout (broker/natsbus, over
+// NATS) carries messages between nodes:
 //
-//   - Publishing: the node's hook accepts a PUBLISH after the ACL check
-//     (mochi OnPublish) and mochi delivers it to local subscribers. A
-//     Fanout would also receive it there and carry it to the other nodes.
-//   - Receiving: a message another node publishes for a broker would be
-//     injected into that broker's local server as if published by the
-//     server itself, so local subscribers get it through the same path,
-//     including the per-delivery ACL check.
+//   - Publishing: the node's hooks accept a PUBLISH after the token, ACL
+//     and rate checks, then hand it to the broker's Link before mochi
+//     acknowledges it and delivers it to local subscribers.
+//   - Interest: the node tells the Link which filters its clients (MQTT,
+//     WebSocket, SSE) subscribe to, so that it receives only the topics
+//     someone here wants.
+//   - Receiving: a message another node published is handed to the
+//     broker's local server as a delivery only: its subscribers get it
+//     through the same path as a local publish, without the publish
+//     hooks, retained storage or forwarding a second time.
 //   - Retained messages: mochi keeps them in memory per broker, and the
 //     node mirrors every change (mochi OnRetainMessage) into a
 //     RetainedStore, from which a broker's server is reloaded when it
@@ -46,14 +46,55 @@ type Message struct {
 	UserProperties  [][2]string
 }
 
-// Fanout carries messages accepted on one node to the other nodes serving
-// the same broker.
+// Fanout carries the messages of each broker between the nodes that
+// serve it.
 type Fanout interface {
-	// Publish hands m, already authorized, to the other nodes.
-	Publish(ctx context.Context, m *Message) error
-	// Receive calls deliver with each message other nodes publish for
-	// brokerID until stop is called.
-	Receive(brokerID string, deliver func(*Message)) (stop func(), err error)
+	// Join makes this node a member of broker brokerID's fan-out. Until
+	// the returned Link is closed, deliver is called, on one goroutine, with
+	// each message another node publishes to a topic the Link has interest
+	// in; messages of one publisher arrive in the order it published them,
+	// and never more than once per filter group (group "" for the
+	// ordinary subscribers, or a shared subscription's group).
+	//
+	// claimed is called with each Claim another node makes for the broker.
+	Join(brokerID string, deliver func(m *Message, group string), claimed func(Claim)) (Link, error)
+}
+
+// Claim says that a client id connected to a node at a time: one client
+// id has one connection fleet-wide, so a node where the same client id
+// connected earlier ends that connection (DISCONNECT 0x8E). Of two
+// connections, the later one stays (by At, then by Node for a tie), so
+// that concurrent connects on two nodes leave exactly one.
+type Claim struct {
+	ClientID string
+	Node     string
+	At       time.Time
+}
+
+// Supersedes reports whether c replaces a connection made at at on node.
+func (c Claim) Supersedes(at time.Time, node string) bool {
+	return at.Before(c.At) || at.Equal(c.At) && node < c.Node
+}
+
+// Link is this node's membership in one broker's fan-out.
+type Link interface {
+	// Publish hands m, already authorized and delivered here, to the
+	// other nodes. It returns once the bus holds the message (buffered
+	// while the bus reconnects), or an error when it cannot take it; the
+	// message then reaches only this node's subscribers.
+	Publish(m *Message) error
+	// AddInterest and RemoveInterest count this node's subscriptions to a
+	// topic filter (group "" for ordinary subscribers, else the shared
+	// subscription's group, whose members across the fleet share each
+	// message). The node receives the topics the filters with a positive
+	// count match. They never block, and may be called under a lock: the
+	// bus follows the counts in the background.
+	AddInterest(filter, group string)
+	RemoveInterest(filter, group string)
+	// Claim tells the other nodes that clientID connected here at at.
+	Claim(clientID string, at time.Time) error
+	// Close drops every interest and stops deliveries.
+	Close()
 }
 
 // RetainedStore keeps the retained message of each topic of each broker
@@ -68,4 +109,17 @@ type RetainedStore interface {
 	// DeleteRetained deletes every retained message of a broker, once the
 	// broker is deleted.
 	DeleteRetained(ctx context.Context, brokerID string) error
+}
+
+// SharedRetainedStore is a RetainedStore the nodes of a fleet share: each
+// node mirrors a broker's retained messages in memory, where its MQTT
+// server serves them, and follows the changes other nodes make.
+type SharedRetainedStore interface {
+	RetainedStore
+	// WatchRetained calls apply, on one goroutine, with each of brokerID's
+	// stored retained messages, then with each change any node makes
+	// (a message with an empty payload for a deletion), until stop is
+	// called. It returns once the stored messages are applied, or when ctx
+	// ends: the watch then goes on, and applies them once it can.
+	WatchRetained(ctx context.Context, brokerID string, apply func(*Message)) (stop func())
 }

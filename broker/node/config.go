@@ -9,6 +9,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 )
 
 // CertSource provides the TLS certificate for a connection, as
@@ -51,6 +52,10 @@ type Config struct {
 	Limits Limits
 	// Hooks configures the brokers' on-publish hooks (onpublish.go).
 	Hooks HookConfig
+	// NATS, when set, makes the node one node of a fleet: every broker's
+	// messages cross to the other nodes connected to the same NATS
+	// cluster (see fleet.go). Nil runs the node alone.
+	NATS *natsbus.Config
 }
 
 // Limits are the per-client protocol limits of a node. A zero field takes

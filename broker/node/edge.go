@@ -252,6 +252,9 @@ func (s *server) loadRetained() error {
 	if store == nil {
 		return nil
 	}
+	if _, shared := store.(broker.SharedRetainedStore); shared {
+		return nil // the fleet's store is watched instead (fleet.go)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), persistTimeout)
 	defer cancel()
 	msgs, err := store.Retained(ctx, s.id, "#")

@@ -194,6 +194,7 @@ func (n *Node) writeMetrics(out io.Writer) error {
 		}
 	}
 	writeHookMetrics(w, servers) // onpublish.go
+	n.writeFleetMetrics(w)
 	writeRuntimeMetrics(w)
 	if err := w.Flush(); err != nil {
 		return err

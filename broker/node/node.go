@@ -15,6 +15,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/retainlog"
 )
 
@@ -47,6 +48,7 @@ type Node struct {
 	httpLn   *connListener        // connections the accept loops found to speak HTTP
 	retained broker.RetainedStore // nil: retained messages live in memory only
 	closeRet func() error         // closes a store the node opened
+	bus      *natsbus.Bus         // the fleet's bus; nil without NATS (fleet.go)
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
@@ -135,13 +137,24 @@ func (n *Node) Start(ctx context.Context) error {
 	if err != nil {
 		return fail(fmt.Errorf("node: listen for ops on %s: %w", n.cfg.OpsAddr, err))
 	}
+	if err := n.startFleet(); err != nil {
+		_ = opsLn.Close()
+		return fail(fmt.Errorf("node: %w", err))
+	}
 	switch {
 	case n.cfg.RetainedStore != nil:
 		n.retained = n.cfg.RetainedStore
+	case n.bus != nil:
+		if n.retained, err = n.fleetRetained(); err != nil {
+			_ = opsLn.Close()
+			n.closeFleet()
+			return fail(fmt.Errorf("node: %w", err))
+		}
 	case n.cfg.DataDir != "":
 		st, err := retainlog.Open(filepath.Join(n.cfg.DataDir, retainlog.FileName), n.log)
 		if err != nil {
 			_ = opsLn.Close()
+			n.closeFleet()
 			return fail(fmt.Errorf("node: %w", err))
 		}
 		n.retained, n.closeRet = st, st.Close
@@ -405,6 +418,7 @@ func (n *Node) Close() error {
 		if !waitTimeout(&n.wg, closeTimeout) {
 			n.log.Warn("broker node closed with connections still winding down")
 		}
+		n.closeFleet()
 		if n.closeRet != nil {
 			if err := n.closeRet(); err != nil {
 				n.log.Error("closing the retained message store", "error", err)

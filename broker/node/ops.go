@@ -25,7 +25,7 @@ func (n *Node) opsHandler() http.Handler {
 			_, _ = w.Write([]byte("not ready: no configuration applied yet\n"))
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n" + n.fleetStatus()))
 	})
 	handlePprof(mux)
 	return mux

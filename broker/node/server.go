@@ -44,7 +44,8 @@ type server struct {
 	active sync.WaitGroup // EstablishConnection calls in progress
 	bg     sync.WaitGroup // DISCONNECTs being sent
 
-	bus      *bus // the edge's access (edge.go)
+	bus      *bus        // the edge's access (edge.go)
+	fleet    serverFleet // the server's part in a fleet (fleet.go)
 	retainMu [retainStripes]sync.Mutex
 	quota    retainedQuota // retained.go
 
@@ -98,6 +99,9 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	}
 	s.bus = newBus(s)
 	if err := s.loadRetained(); err != nil {
+		return nil, err
+	}
+	if err := s.joinFleet(); err != nil {
 		return nil, err
 	}
 	if err := s.mochi.AddListener(s.ln); err != nil {
@@ -267,6 +271,7 @@ func (s *server) shutdown(r *broker.Refusal) {
 		_ = c.Close()
 	}
 	waitTimeout(&s.active, 2*disconnectWriteTimeout)
+	s.leaveFleet()
 	_ = s.mochi.Close()
 }
 

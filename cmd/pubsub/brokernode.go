@@ -39,6 +39,7 @@ control plane is down.`,
 	clientsInterval := s.Duration("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, "how often the node reports its connected clients and counters to the control plane, 10ms to 10m")
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
+	natsCfg := natsFlags(s)
 	hooks := hookFlags(s, false)
 	logger := logFlags(s, stderr)
 	c.RunE = func(c *cobra.Command, args []string) error {
@@ -59,7 +60,7 @@ control plane is down.`,
 		log := logger()
 		n, err := app.StartNode(ctx, app.NodeConfig{
 			ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
-			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, Log: log,
+			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), NATS: natsCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, Log: log,
 		})
 		if err != nil {
 			return err

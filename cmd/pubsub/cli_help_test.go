@@ -89,6 +89,8 @@ func cleanCLIEnv(t *testing.T) {
 	t.Setenv("PUBSUB_MQTT_ADDRS", "127.0.0.1:0,127.0.0.1:0")
 	t.Setenv("PUBSUB_HTTPS_ADDRS", "127.0.0.1:0")
 	t.Setenv("PUBSUB_OPS_ADDR", "127.0.0.1:0")
+	t.Setenv("PUBSUB_NATS_LISTEN", "127.0.0.1:0")
+	t.Setenv("PUBSUB_NATS_URL", "")
 	t.Setenv("PUBSUB_HEALTHCHECK_URL", "http://127.0.0.1:1/readyz")
 }
 

@@ -37,6 +37,10 @@ var badEnv = map[string]string{
 	"PUBSUB_SSE_CLIENT_QUEUE":      "1e3",
 	"PUBSUB_CLIENTS_INTERVAL":      "soon",
 	"PUBSUB_HEALTHCHECK_TIMEOUT":   "3",
+	"PUBSUB_DEV_NODES":             "two",
+	"PUBSUB_NATS_RECEIVE_BUFFER":   "8k",
+	"PUBSUB_NATS_REPLICAS":         "all",
+	"PUBSUB_NATS_RECONNECT_BUFFER": "8MiB",
 	"PUBSUB_HOOK_ALLOW_HTTP":       "yes",
 	"PUBSUB_HOOK_MAX_INFLIGHT":     "many",
 	"PUBSUB_HOOK_MAX_BATCH":        "1,000",
@@ -47,7 +51,8 @@ var freeFormEnv = map[string]bool{
 	"PUBSUB_DATA_DIR": true, "PUBSUB_ADDR": true, "PUBSUB_DOMAIN": true, "PUBSUB_MQTT_ADDRS": true,
 	"PUBSUB_HTTPS_ADDRS": true, "PUBSUB_OPS_ADDR": true, "PUBSUB_ALLOWED_ORIGINS": true, "PUBSUB_DATABASE_URL": true,
 	"PUBSUB_CONTROL_PLANE_URL": true, "PUBSUB_NODE_TOKEN": true, "PUBSUB_CERT_DIR": true, "PUBSUB_DEFAULT_CERT": true,
-	"PUBSUB_HEALTHCHECK_URL": true, "PUBSUB_HOOK_CA": true,
+	"PUBSUB_HEALTHCHECK_URL": true, "PUBSUB_NATS_URL": true, "PUBSUB_NATS_CREDS": true, "PUBSUB_NATS_CA": true,
+	"PUBSUB_NATS_NODE_ID": true, "PUBSUB_NATS_LISTEN": true, "PUBSUB_HOOK_CA": true,
 }
 
 // serverCommands are the commands that start something.
@@ -92,6 +97,7 @@ func TestBadEnvironment(t *testing.T) {
 				t.Setenv("PUBSUB_MQTT_ADDRS", "127.0.0.1:0")
 				t.Setenv("PUBSUB_HTTPS_ADDRS", "127.0.0.1:0")
 				t.Setenv("PUBSUB_OPS_ADDR", "127.0.0.1:0")
+				t.Setenv("PUBSUB_NATS_LISTEN", "127.0.0.1:0")
 				t.Setenv("PUBSUB_HEALTHCHECK_URL", "http://127.0.0.1:1/")
 				t.Setenv(name, bad)
 				ctx, cancel := context.WithCancel(context.Background())

@@ -31,6 +31,9 @@ It writes <data-dir>/env: source it to use the CLI, curl or wrangler.`,
 	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", "127.0.0.1:8883,127.0.0.1:8443", "MQTT over TLS listen address, repeatable; the first is the endpoint's port")
 	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", "127.0.0.1:8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket, the example page), repeatable")
 	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "the node's /metrics, /healthz and /readyz")
+	nodes := s.IntRange("nodes", "PUBSUB_DEV_NODES", 1, 1, 100, "broker nodes to run, joined by the embedded NATS; node k adds 10·(k−1) to each port")
+	natsListen := s.String("nats-listen", "PUBSUB_NATS_LISTEN", "127.0.0.1:4222", "where the embedded NATS server (JetStream in <data-dir>/nats) listens")
+	natsURL := s.String("nats-url", "PUBSUB_NATS_URL", "", "NATS servers to join the nodes through instead of the embedded one")
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
 	hooks := hookFlags(s, true) // a hook on the developer's machine is plain HTTP
@@ -44,7 +47,10 @@ It writes <data-dir>/env: source it to use the CLI, curl or wrangler.`,
 			return err
 		}
 		ctx := c.Context()
-		d, err := app.StartDev(ctx, app.DevConfig{DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: logger()})
+		d, err := app.StartDev(ctx, app.DevConfig{
+			DataDir: *dataDir, Addr: *addr, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr, Domain: *domain,
+			Nodes: *nodes, NATSAddr: *natsListen, NATSURL: *natsURL, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, Log: logger(),
+		})
 		if err != nil {
 			return err
 		}
@@ -65,6 +71,14 @@ Load the dev credentials, then create your first namespace:
 
 Press Ctrl-C to stop.
 `, d.ControlPlane.URL(), d.ControlPlane.Addr(), *domain, addrString(d.Node.MQTTAddrs()), d.CA.CAFile(), addrString(d.Node.HTTPSAddrs()), *domain, d.Node.HTTPSPort(), d.Node.OpsAddr(), *dataDir, d.EnvFile)
+		if d.NATS != nil {
+			fmt.Fprintf(stdout, "\nNATS (embedded, JetStream in %s/%s): %s\n", *dataDir, app.NATSDir, d.NATSURL)
+		} else {
+			fmt.Fprintf(stdout, "\nNATS: %s\n", d.NATSURL)
+		}
+		for k, n := range d.Nodes {
+			fmt.Fprintf(stdout, "  node %d: MQTT %s, HTTPS %s, ops http://%s\n", k+1, addrString(n.MQTTAddrs()), addrString(n.HTTPSAddrs()), n.OpsAddr())
+		}
 		<-ctx.Done()
 		return nil
 	}

@@ -8,10 +8,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/openpubsub/pubsub/broker/certs"
 	"github.com/openpubsub/pubsub/broker/edge"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/controlplane"
 )
@@ -35,13 +40,26 @@ type DevConfig struct {
 	// Hooks configures the on-publish hooks; pubsub dev allows http://
 	// hooks on loopback and private addresses.
 	Hooks node.HookConfig
-	Log   *slog.Logger
+	// Nodes is the number of broker nodes (default 1). Node k listens on
+	// the addresses above with 10·(k−1) added to each port, and keeps its
+	// state in DataDir/node-k.
+	Nodes int
+	// NATSAddr is where the embedded NATS server, which joins the nodes,
+	// listens; default 127.0.0.1 on a port the system picks.
+	NATSAddr string
+	// NATSURL, when set, joins the nodes through these NATS servers
+	// instead of an embedded one.
+	NATSURL string
+	Log     *slog.Logger
 }
 
 // Dev is a running dev stack.
 type Dev struct {
 	ControlPlane *ControlPlane
-	Node         *Node
+	Node         *Node          // the first node
+	Nodes        []*Node        // every node, the first one first
+	NATS         *server.Server // the embedded NATS server; nil with DevConfig.NATSURL
+	NATSURL      string         // the NATS servers the nodes use
 	CA           *certs.DevCA
 	// EnvFile is the path of the shell file with the dev credentials.
 	EnvFile string
@@ -76,6 +94,15 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if cfg.OpsAddr == "" {
 		cfg.OpsAddr = "127.0.0.1:9090"
 	}
+	if cfg.NATSAddr == "" {
+		cfg.NATSAddr = "127.0.0.1:0"
+	}
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 1
+	}
+	if cfg.Nodes < 1 || cfg.Nodes > 100 {
+		return nil, fmt.Errorf("--nodes %d: run between 1 and 100 nodes", cfg.Nodes)
+	}
 	cfg.Edge.ExamplePage = true
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -99,23 +126,60 @@ func StartDev(ctx context.Context, cfg DevConfig) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	nd, err := StartNode(ctx, NodeConfig{
-		ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
-		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Hooks: cfg.Hooks, Log: cfg.Log,
-	})
-	if err != nil {
+	d := &Dev{CA: ca, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile), NATSURL: cfg.NATSURL}
+	if d.NATSURL == "" {
+		ns, err := startEmbeddedNATS(cfg.DataDir, cfg.NATSAddr)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		d.NATS, d.NATSURL = ns, ns.ClientURL()
+	}
+	fail := func(err error) (*Dev, error) {
 		ln.Close()
+		d.closeNodes()
 		return nil, err
 	}
+	for k := 1; k <= cfg.Nodes; k++ {
+		nc := NodeConfig{
+			ControlPlaneURL: "http://" + ln.Addr().String(), NodeToken: nodeToken, DataDir: cfg.DataDir,
+			MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, Certs: ca, Limits: cfg.Limits, Edge: cfg.Edge, Hooks: cfg.Hooks,
+			NATS: &natsbus.Config{URL: d.NATSURL, NodeID: fmt.Sprintf("dev-node-%d", k)}, Log: cfg.Log,
+		}
+		if k > 1 {
+			off := 10 * (k - 1)
+			nc.DataDir = filepath.Join(cfg.DataDir, fmt.Sprintf("node-%d", k))
+			if nc.MQTTAddrs, err = shiftPorts(cfg.MQTTAddrs, off); err == nil {
+				if nc.HTTPSAddrs, err = shiftPorts(cfg.HTTPSAddrs, off); err == nil {
+					var ops []string
+					ops, err = shiftPorts([]string{cfg.OpsAddr}, off)
+					nc.OpsAddr = ops[0]
+				}
+			}
+			if err != nil {
+				return fail(err)
+			}
+			if cfg.Log != nil {
+				nc.Log = cfg.Log.With("node", k)
+			}
+		}
+		if err := os.MkdirAll(nc.DataDir, 0o700); err != nil {
+			return fail(fmt.Errorf("create node data dir: %w", err))
+		}
+		nd, err := StartNode(ctx, nc)
+		if err != nil {
+			return fail(err)
+		}
+		d.Nodes = append(d.Nodes, nd)
+	}
+	d.Node = d.Nodes[0]
 	cp, err := StartControlPlane(ctx, ControlPlaneConfig{
-		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: nd.MQTTPort(), KEK: kek, AllowHTTPHooks: cfg.Hooks.AllowHTTP, Log: cfg.Log,
+		Listener: ln, Store: storeCfg, Domain: cfg.Domain, MQTTPort: d.Node.MQTTPort(), KEK: kek, AllowHTTPHooks: cfg.Hooks.AllowHTTP, Log: cfg.Log,
 	})
 	if err != nil {
-		ln.Close()
-		nd.Close()
-		return nil, err
+		return fail(err)
 	}
-	d := &Dev{ControlPlane: cp, Node: nd, CA: ca, EnvFile: filepath.Join(cfg.DataDir, DevEnvFile)}
+	d.ControlPlane = cp
 	if d.Env, err = d.ensureAccount(ctx, cfg.Email); err != nil {
 		d.Close()
 		return nil, err
@@ -191,10 +255,45 @@ func wranglerEnv(env map[string]string) {
 	}
 }
 
-// Close stops the dev stack: the node first, so clients get DISCONNECT 0x8B.
+// Close stops the dev stack: the nodes first, so clients get DISCONNECT
+// 0x8B, then the control plane and NATS.
 func (d *Dev) Close() error {
-	d.Node.Close()
+	d.closeNodes()
 	return d.ControlPlane.Close()
+}
+
+// closeNodes stops the nodes, then the embedded NATS server.
+func (d *Dev) closeNodes() {
+	var wg sync.WaitGroup
+	for _, n := range d.Nodes {
+		wg.Go(func() { n.Close() })
+	}
+	wg.Wait()
+	if d.NATS != nil {
+		d.NATS.Shutdown()
+		d.NATS.WaitForShutdown()
+	}
+}
+
+// shiftPorts adds off to the port of each address; port 0 stays 0, for
+// the system to pick.
+func shiftPorts(addrs []string, off int) ([]string, error) {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", a, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p+off > 65535 {
+			return nil, fmt.Errorf("address %q: cannot add %d to its port", a, off)
+		}
+		if p > 0 {
+			p += off
+		}
+		out[i] = net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	return out, nil
 }
 
 // envOrder is the order of variables in the env file.

@@ -15,6 +15,7 @@ import (
 	"github.com/openpubsub/pubsub/broker/certs"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/fleet"
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/pkg/clients"
 )
@@ -42,7 +43,9 @@ type NodeConfig struct {
 	ClientsInterval time.Duration
 	// Hooks configures the brokers' on-publish hooks.
 	Hooks node.HookConfig
-	Log   *slog.Logger
+	// NATS, when set, joins the node to a fleet over NATS.
+	NATS *natsbus.Config
+	Log  *slog.Logger
 }
 
 // ConfigCacheFile is the node's config cache inside its data dir.
@@ -90,7 +93,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 	}
 	nd, err := node.New(node.Config{
 		MQTTAddrs: cfg.MQTTAddrs, HTTPSAddrs: cfg.HTTPSAddrs, OpsAddr: cfg.OpsAddr, DataDir: cfg.DataDir,
-		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), Hooks: cfg.Hooks,
+		Certs: certSrc, Logger: cfg.Log, Limits: cfg.Limits, Edge: withKeys(cfg.Edge, src), Hooks: cfg.Hooks, NATS: cfg.NATS,
 	})
 	if err != nil {
 		n.closeAll()

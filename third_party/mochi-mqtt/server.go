@@ -162,6 +162,12 @@ type Options struct {
 	// only clients that inherited a subscription their own credentials are
 	// refused are still checked (see inheritClientSession).
 	ACLCoversFilters bool `yaml:"acl_covers_filters" json:"acl_covers_filters"`
+
+	// Fork: FleetShared leaves shared subscriptions to a fleet of servers
+	// (interest.go): a publish here, or DeliverLocal, fans out to the
+	// other subscribers only, and the fleet hands each message of a shared
+	// subscription to one server, which delivers it with DeliverShared.
+	FleetShared bool `yaml:"-" json:"-"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -1234,8 +1240,8 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 	}
 
-	subscribers := s.Topics.subscribersOf(pk.TopicName) // Fork: shared unless it has shared subscriptions
-	if len(subscribers.Shared) > 0 {
+	subscribers := s.Topics.subscribersOf(pk.TopicName)        // Fork: shared unless it has shared subscriptions
+	if len(subscribers.Shared) > 0 && !s.Options.FleetShared { // Fork: the fleet serves them (DeliverShared)
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
 			subscribers.SelectShared()

@@ -358,6 +358,10 @@ type TopicsIndex struct {
 	// Fork: see subscribersOf.
 	gen   atomic.Uint64 // counts the changes to the subscriptions
 	cache subscribersCache
+
+	// Fork: Interest, when set, is called whenever a filter gains its
+	// first subscriber or loses its last one (see interest.go).
+	Interest InterestFn
 }
 
 // subscribersCache keeps the subscribers of recently published topics, for
@@ -397,8 +401,10 @@ func (x *TopicsIndex) InlineSubscribe(subscription InlineSubscription) bool {
 
 	var existed bool
 	n := x.set(subscription.Filter, 0)
+	was := n.plainSubscribers()
 	_, existed = n.inlineSubscriptions.Get(subscription.Identifier)
 	n.inlineSubscriptions.Add(subscription)
+	x.interestChanged(subscription.Filter, "", was, n.plainSubscribers())
 
 	return !existed
 }
@@ -415,7 +421,9 @@ func (x *TopicsIndex) InlineUnsubscribe(id int, filter string) bool {
 		return false
 	}
 
+	was := particle.plainSubscribers()
 	particle.inlineSubscriptions.Delete(id)
+	x.interestChanged(filter, "", was, particle.plainSubscribers())
 
 	if particle.inlineSubscriptions.Len() == 0 {
 		x.trim(particle)
@@ -434,12 +442,16 @@ func (x *TopicsIndex) Subscribe(client string, subscription packets.Subscription
 	if IsSharedFilter(subscription.Filter) {
 		group, _ := isolateParticle(subscription.Filter, 1)
 		n := x.set(subscription.Filter, 2)
+		was := n.shared.groupSize(group)
 		_, existed = n.shared.Get(group, client)
 		n.shared.Add(group, client, subscription)
+		x.interestChanged(subscription.Filter, subscription.Filter, was, n.shared.groupSize(group))
 	} else {
 		n := x.set(subscription.Filter, 0)
+		was := n.plainSubscribers()
 		_, existed = n.subscriptions.Get(client)
 		n.subscriptions.Add(client, subscription)
+		x.interestChanged(subscription.Filter, "", was, n.plainSubscribers())
 	}
 
 	return !existed
@@ -465,9 +477,13 @@ func (x *TopicsIndex) Unsubscribe(filter, client string) bool {
 
 	if shareSub {
 		group, _ := isolateParticle(filter, 1)
+		was := particle.shared.groupSize(group)
 		particle.shared.Delete(group, client)
+		x.interestChanged(filter, filter, was, particle.shared.groupSize(group))
 	} else {
+		was := particle.plainSubscribers()
 		particle.subscriptions.Delete(client)
+		x.interestChanged(filter, "", was, particle.plainSubscribers())
 	}
 
 	x.trim(particle)

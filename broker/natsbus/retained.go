@@ -1,0 +1,308 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openpubsub/pubsub/broker"
+)
+
+// RetainedBucket is the JetStream key-value bucket of the fleet's
+// retained messages: one key per broker and topic,
+// <broker id>.<topic tokens> (the tokens of TopicSubject), holding the
+// last retained message.
+const RetainedBucket = "pubsub_retained"
+
+// markerTTL is how long the bucket keeps the marker of a deleted or
+// expired retained message, so that watchers see the deletion.
+const markerTTL = time.Hour
+
+// Retained is a broker.SharedRetainedStore in a JetStream key-value
+// bucket, shared by every node of the fleet: a retained message
+// published on any node is there for a subscriber on any other, also
+// after its node is gone. Its values are the bus's envelope behind the
+// message's absolute expiry, and a message with an expiry is stored with
+// that TTL, so JetStream removes it when it expires.
+type Retained struct {
+	bus      *Bus
+	js       jetstream.JetStream
+	replicas int
+	kv       atomic.Pointer[jetstream.KeyValue]
+	down     atomic.Bool // the last watch failed: new watches do not wait
+}
+
+// ErrBusDown is returned by the store while the node has no NATS
+// connection: the message stays in this node's memory only.
+var ErrBusDown = errors.New("natsbus: not connected to NATS")
+
+var _ broker.SharedRetainedStore = (*Retained)(nil)
+
+// Retained returns the fleet's retained message store. replicas is the
+// bucket's replication (R3 on a three-server cluster); 0 picks 3 when
+// NATS reports three servers or more, else 1. The bucket is made, or its
+// replication updated, on first use.
+func (b *Bus) Retained(replicas int) (*Retained, error) {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: %w", err)
+	}
+	return &Retained{bus: b, js: js, replicas: replicas}, nil
+}
+
+// bucket binds the bucket, making it if needed.
+func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	if kv := r.kv.Load(); kv != nil {
+		return *kv, nil
+	}
+	replicas := r.replicas
+	if replicas <= 0 {
+		replicas = 1
+		if len(r.bus.nc.Servers()) >= 3 {
+			replicas = 3
+		}
+	}
+	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         RetainedBucket,
+		Description:    "Pub/Sub retained messages, one key per broker and topic",
+		History:        1,
+		Replicas:       replicas,
+		LimitMarkerTTL: markerTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: the retained message bucket: %w", err)
+	}
+	r.kv.Store(&kv)
+	return kv, nil
+}
+
+// key returns the key of a broker's topic.
+func key(brokerID, topic string) (string, error) {
+	return TopicSubject(EncodeToken(brokerID), topic)
+}
+
+// Retain implements broker.RetainedStore.
+func (r *Retained) Retain(ctx context.Context, m *broker.Message) (err error) {
+	defer func() {
+		if err != nil {
+			r.bus.jsErrors.Add(1)
+		}
+	}()
+	if !r.bus.nc.IsConnected() {
+		// Fail now rather than hold the publisher until ctx ends.
+		return ErrBusDown
+	}
+	kv, err := r.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	k, err := key(m.BrokerID, m.Topic)
+	if err != nil {
+		return err
+	}
+	if len(m.Payload) == 0 {
+		err := kv.Purge(ctx, k, jetstream.PurgeTTL(markerTTL))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	}
+	now := time.Now()
+	v := binary.BigEndian.AppendUint64(nil, uint64(max(0, unixOrZero(m.Expiry))))
+	v = appendEnvelope(v, r.bus.cfg.NodeID, m, now)
+	if m.Expiry.IsZero() {
+		_, err = kv.Put(ctx, k, v)
+		return err
+	}
+	ttl := max(time.Second, m.Expiry.Sub(now).Round(time.Second))
+	_, err = r.js.Publish(ctx, "$KV."+RetainedBucket+"."+k, v, jetstream.WithMsgTTL(ttl))
+	return err
+}
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// decodeRetained reads a stored value.
+func decodeRetained(brokerID, k string, v []byte, now time.Time) (*broker.Message, error) {
+	if len(v) < 8 {
+		return nil, errEnvelope
+	}
+	exp := int64(binary.BigEndian.Uint64(v))
+	e, err := decodeEnvelope(v[8:], now)
+	if err != nil {
+		return nil, err
+	}
+	topic, err := TopicOf(EncodeToken(brokerID), k)
+	if err != nil {
+		return nil, err
+	}
+	m := e.m
+	m.BrokerID, m.Topic, m.Retain, m.Expiry = brokerID, topic, true, time.Time{}
+	if exp > 0 {
+		m.Expiry = time.Unix(exp, 0)
+	}
+	return &m, nil
+}
+
+// Retained implements broker.RetainedStore.
+func (r *Retained) Retained(ctx context.Context, brokerID, filter string) ([]*broker.Message, error) {
+	kv, err := r.bucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := FilterSubjects(EncodeToken(brokerID), filter)
+	if err != nil {
+		return nil, err
+	}
+	w, err := kv.WatchFiltered(ctx, filters, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.Stop() }()
+	now := time.Now()
+	var out []*broker.Message
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("natsbus: the retained message watch ended")
+			}
+			if e == nil {
+				return out, nil
+			}
+			m, err := decodeRetained(brokerID, e.Key(), e.Value(), now)
+			if err != nil {
+				r.bus.malformed.Add(1)
+				continue
+			}
+			if m.Expiry.IsZero() || m.Expiry.After(now) {
+				out = append(out, m)
+			}
+		}
+	}
+}
+
+// DeleteRetained implements broker.RetainedStore.
+func (r *Retained) DeleteRetained(ctx context.Context, brokerID string) error {
+	if _, err := r.bucket(ctx); err != nil {
+		return err
+	}
+	s, err := r.js.Stream(ctx, "KV_"+RetainedBucket)
+	if err != nil {
+		return err
+	}
+	return s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+RetainedBucket+"."+EncodeToken(brokerID)+".>"))
+}
+
+// WatchRetained implements broker.SharedRetainedStore. It returns once
+// the broker's stored messages are applied, or ctx ends (the watch then
+// goes on in the background, applying them when NATS answers).
+func (r *Retained) WatchRetained(ctx context.Context, brokerID string, apply func(m *broker.Message)) (stop func()) {
+	wctx, cancel := context.WithCancel(context.Background())
+	loaded := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.watch(wctx, brokerID, apply, loaded)
+	}()
+	if r.down.Load() || !r.bus.nc.IsConnected() {
+		// JetStream failed last time: do not hold the caller for it.
+		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID)
+		return stopWatch(cancel, done)
+	}
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID, "error", ctx.Err())
+	}
+	return stopWatch(cancel, done)
+}
+
+// stopWatch returns the function that ends a watch.
+func stopWatch(cancel func(), done <-chan struct{}) func() {
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// watch follows the broker's keys until ctx ends, starting over after a
+// failure; the first initial load closes loaded.
+func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broker.Message), loaded chan struct{}) {
+	var once atomic.Bool
+	markLoaded := func() {
+		if once.CompareAndSwap(false, true) {
+			close(loaded)
+		}
+	}
+	prefix := EncodeToken(brokerID)
+	for ctx.Err() == nil {
+		err := r.watchOnce(ctx, brokerID, prefix, apply, markLoaded)
+		if ctx.Err() != nil {
+			return
+		}
+		r.down.Store(true)
+		r.bus.jsErrors.Add(1)
+		r.bus.log.Warn("watching retained messages; retrying", "broker_id", brokerID, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Retained) watchOnce(ctx context.Context, brokerID, prefix string, apply func(*broker.Message), loaded func()) error {
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	kv, err := r.bucket(tctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	w, err := kv.Watch(ctx, prefix+".>")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("the watch ended")
+			}
+			if e == nil {
+				r.down.Store(false)
+				loaded()
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				topic, err := TopicOf(prefix, e.Key())
+				if err != nil || !strings.HasPrefix(e.Key(), prefix+".") {
+					continue
+				}
+				apply(&broker.Message{BrokerID: brokerID, Topic: topic, Retain: true})
+				continue
+			}
+			m, err := decodeRetained(brokerID, e.Key(), e.Value(), time.Now())
+			if err != nil {
+				r.bus.malformed.Add(1)
+				continue
+			}
+			apply(m)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package natsbus
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/natsbus/natstest"
+)
+
+func retainedStore(t *testing.T, b *Bus) *Retained {
+	t.Helper()
+	r, err := b.Retained(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// topics lists the topics of messages, sorted.
+func topics(ms []*broker.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Topic)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRetainedStore(t *testing.T) {
+	const b2 = "fedcba9876543210fedcba9876543210"
+	c := natstest.Start(t, 3)
+	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(2), "b")
+	ra, rb := retainedStore(t, a), retainedStore(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, m := range []*broker.Message{
+		{BrokerID: b1, Topic: "s/1", Payload: []byte("one"), QoS: 1, ContentType: "text/plain"},
+		{BrokerID: b1, Topic: "s/2.x", Payload: []byte("two")},
+		{BrokerID: b1, Topic: "s", Payload: []byte("parent")},
+		{BrokerID: b1, Topic: "gone", Payload: []byte("expired"), Expiry: time.Now().Add(-time.Minute)},
+		{BrokerID: b1, Topic: "later", Payload: []byte("expires"), Expiry: time.Now().Add(time.Hour)},
+		{BrokerID: b2, Topic: "s/1", Payload: []byte("other broker")},
+	} {
+		if err := ra.Retain(ctx, m); err != nil {
+			t.Fatalf("Retain(%s): %v", m.Topic, err)
+		}
+	}
+	kv, err := ra.bucket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Bucket() != RetainedBucket || st.History() != 1 {
+		t.Fatalf("bucket %s with history %d", st.Bucket(), st.History())
+	}
+	if js, err := ra.js.Stream(ctx, "KV_"+RetainedBucket); err != nil || js.CachedInfo().Config.Replicas != 3 {
+		t.Fatalf("the bucket's stream: %v, want 3 replicas on a three-server cluster", err)
+	}
+
+	for filter, want := range map[string][]string{
+		"s/+": {"s/1", "s/2.x"}, "s/#": {"s", "s/1", "s/2.x"}, "#": {"later", "s", "s/1", "s/2.x"}, "s/1": {"s/1"}, "x": nil,
+	} {
+		got, err := rb.Retained(ctx, b1, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(topics(got), want) {
+			t.Errorf("Retained(%q) = %q, want %q", filter, topics(got), want)
+		}
+	}
+	got, _ := rb.Retained(ctx, b1, "s/1")
+	if m := got[0]; string(m.Payload) != "one" || m.QoS != 1 || !m.Retain || m.ContentType != "text/plain" || m.BrokerID != b1 {
+		t.Fatalf("got %+v", m)
+	}
+	got, _ = rb.Retained(ctx, b1, "later")
+	if left := time.Until(got[0].Expiry); left < 59*time.Minute || left > time.Hour {
+		t.Fatalf("expiry in %v", left)
+	}
+
+	// An empty payload deletes; deleting a broker leaves the others.
+	if err := rb.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "never/there"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ra.Retained(ctx, b1, "#"); !slices.Equal(topics(got), []string{"later", "s/1", "s/2.x"}) {
+		t.Fatalf("after deleting s: %q", topics(got))
+	}
+	if err := rb.DeleteRetained(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ra.Retained(ctx, b1, "#"); len(got) != 0 {
+		t.Fatalf("broker 1 still has %q", topics(got))
+	}
+	if got, _ := ra.Retained(ctx, b2, "#"); !slices.Equal(topics(got), []string{"s/1"}) {
+		t.Fatalf("broker 2 has %q, want s/1", topics(got))
+	}
+}
+
+// watchLog collects what a watch applies.
+type watchLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (w *watchLog) apply(m *broker.Message) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got = append(w.got, m.Topic+"="+string(m.Payload))
+}
+
+func (w *watchLog) has(s string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Contains(w.got, s)
+}
+
+func TestWatchRetained(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(0), "b")
+	ra, rb := retainedStore(t, a), retainedStore(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ra.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "before", Payload: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	w := &watchLog{}
+	stop := rb.WatchRetained(ctx, b1, w.apply)
+	defer stop()
+	if !w.has("before=1") {
+		t.Fatalf("WatchRetained returned before applying the stored message: %q", w.got)
+	}
+	if err := ra.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "after", Payload: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.Retain(ctx, &broker.Message{BrokerID: "another", Topic: "x", Payload: []byte("3")}); err != nil {
+		t.Fatal(err)
+	}
+	natstest.Poll(t, "the change and the deletion", func() bool { return w.has("after=2") && w.has("before=") })
+	stop()
+	if w.has("x=3") {
+		t.Fatal("the watch saw another broker's message")
+	}
+}
+
+func TestRetainWithoutNATSFailsAtOnce(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a := startBus(t, c.URL(0), "a")
+	r := retainedStore(t, a)
+	c.Stop(0)
+	natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Conn().IsConnected() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour) // a wait would hang the test
+	defer cancel()
+	if err := r.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("x")}); err != ErrBusDown {
+		t.Fatalf("err = %v, want ErrBusDown", err)
+	}
+	if a.Stats().JetStreamErrors != 1 {
+		t.Fatalf("stats %+v, want one JetStream error", a.Stats())
+	}
+}

@@ -1,0 +1,332 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/openpubsub/pubsub/broker"
+	"github.com/openpubsub/pubsub/broker/natsbus"
+)
+
+// A node with Config.NATS is one node of a fleet: for each broker it
+// serves, its server joins the broker's fan-out on the bus (a
+// broker.Link). The topic index tells the link which filters the
+// broker's clients here subscribe to (mochi fork entry 34), a hook hands
+// it every message accepted here, and the messages other nodes accepted
+// come back through DeliverLocal, which fans them out to this node's
+// subscribers without running the publish hooks again. Without NATS
+// nothing here runs.
+
+// startFleet connects the node to NATS, when configured. The bus
+// reconnects by itself; a node without NATS serves its own clients.
+func (n *Node) startFleet() error {
+	if n.cfg.NATS == nil {
+		return nil
+	}
+	cfg := *n.cfg.NATS
+	if cfg.Logger == nil {
+		cfg.Logger = n.log.With("component", "natsbus")
+	}
+	bus, err := natsbus.Connect(cfg)
+	if err != nil {
+		return err
+	}
+	n.bus = bus
+	n.log.Info("joining the fleet over NATS", "node_id", bus.NodeID())
+	return nil
+}
+
+// fleetRetained is the fleet's retained message store, in JetStream: it
+// replaces the node's own log, so that a retained message published on
+// any node reaches subscribers on every node, also once its node is gone.
+func (n *Node) fleetRetained() (broker.RetainedStore, error) {
+	return n.bus.Retained(n.cfg.NATS.RetainedReplicas)
+}
+
+// serverFleet is a server's part in a fleet; zero without NATS.
+type serverFleet struct {
+	link    broker.Link  // the broker's fan-out to other nodes
+	unwatch func()       // stops following the fleet's retained messages
+	applied atomic.Int64 // changes of the fleet's retained messages applied here
+
+	claims    sync.Map     // client id → claim: the connected clients and when they connected
+	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
+	takeovers atomic.Int64 // connections ended for a connection on another node
+}
+
+// claim is when a client connected here.
+type claim struct {
+	cl *mqtt.Client
+	at time.Time
+}
+
+// retainedLoadWait bounds how long a broker's server waits, as it
+// starts, for the fleet's retained messages; past it, they arrive in the
+// background.
+const retainedLoadWait = 2 * time.Second
+
+// closeFleet closes the bus, once every server has left it.
+func (n *Node) closeFleet() {
+	if n.bus != nil {
+		n.bus.Close()
+	}
+}
+
+// joinFleet makes a new server a member of its broker's fan-out, before
+// it has any client or subscription.
+func (s *server) joinFleet() error {
+	if s.node.bus == nil {
+		return nil
+	}
+	link, err := s.node.bus.Join(s.id, s.deliverRemote, s.claimed)
+	if err != nil {
+		return err
+	}
+	s.fleet.link = link
+	if store, ok := s.node.retained.(broker.SharedRetainedStore); ok {
+		// The server starts under the node's lock: wait for NATS only
+		// while it is there, and briefly.
+		wait := retainedLoadWait
+		if !s.node.bus.Connected() {
+			wait = 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		s.fleet.unwatch = store.WatchRetained(ctx, s.id, s.applyRetained)
+		cancel()
+	}
+	// Shared subscriptions are the fleet's: each is a NATS queue group
+	// that hands every message to one node with a member, which delivers
+	// it to one of its members (DeliverShared).
+	s.mochi.Options.FleetShared = true
+	s.mochi.Topics.Interest = func(filter, shared string, on bool) {
+		if len(filter) > 0 && filter[0] == '$' {
+			return // nobody may publish to $ topics
+		}
+		if on {
+			link.AddInterest(filter, shared)
+		} else {
+			link.RemoveInterest(filter, shared)
+		}
+	}
+	return s.mochi.AddHook(&fleetHook{srv: s, link: link}, nil)
+}
+
+// leaveFleet drops the server's interests and waits for deliveries in
+// progress, before its mochi server closes.
+func (s *server) leaveFleet() {
+	if s.fleet.link != nil {
+		s.fleet.link.Close()
+	}
+	if s.fleet.unwatch != nil {
+		s.fleet.unwatch()
+	}
+}
+
+// applyRetained mirrors a change of the fleet's retained messages, this
+// node's own included, into the broker's server, which serves them to
+// new subscribers; an empty payload deletes.
+func (s *server) applyRetained(m *broker.Message) {
+	if !m.Expiry.IsZero() && !m.Expiry.After(time.Now()) {
+		return
+	}
+	s.mochi.Topics.RetainMessage(packetOf(m))
+	atomic.StoreInt64(&s.mochi.Info.Retained, int64(s.mochi.Topics.Retained.Len()))
+	s.fleet.applied.Add(1)
+}
+
+// claimed ends the connection of a client id that connected on another
+// node since it connected here (DISCONNECT 0x8E), and drops its session
+// here: one client id has one connection and one session fleet-wide.
+func (s *server) claimed(c broker.Claim) {
+	v, ok := s.fleet.claims.Load(c.ClientID)
+	if !ok {
+		return
+	}
+	local := v.(claim)
+	if !c.Supersedes(local.at, s.node.bus.NodeID()) {
+		return // ours is the later one: the other node ends its own
+	}
+	s.fleet.kicked.Store(local.cl, struct{}{})
+	s.fleet.takeovers.Add(1)
+	s.log.Info("session taken over on another node", "client_id", c.ClientID, "node_id", c.Node)
+	_ = s.mochi.DisconnectClient(local.cl, packets.ErrSessionTakenOver)
+}
+
+// deliverRemote hands a message another node accepted to this node's
+// subscribers of the broker, or, for a shared subscription, to one of its
+// members here.
+func (s *server) deliverRemote(m *broker.Message, shared string) {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
+		TopicName:       m.Topic,
+		Payload:         m.Payload,
+		Origin:          m.ClientID,
+		ProtocolVersion: 5,
+		Created:         time.Now().Unix(),
+		Properties: packets.Properties{
+			ContentType: m.ContentType, PayloadFormat: m.PayloadFormat, PayloadFormatFlag: m.PayloadFormat != 0,
+			ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData,
+		},
+	}
+	for _, u := range m.UserProperties {
+		pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: u[0], Val: u[1]})
+	}
+	if !m.Expiry.IsZero() {
+		pk.Expiry = m.Expiry.Unix()
+		pk.Properties.MessageExpiryInterval = uint32(max(1, min(time.Until(m.Expiry)/time.Second, 1<<32-1)))
+	}
+	if shared != "" {
+		s.mochi.DeliverShared(pk, shared)
+		return
+	}
+	s.mochi.DeliverLocal(pk)
+}
+
+// fleetHook hands every message the broker's server accepts, from MQTT
+// clients and from the HTTP edge alike, to the broker's link. It runs
+// after the node's hook, so only publishes that passed the token, ACL
+// and rate checks get here, and before mochi acknowledges them: a QoS 1
+// or 2 publisher's PUBACK means the bus has the message.
+type fleetHook struct {
+	mqtt.HookBase
+	srv    *server
+	link   broker.Link
+	warned atomic.Int64 // unix time of the last warning about the bus
+}
+
+var _ mqtt.InPlaceHook = (*fleetHook)(nil)
+
+// ID names the hook in mochi's logs.
+func (h *fleetHook) ID() string { return "pubsub-fleet" }
+
+// Provides tells mochi the hook follows publishes, and connections for
+// the fleet-wide client ids.
+func (h *fleetHook) Provides(b byte) bool {
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent
+}
+
+// OnWillSent hands a will, which mochi publishes without the publish
+// hooks, to the other nodes too.
+func (h *fleetHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
+	h.forward(&pk)
+}
+
+// OnSessionEstablished claims the client id across the fleet, once the
+// client has its CONNACK.
+func (h *fleetHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if sessionOf(cl) == nil {
+		return
+	}
+	at := time.Now()
+	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: at})
+	if err := h.link.Claim(cl.ID, at); err != nil {
+		h.srv.log.Warn("could not claim a client id across the fleet", "client_id", cl.ID, "error", err)
+	}
+}
+
+// OnDisconnect forgets the client's claim and, when another node took
+// its client id over, drops the session mochi would keep here.
+func (h *fleetHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
+	if v, ok := h.srv.fleet.claims.Load(cl.ID); ok && v.(claim).cl == cl {
+		h.srv.fleet.claims.CompareAndDelete(cl.ID, v)
+	}
+	if _, ok := h.srv.fleet.kicked.LoadAndDelete(cl); ok && !expire {
+		h.srv.mochi.DropSession(cl)
+	}
+}
+
+// OnPacketReadInPlace is never called: the hook provides OnPublish only.
+func (h *fleetHook) OnPacketReadInPlace(*mqtt.Client, *packets.Packet) error { return nil }
+
+// OnPublishInPlace publishes the message on the bus. A message the bus
+// cannot take still reaches this node's subscribers; it is counted in
+// the bus's drops, and logged at most once a minute.
+func (h *fleetHook) OnPublishInPlace(_ *mqtt.Client, pk *packets.Packet) error {
+	h.forward(pk)
+	return nil
+}
+
+func (h *fleetHook) forward(pk *packets.Packet) {
+	m := messageOf(h.srv.id, pk)
+	if err := h.link.Publish(m); err != nil {
+		now := time.Now().Unix()
+		if last := h.warned.Load(); now-last >= 60 && h.warned.CompareAndSwap(last, now) {
+			h.srv.log.Warn("a message reached this node's subscribers only: the bus refused it", "topic", pk.TopicName, "error", err)
+		}
+	}
+}
+
+// writeFleetMetrics writes the bus's counters, when the node has one.
+func (n *Node) writeFleetMetrics(w *bufio.Writer) {
+	if n.bus == nil {
+		return
+	}
+	st := n.bus.Stats()
+	connected := int64(0)
+	if st.Connected {
+		connected = 1
+	}
+	family(w, "pubsub_fleet_nats_connected", "gauge", "1 while the node is connected to NATS.")
+	sample(w, "pubsub_fleet_nats_connected", "", "", connected)
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.", st.Published},
+		{"pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.", st.Received},
+		{"pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.", st.PublishDrops},
+		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
+		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
+		{"pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.", st.JetStreamErrors},
+		{"pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.", uint64(n.takeovers())},
+	} {
+		family(w, c.name, "counter", c.help)
+		sample(w, c.name, "", "", int64(c.v))
+	}
+	servers := n.serverList()
+	slices.SortFunc(servers, func(a, b *server) int { return strings.Compare(a.hostname(), b.hostname()) })
+	family(w, "pubsub_fleet_retained_updates_total", "counter", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).")
+	for _, s := range servers {
+		sample(w, "pubsub_fleet_retained_updates_total", s.hostname(), "", s.fleet.applied.Load())
+	}
+}
+
+// fleetStatus is the node's bus status for /readyz: "" without NATS.
+func (n *Node) fleetStatus() string {
+	switch {
+	case n.bus == nil:
+		return ""
+	case n.bus.Connected():
+		return "nats: connected\n"
+	default:
+		// Still ready: the node serves its own clients, and taking every
+		// node out of its load balancer while NATS is down would serve
+		// nobody.
+		return "nats: disconnected, serving this node's clients only\n"
+	}
+}
+
+// FleetNodeID returns the node's id on the bus, "" without NATS.
+func (n *Node) FleetNodeID() string {
+	if n.bus == nil {
+		return ""
+	}
+	return n.bus.NodeID()
+}
+
+// takeovers counts the cross-node takeovers of every server.
+func (n *Node) takeovers() int64 {
+	var t int64
+	for _, s := range n.serverList() {
+		t += s.fleet.takeovers.Load()
+	}
+	return t
+}

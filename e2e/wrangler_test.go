@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,35 @@ func TestWranglerGlobalKey(t *testing.T) {
 	w := newWrangler(t, d, "CLOUDFLARE_API_KEY="+d.Env["CF_API_KEY"], "CLOUDFLARE_EMAIL="+d.Env["CF_API_EMAIL"])
 	w.run(t, "pubsub", "namespace", "create", "key-ns")
 	if out := w.run(t, "pubsub", "namespace", "list"); !strings.Contains(out, "key-ns") {
+		t.Fatalf("namespace list: %s", out)
+	}
+}
+
+// TestWranglerEnvFile: after `source .pubsub/env`, wrangler finds its own
+// CLOUDFLARE_* variables there and needs nothing else.
+func TestWranglerEnvFile(t *testing.T) {
+	d := startDev(t, t.TempDir())
+	raw, err := os.ReadFile(d.EnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok || !strings.HasPrefix(k, "CLOUDFLARE_") {
+			continue
+		}
+		if v, err = strconv.Unquote(v); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		auth = append(auth, k+"="+v)
+	}
+	if len(auth) != 5 {
+		t.Fatalf("env file has %d CLOUDFLARE_ variables, want 5:\n%s", len(auth), raw)
+	}
+	w := newWrangler(t, d, auth...) // these come last and win over newWrangler's own
+	w.run(t, "pubsub", "namespace", "create", "env-ns")
+	if out := w.run(t, "pubsub", "namespace", "list"); !strings.Contains(out, "env-ns") {
 		t.Fatalf("namespace list: %s", out)
 	}
 }

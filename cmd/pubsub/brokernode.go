@@ -1,55 +1,73 @@
 package main
 
 import (
-	"context"
 	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/openpubsub/pubsub/internal/app"
 	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
-// runBrokerNode runs a broker node: MQTT v5 over TLS for every broker the
+// brokerServeCmd runs a broker node: MQTT v5 over TLS for every broker the
 // control plane's feed lists, from its disk cache while the control plane
 // is down.
-func runBrokerNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("broker serve", stderr)
-	cpURL := fs.String("control-plane", envOr("PUBSUB_CONTROL_PLANE_URL", ""), "control plane base URL, e.g. https://cp.example.com (PUBSUB_CONTROL_PLANE_URL)")
-	token := fs.String("node-token", envOr("PUBSUB_NODE_TOKEN", ""), "node token from `pubsub node token create` (PUBSUB_NODE_TOKEN)")
-	dataDir := fs.String("data-dir", envOr("PUBSUB_DATA_DIR", ".pubsub-node"), "where the node caches its config and keeps retained messages (PUBSUB_DATA_DIR)")
-	mqttAddrs := addrListFlag(fs, "mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
-	httpsAddrs := addrListFlag(fs, "https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")
-	opsAddr := fs.String("ops-addr", envOr("PUBSUB_OPS_ADDR", "127.0.0.1:9090"), "/metrics, /healthz and /readyz; keep it private (PUBSUB_OPS_ADDR)")
-	certDir := fs.String("cert-dir", envOr("PUBSUB_CERT_DIR", ""), "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change (PUBSUB_CERT_DIR)")
-	defaultCert := fs.String("default-cert", envOr("PUBSUB_DEFAULT_CERT", ""), "hostname whose certificate clients without SNI get (PUBSUB_DEFAULT_CERT)")
-	clientsInterval := fs.Duration("clients-interval", envDuration("PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval), "how often the node reports its connected clients and counters to the control plane, 10ms to 10m (PUBSUB_CLIENTS_INTERVAL)")
-	limits := limitFlags(fs)
-	edgeCfg := edgeFlags(fs)
-	hooks := hookFlags(fs, false)
-	natsCfg := natsFlags(fs)
-	logger := logFlags(fs, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
+func brokerServeCmd(stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a broker node: MQTT v5 over TLS, SSE, HTTP publish and WebSocket",
+		Long: `serve runs a broker node. It follows the control plane's config feed with its
+node token (from ` + "`pubsub node token create`" + `), serves every broker with the
+certificates in --cert-dir, and keeps serving from its disk cache while the
+control plane is down.`,
+		Example: `  pubsub broker serve --control-plane https://cp.example.com --node-token psn_... \
+    --cert-dir /etc/pubsub/certs --data-dir /var/lib/pubsub-node
+  PUBSUB_CONTROL_PLANE_URL=https://cp.example.com PUBSUB_NODE_TOKEN=psn_... \
+    PUBSUB_CERT_DIR=/etc/pubsub/certs pubsub broker serve`,
+		Args: exactArgs(),
 	}
-	if *cpURL == "" || *token == "" || *certDir == "" {
-		return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
+	s := newSettings(c.Flags())
+	cpURL := s.String("control-plane", "PUBSUB_CONTROL_PLANE_URL", "", "control plane base URL, e.g. https://cp.example.com")
+	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "the node's `TOKEN`, from 'pubsub node token create'")
+	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub-node", "where the node caches its config and keeps retained messages")
+	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
+	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")
+	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "/metrics, /healthz and /readyz; keep it private")
+	certDir := s.String("cert-dir", "PUBSUB_CERT_DIR", "", "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change")
+	defaultCert := s.String("default-cert", "PUBSUB_DEFAULT_CERT", "", "hostname whose certificate clients without SNI get")
+	clientsInterval := s.Duration("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, "how often the node reports its connected clients and counters to the control plane, 10ms to 10m")
+	limits := limitFlags(s)
+	edgeCfg := edgeFlags(s)
+	natsCfg := natsFlags(s)
+	hooks := hookFlags(s, false)
+	logger := logFlags(s, stderr)
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := s.err(); err != nil {
+			return err
+		}
+		if *cpURL == "" || *token == "" || *certDir == "" {
+			return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
+		}
+		if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
+			return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
+		}
+		hookCfg, err := hooks()
+		if err != nil {
+			return err
+		}
+		ctx := c.Context()
+		log := logger()
+		n, err := app.StartNode(ctx, app.NodeConfig{
+			ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: *mqttAddrs, HTTPSAddrs: *httpsAddrs, OpsAddr: *opsAddr,
+			CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), NATS: natsCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		<-ctx.Done()
+		return nil
 	}
-	if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
-		return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
-	}
-	log := logger()
-	hookCfg, err := hooks()
-	if err != nil {
-		return err
-	}
-	n, err := app.StartNode(ctx, app.NodeConfig{
-		ControlPlaneURL: *cpURL, NodeToken: *token, DataDir: *dataDir, MQTTAddrs: mqttAddrs.list(), HTTPSAddrs: httpsAddrs.list(), OpsAddr: *opsAddr,
-		CertDir: *certDir, DefaultCert: *defaultCert, Limits: limits(), Edge: edgeCfg(), Hooks: hookCfg, ClientsInterval: *clientsInterval, NATS: natsCfg(), Log: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	<-ctx.Done()
-	return nil
+	return c
 }

@@ -14,8 +14,10 @@ import (
 )
 
 // apiClient calls the REST API with the same environment variables as the
-// guide's curl commands: PUBSUB_API_URL, CF_ACCOUNT_ID, and CF_API_EMAIL +
-// CF_API_KEY or CF_API_TOKEN.
+// guide's curl commands (PUBSUB_API_URL, CF_ACCOUNT_ID, and CF_API_EMAIL +
+// CF_API_KEY or CF_API_TOKEN) or wrangler's (CLOUDFLARE_API_BASE_URL,
+// CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_EMAIL + CLOUDFLARE_API_KEY or
+// CLOUDFLARE_API_TOKEN); a CF_ or PUBSUB_ variable wins over wrangler's.
 type apiClient struct {
 	base    string // .../client/v4/accounts/<id>/pubsub
 	email   string
@@ -37,17 +39,19 @@ func (e *apiError) Error() string {
 }
 
 func newAPIClient() (*apiClient, error) {
-	base := strings.TrimRight(envOr("PUBSUB_API_URL", ""), "/")
-	acct := os.Getenv("CF_ACCOUNT_ID")
-	c := &apiClient{email: os.Getenv("CF_API_EMAIL"), key: os.Getenv("CF_API_KEY"), token: os.Getenv("CF_API_TOKEN"),
-		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	base := strings.TrimRight(envOr("PUBSUB_API_URL", os.Getenv("CLOUDFLARE_API_BASE_URL")), "/")
+	acct := envOr("CF_ACCOUNT_ID", os.Getenv("CLOUDFLARE_ACCOUNT_ID"))
+	c := &apiClient{
+		email: envOr("CF_API_EMAIL", os.Getenv("CLOUDFLARE_EMAIL")), key: envOr("CF_API_KEY", os.Getenv("CLOUDFLARE_API_KEY")),
+		token: envOr("CF_API_TOKEN", os.Getenv("CLOUDFLARE_API_TOKEN")),
+		http:  &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	switch {
 	case base == "":
-		return nil, usageError{"PUBSUB_API_URL is not set (for `pubsub dev`: source .pubsub/env)"}
+		return nil, usageError{"PUBSUB_API_URL (or CLOUDFLARE_API_BASE_URL) is not set (for `pubsub dev`: source .pubsub/env)"}
 	case acct == "":
-		return nil, usageError{"CF_ACCOUNT_ID is not set"}
+		return nil, usageError{"CF_ACCOUNT_ID (or CLOUDFLARE_ACCOUNT_ID) is not set"}
 	case c.token == "" && (c.email == "" || c.key == ""):
-		return nil, usageError{"set CF_API_EMAIL and CF_API_KEY, or CF_API_TOKEN"}
+		return nil, usageError{"set CF_API_TOKEN (or CLOUDFLARE_API_TOKEN), or CF_API_EMAIL and CF_API_KEY (or CLOUDFLARE_EMAIL and CLOUDFLARE_API_KEY)"}
 	}
 	c.base = base + "/accounts/" + url.PathEscape(acct) + "/pubsub"
 	return c, nil

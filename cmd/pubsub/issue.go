@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // mintBatch is the most credentials one API call mints.
@@ -22,11 +24,52 @@ const mintBatch = 100
 // credential is one minted client id and token.
 type credential struct{ ClientID, Token string }
 
+// issueOpts are the flags of broker issue.
+type issueOpts struct {
+	out, typ, expiration               string
+	number, concurrency                int
+	topicACL, publishACL, subscribeACL stringList
+	clientIDs                          stringList
+}
+
+func issueCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := apiCommand("issue NAME", "Mint credentials (client id and token) for a broker", `  pubsub broker issue example-broker --ns my-namespace
+  pubsub broker issue example-broker -n 10000 --out creds.json       # resumable: run it again after an interruption
+  pubsub broker issue example-broker --client-id device-a device-b --exp 1y
+  pubsub broker issue example-broker --topic-acl 'devices/+/up' --expiration "6 days"`, exactArgs("NAME"))
+	ns := namespaceFlag(c.Flags())
+	var o issueOpts
+	fs := c.Flags()
+	fs.IntVarP(&o.number, "number", "n", 1, "how many credentials to mint (ignored with --client-id)")
+	fs.StringVar(&o.out, "out", "", "write the credentials to this JSON file instead of stdout; an interrupted run resumes from <out>.partial")
+	fs.StringVar(&o.typ, "type", "TOKEN", "credential type")
+	fs.StringVar(&o.expiration, "expiration", "", "lifetime: seconds or 24h, 30d, 1y, \"6 days\"; -1 for none")
+	fs.StringVar(&o.expiration, "exp", "", "alias of --expiration (wrangler's name)")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "requests in flight")
+	fs.Var(&o.topicACL, "topic-acl", "topic filter allowed both ways (repeatable; default #)")
+	fs.Var(&o.publishACL, "publish-acl", "topic filter that narrows publishing (repeatable)")
+	fs.Var(&o.subscribeACL, "subscribe-acl", "topic filter that narrows subscribing (repeatable)")
+	fs.Var(&o.clientIDs, "client-id", "mint for these client ids: repeatable, or space-separated as in wrangler (--client-id a b)")
+	fs.Var(&o.clientIDs, "jti", "alias of --client-id (wrangler's name)")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if err := needNamespace(*ns); err != nil {
+			return err
+		}
+		cl, err := newAPIClient()
+		if err != nil {
+			return err
+		}
+		path := "/namespaces/" + url.PathEscape(*ns) + "/brokers/" + url.PathEscape(args[0])
+		return issueCredentials(c.Context(), cl, path, o, stdout, stderr)
+	}
+	return c
+}
+
 // issueCredentials mints opts.number credentials (or one per --client-id)
 // in batches of 100, several batches in flight. With --out, every finished
 // batch is appended to <out>.partial first, so an interrupted run loses
 // nothing and the same command resumes where it stopped.
-func issueCredentials(ctx context.Context, c *apiClient, path string, opts brokerOpts, stdout, stderr io.Writer) error {
+func issueCredentials(ctx context.Context, c *apiClient, path string, opts issueOpts, stdout, stderr io.Writer) error {
 	q := url.Values{"type": {opts.typ}}
 	for name, vals := range map[string]stringList{"topicAcl": opts.topicACL, "publishAcl": opts.publishACL, "subscribeAcl": opts.subscribeACL} {
 		for _, v := range vals {
@@ -36,7 +79,7 @@ func issueCredentials(ctx context.Context, c *apiClient, path string, opts broke
 	if opts.expiration != "" {
 		secs, err := parseLifetime(opts.expiration)
 		if err != nil {
-			return usageError{err.Error()}
+			return usageError{"--expiration: " + err.Error()}
 		}
 		q.Set("expiration", strconv.FormatInt(secs, 10))
 	}
@@ -45,7 +88,7 @@ func issueCredentials(ctx context.Context, c *apiClient, path string, opts broke
 		total = len(opts.clientIDs)
 	}
 	if total < 1 {
-		return usageError{"-n must be at least 1"}
+		return usageError{"--number (-n) must be at least 1"}
 	}
 	if opts.concurrency < 1 {
 		opts.concurrency = 1

@@ -220,6 +220,7 @@ func (d *Dev) ensureAccount(ctx context.Context, email string) (map[string]strin
 		if _, err := d.ControlPlane.Service.AuthenticateKey(ctx, env["CF_API_EMAIL"], env["CF_API_KEY"]); err == nil {
 			env["PUBSUB_API_URL"] = d.ControlPlane.URL()
 			env["PUBSUB_CA_FILE"] = d.CA.CAFile()
+			wranglerEnv(env)
 			return env, writeEnvFile(d.EnvFile, env)
 		}
 	}
@@ -239,7 +240,19 @@ func (d *Dev) ensureAccount(ctx context.Context, email string) (map[string]strin
 		"PUBSUB_API_URL": d.ControlPlane.URL(),
 	}
 	env["PUBSUB_CA_FILE"] = d.CA.CAFile()
+	wranglerEnv(env)
 	return env, writeEnvFile(d.EnvFile, env)
+}
+
+// wranglerEnv adds wrangler's names of the same credentials and API URL,
+// so that wrangler and other Cloudflare tools work after sourcing the file.
+func wranglerEnv(env map[string]string) {
+	for cf, wr := range map[string]string{
+		"CF_API_EMAIL": "CLOUDFLARE_EMAIL", "CF_API_KEY": "CLOUDFLARE_API_KEY", "CF_API_TOKEN": "CLOUDFLARE_API_TOKEN",
+		"CF_ACCOUNT_ID": "CLOUDFLARE_ACCOUNT_ID", "PUBSUB_API_URL": "CLOUDFLARE_API_BASE_URL",
+	} {
+		env[wr] = env[cf]
+	}
 }
 
 // Close stops the dev stack: the nodes first, so clients get DISCONNECT
@@ -284,7 +297,8 @@ func shiftPorts(addrs []string, off int) ([]string, error) {
 }
 
 // envOrder is the order of variables in the env file.
-var envOrder = []string{"CF_API_EMAIL", "CF_API_KEY", "CF_API_TOKEN", "CF_ACCOUNT_ID", "PUBSUB_API_URL", "PUBSUB_CA_FILE"}
+var envOrder = []string{"CF_API_EMAIL", "CF_API_KEY", "CF_API_TOKEN", "CF_ACCOUNT_ID", "PUBSUB_API_URL", "PUBSUB_CA_FILE",
+	"CLOUDFLARE_EMAIL", "CLOUDFLARE_API_KEY", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_API_BASE_URL"}
 
 func writeEnvFile(path string, env map[string]string) error {
 	var b strings.Builder

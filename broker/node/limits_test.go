@@ -67,3 +67,19 @@ func TestTokenCache(t *testing.T) {
 		t.Errorf("reconnect with the cached, now revoked token: %v, CONNACK %+v; want 0x87", err, ca)
 	}
 }
+
+// TestRetainedMessagesMetric: one retained message shows as one, not as
+// mochi's count with its own $SYS topics (issue 17: it showed 21).
+func TestRetainedMessagesMetric(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, node.Limits{}, "a")
+	c, _ := e.mustConnect("a")
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: "kept", QoS: 1, Retain: true, Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.metric(`pubsub_retained_messages{broker="` + e.brokers["a"].host + `"}`); got != 1 {
+		t.Errorf("pubsub_retained_messages = %d, want 1", got)
+	}
+}

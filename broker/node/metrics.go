@@ -123,7 +123,9 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	}{
 		{"pubsub_connections", "MQTT clients connected.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.ClientsConnected) }},
 		{"pubsub_subscriptions", "Subscriptions held, by connected and offline sessions.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Subscriptions) }},
-		{"pubsub_retained_messages", "Retained messages held.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Retained) }},
+		// The quota's count, not mochi's: mochi counts its own $SYS
+		// topics too (one retained message showed as 21).
+		{"pubsub_retained_messages", "Retained messages held (clients' topics only).", func(s *server) int64 { n, _ := s.quota.usage(); return int64(n) }},
 		{"pubsub_retained_bytes", "Bytes of retained messages held (topic, payload and properties), as the retained quota counts them.", func(s *server) int64 { _, b := s.quota.usage(); return b }},
 	}
 	for _, g := range gauges {

@@ -49,6 +49,14 @@ func writeRuntimeMetrics(w *bufio.Writer) {
 		family(w, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
 		sample(w, "process_resident_memory_bytes", "", "", rss)
 	}
+	// A node is sized by file descriptors (one per connection): these say
+	// how close it is to its limit.
+	if open, max, ok := fileDescriptors(); ok {
+		family(w, "process_open_fds", "gauge", "Number of open file descriptors.")
+		sample(w, "process_open_fds", "", "", open)
+		family(w, "process_max_fds", "gauge", "Maximum number of open file descriptors.")
+		sample(w, "process_max_fds", "", "", max)
+	}
 }
 
 // residentBytes reads the process's resident set from /proc/self/statm

@@ -12,7 +12,7 @@ func TestRuntimeMetrics(t *testing.T) {
 	w := bufio.NewWriter(&b)
 	writeRuntimeMetrics(w)
 	w.Flush()
-	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_goroutines", "process_resident_memory_bytes", "process_open_fds", "process_max_fds"} {
 		var found bool
 		for _, line := range strings.Split(b.String(), "\n") {
 			if v, ok := strings.CutPrefix(line, name+" "); ok {

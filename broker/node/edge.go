@@ -180,11 +180,12 @@ func messageOf(brokerID string, pk *packets.Packet) *broker.Message {
 	return m
 }
 
-// packetOf converts a stored retained message back into the packet mochi
-// holds, with its absolute expiry.
+// packetOf converts a message, stored retained or from another node of
+// the fleet, into the packet mochi holds and delivers, with its QoS,
+// retain flag and absolute expiry.
 func packetOf(m *broker.Message) packets.Packet {
 	pk := packets.Packet{
-		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Retain: true},
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
 		TopicName:       m.Topic,
 		Payload:         m.Payload,
 		Origin:          m.ClientID,
@@ -200,7 +201,7 @@ func packetOf(m *broker.Message) packets.Packet {
 	}
 	if !m.Expiry.IsZero() {
 		pk.Expiry = m.Expiry.Unix()
-		pk.Properties.MessageExpiryInterval = uint32(max(1, time.Until(m.Expiry)/time.Second))
+		pk.Properties.MessageExpiryInterval = uint32(max(1, min(time.Until(m.Expiry)/time.Second, 1<<32-1)))
 	}
 	return pk
 }

@@ -345,10 +345,18 @@ func TestRetainedSurviveRestart(t *testing.T) {
 
 	e.useNode(e.startNodeWith(func(c *node.Config) { c.DataDir = dir }))
 	sub, _ := e.mustConnect("a")
-	if _, err := sub.subscribe(t, "k/mqtt", 0); err != nil {
+	if _, err := sub.subscribe(t, "k/mqtt", 1); err != nil {
 		t.Fatal(err)
 	}
-	sub.expectMessage(t, "k/mqtt", "over mqtt")
+	// With its QoS: a reloaded QoS 1 message was delivered at QoS 0.
+	select {
+	case m := <-sub.msgs:
+		if m.Topic != "k/mqtt" || string(m.Payload) != "over mqtt" || m.QoS != 1 || !m.Retain {
+			t.Fatalf("got %q on %q at QoS %d (retain %v), want \"over mqtt\" on k/mqtt at QoS 1, retained", m.Payload, m.Topic, m.QoS, m.Retain)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no retained message after the restart")
+	}
 	s := e.subscribeSSE("a", "topic=k/http&durable=true", tok, nil)
 	s.expect(t, "over http")
 

@@ -164,25 +164,7 @@ func (s *server) claimed(c broker.Claim) {
 // subscribers of the broker, or, for a shared subscription, to one of its
 // members here.
 func (s *server) deliverRemote(m *broker.Message, shared string) {
-	pk := packets.Packet{
-		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: m.QoS, Retain: m.Retain},
-		TopicName:       m.Topic,
-		Payload:         m.Payload,
-		Origin:          m.ClientID,
-		ProtocolVersion: 5,
-		Created:         time.Now().Unix(),
-		Properties: packets.Properties{
-			ContentType: m.ContentType, PayloadFormat: m.PayloadFormat, PayloadFormatFlag: m.PayloadFormat != 0,
-			ResponseTopic: m.ResponseTopic, CorrelationData: m.CorrelationData,
-		},
-	}
-	for _, u := range m.UserProperties {
-		pk.Properties.User = append(pk.Properties.User, packets.UserProperty{Key: u[0], Val: u[1]})
-	}
-	if !m.Expiry.IsZero() {
-		pk.Expiry = m.Expiry.Unix()
-		pk.Properties.MessageExpiryInterval = uint32(max(1, min(time.Until(m.Expiry)/time.Second, 1<<32-1)))
-	}
+	pk := packetOf(m)
 	if shared != "" {
 		s.mochi.DeliverShared(pk, shared)
 		return

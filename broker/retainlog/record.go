@@ -31,8 +31,10 @@ type record struct {
 // encodeRecord returns the whole record (header included) for op on m.
 // The body is: op, broker id, topic, then for opPut the expiry (Unix
 // nanoseconds, 0 for never), publisher client id, content type, payload
-// format, response topic, correlation data, user properties and payload.
-// Strings and byte strings are a uvarint length followed by the bytes.
+// format, response topic, correlation data, user properties, payload and
+// QoS. Strings and byte strings are a uvarint length followed by the
+// bytes. Records written before the QoS byte end with the payload, and
+// read as QoS 0, as they were delivered then.
 func encodeRecord(op byte, m *broker.Message) []byte {
 	b := make([]byte, 8, 64+len(m.Payload)+len(m.Topic))
 	b = append(b, op)
@@ -55,6 +57,7 @@ func encodeRecord(op byte, m *broker.Message) []byte {
 			b = appendString(b, p[1])
 		}
 		b = appendString(b, string(m.Payload))
+		b = append(b, m.QoS)
 	}
 	body := b[8:]
 	binary.BigEndian.PutUint32(b[:4], uint32(len(body)))
@@ -95,8 +98,11 @@ func decodeRecord(body []byte, full bool) (*record, error) {
 				m.UserProperties = append(m.UserProperties, [2]string{d.str(), d.str()})
 			}
 			m.Payload = []byte(d.str())
+			if d.off < len(body) {
+				m.QoS = d.byte()
+			}
 			r.msg = m
-			if d.off != len(body) {
+			if d.off != len(body) || m.QoS > 2 {
 				d.bad = true
 			}
 		}

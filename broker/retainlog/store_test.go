@@ -233,3 +233,22 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestRecordQoS: a record keeps its message's QoS (a reloaded QoS 1
+// retained message was delivered at QoS 0), and a record written before
+// the QoS byte still reads, as QoS 0.
+func TestRecordQoS(t *testing.T) {
+	m := &broker.Message{BrokerID: "b", Topic: "t", Payload: []byte("x"), QoS: 1}
+	body := encodeRecord(opPut, m)[8:]
+	r, err := decodeRecord(body, true)
+	if err != nil || r.msg.QoS != 1 {
+		t.Fatalf("decoded %+v, %v; want QoS 1", r, err)
+	}
+	old := body[:len(body)-1]
+	if r, err := decodeRecord(old, true); err != nil || r.msg.QoS != 0 || string(r.msg.Payload) != "x" {
+		t.Fatalf("a record without the QoS byte: %+v, %v", r, err)
+	}
+	if _, err := decodeRecord(append(append([]byte{}, old...), 3), true); err == nil {
+		t.Fatal("QoS 3 decoded")
+	}
+}

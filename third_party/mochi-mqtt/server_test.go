@@ -3351,18 +3351,21 @@ func TestServerSendLWTDelayed(t *testing.T) {
 		require.Equal(t, 1, s.loop.willDelayed.Len())
 		s.sendDelayedLWT(time.Now().Unix())
 		require.Equal(t, 0, s.loop.willDelayed.Len())
-		time.Sleep(time.Millisecond)
-		_ = w.Close()
 	}()
 
+	// The will is written by the client's writer goroutine: read exactly
+	// its bytes rather than closing the pipe after a guessed delay.
+	want := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes
 	recv := make(chan []byte)
 	go func() {
-		buf, err := io.ReadAll(r)
+		buf := make([]byte, len(want))
+		_, err := io.ReadFull(r, buf)
 		require.NoError(t, err)
 		recv <- buf
 	}()
 
-	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).RawBytes, <-recv)
+	require.Equal(t, want, <-recv)
+	_ = w.Close()
 }
 
 func TestServerReadStore(t *testing.T) {

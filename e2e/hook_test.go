@@ -141,7 +141,8 @@ func staleProbe(got, want string) bool {
 
 // TestOnPublishHookWorker runs the README's Worker in Node, verifying
 // each request with WebCrypto's Ed25519 against the broker's published
-// JWKS, as the on-publish hook of `pubsub dev`: MQTT and SSE subscribers
+// JWKS, as the on-publish hook of `pubsub dev`: MQTT, MQTT over WebSocket
+// and SSE subscribers
 // get exactly what it returns, for messages published over MQTT and over
 // HTTP; then the hook fails (500, garbage, no answer, unreachable) under
 // each on_failure.
@@ -156,7 +157,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 	}
 	t.Cleanup(func() { d.Close() })
 	var toks []string
-	for _, tok := range setupBroker(t, d, 3) {
+	for _, tok := range setupBroker(t, d, 4) {
 		toks = append(toks, tok)
 	}
 	var jwks json.RawMessage
@@ -180,7 +181,22 @@ func TestOnPublishHookWorker(t *testing.T) {
 	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
+	ws, _, err := dialBrokerWS(t, d, brokerHost, toks[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
 	sse := sseData(t, edge, toks[2], "t")
+	// expect waits for want at every subscriber: MQTT, MQTT over
+	// WebSocket, SSE.
+	expect := func(t *testing.T, want string) {
+		t.Helper()
+		expectMQTT(t, sub, want)
+		expectMQTT(t, ws, want)
+		expectData(t, sse, want)
+	}
 	pub, _, err := dialBroker(t, d, brokerHost, toks[0])
 	if err != nil {
 		t.Fatal(err)
@@ -200,13 +216,11 @@ func TestOnPublishHookWorker(t *testing.T) {
 		if r := publish("up:over mqtt"); r.ReasonCode != 0 {
 			t.Fatalf("PUBACK %#x", r.ReasonCode)
 		}
-		expectMQTT(t, sub, "UP:OVER MQTT")
-		expectData(t, sse, "UP:OVER MQTT")
+		expect(t, "UP:OVER MQTT")
 		if status, body := httpPublish(t, edge, toks[0], "t", "up:over http"); status != 200 {
 			t.Fatalf("HTTP publish: %d %s", status, body)
 		}
-		expectMQTT(t, sub, "UP:OVER HTTP")
-		expectData(t, sse, "UP:OVER HTTP")
+		expect(t, "UP:OVER HTTP")
 	})
 	t.Run("Drop", func(t *testing.T) {
 		if r := publish("please drop me"); r.ReasonCode != 0x10 {
@@ -216,8 +230,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 			t.Fatalf("HTTP publish: %s", body)
 		}
 		publish("marker")
-		expectMQTT(t, sub, "marker")
-		expectData(t, sse, "marker")
+		expect(t, "marker")
 	})
 
 	failing := map[string]string{
@@ -240,8 +253,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 				})
 				// The probes that passed reached the subscribers.
 				if onFailure == "pass" {
-					expectMQTT(t, sub, want+" probe")
-					expectData(t, sse, want+" probe")
+					expect(t, want+" probe")
 				}
 				status, _ := httpPublish(t, edge, toks[0], "t", want+" http")
 				switch onFailure {
@@ -249,8 +261,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 					if status != 200 {
 						t.Fatalf("HTTP publish: %d, want 200", status)
 					}
-					expectMQTT(t, sub, want+" http")
-					expectData(t, sse, want+" http")
+					expect(t, want+" http")
 				default:
 					if status != 502 {
 						t.Fatalf("HTTP publish: %d, want 502", status)
@@ -261,8 +272,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 	}
 	patchHook(t, d, `{"url": "`+url+`"}`)
 	poll(t, "the working hook again", func() bool { return publish("marker 2").ReasonCode == 0 })
-	expectMQTT(t, sub, "marker 2")
-	expectData(t, sse, "marker 2")
+	expect(t, "marker 2")
 }
 
 // TestOnPublishHookGoReceiver runs the README's Go receiver

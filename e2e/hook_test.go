@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,7 +20,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	brokernode "github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/broker/onpublish"
 	"github.com/openpubsub/pubsub/internal/app"
+	"github.com/openpubsub/pubsub/pkg/token"
 )
 
 // startHookReceiver runs e2e/hook/serve.mjs with the Worker of the README
@@ -309,4 +313,139 @@ func TestOnPublishHookGoReceiver(t *testing.T) {
 	httpPublish(t, edge, toks[0], "t", "please drop")
 	httpPublish(t, edge, toks[0], "t", "up:go receiver")
 	expectData(t, sse, "UP:GO RECEIVER")
+}
+
+// TestOnPublishHookKeyRotation checks that rotating a broker's keys keeps
+// its hook requests verifiable, with the JWKS a receiver copied before
+// the rotations as with the one published after: the control plane
+// rotates twice and deletes the retired key that signed the first
+// tokens, the node follows (a token of the deleted key is refused), and
+// the node still signs with the hook key, which stays last in the JWKS.
+func TestOnPublishHookKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost",
+		MQTTAddrs: []string{"127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0",
+		Hooks: brokernode.HookConfig{AllowHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	var first string
+	for _, tok := range setupBroker(t, d, 1) {
+		first = tok
+	}
+	const bp = "/namespaces/my-namespace/brokers/example-broker"
+	publicKeys := func() token.JWKSet {
+		t.Helper()
+		var set token.JWKSet
+		apiGet(t, d, bp+"/publickeys", &set)
+		return set
+	}
+	before := publicKeys()
+	if len(before.Keys) != 3 {
+		t.Fatalf("JWKS %+v, want current, next and the hook key", before.Keys)
+	}
+	hookKID := before.Keys[2].Kid
+
+	type request struct {
+		header http.Header
+		body   []byte
+	}
+	requests := make(chan request, 100)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		requests <- request{r.Header.Clone(), body}
+		_, _ = w.Write(body) // deliver everything unchanged
+	}))
+	t.Cleanup(rc.Close)
+	patchHook(t, d, `{"url": "`+rc.URL+`"}`)
+
+	edge := edgeClient(t, d)
+	// verified publishes payload over HTTP with tok and checks the hook
+	// request that carries it against each JWKS.
+	verified := func(t *testing.T, tok, payload string, sets ...token.JWKSet) {
+		t.Helper()
+		if status, body := httpPublish(t, edge, tok, "t", payload); status != 200 {
+			t.Fatalf("HTTP publish: %d %s", status, body)
+		}
+		for {
+			select {
+			case r := <-requests:
+				if !carries(t, r.body, payload) {
+					continue // an earlier probe's request
+				}
+				if got := r.header.Get(onpublish.HeaderKeyID); got != hookKID {
+					t.Fatalf("request signed by %q, want the hook key %q", got, hookKID)
+				}
+				for i, set := range sets {
+					keys, err := set.ParseKeys()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := onpublish.Verify(r.header, r.body, keys, time.Now(), onpublish.DefaultTolerance); err != nil {
+						t.Fatalf("JWKS %d does not verify the request: %v", i, err)
+					}
+				}
+				return
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no hook request with %q", payload)
+			}
+		}
+	}
+	poll(t, "the node to call the hook", func() bool {
+		_, body := httpPublish(t, edge, first, "probe", "probe")
+		return len(requests) > 0 && !strings.Contains(body, `"dropped":true`)
+	})
+	verified(t, first, "before the rotations", before)
+
+	rotate := func() {
+		t.Helper()
+		var out map[string]any
+		decode(t, shell(t, d, `curl -s -X POST -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub`+bp+`/publickeys/rotate"`), &out)
+	}
+	rotate()
+	rotate()
+	firstKID := before.Keys[0].Kid // current at creation, now retired
+	var deleted map[string]any
+	decode(t, shell(t, d, `curl -s -X DELETE -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub`+bp+`/publickeys/`+firstKID+`"`), &deleted)
+	poll(t, "the node to apply the rotations (a token of the deleted key refused)", func() bool {
+		_, _, err := dialBroker(t, d, brokerHost, first)
+		return err != nil
+	})
+	after := publicKeys()
+	if n := len(after.Keys); n != 4 || after.Keys[n-1].Kid != hookKID {
+		t.Fatalf("JWKS after the rotations %+v, want current, next, one retired key and the hook key last", after.Keys)
+	}
+	if _, ok := after.Key(firstKID); ok {
+		t.Fatal("the deleted key is still published")
+	}
+	var fresh string
+	for _, tok := range mintTokens(t, d, 1) {
+		fresh = tok
+	}
+	verified(t, fresh, "after the rotations", before, after)
+}
+
+// carries reports whether a hook request's body has a message with
+// payload.
+func carries(t *testing.T, body []byte, payload string) bool {
+	t.Helper()
+	var msgs []struct {
+		Payload string `json:"payload"`
+		PFI     int    `json:"payloadFormatIndicator"`
+	}
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		t.Fatalf("hook request %s: %v", body, err)
+	}
+	for _, m := range msgs {
+		p := m.Payload
+		if m.PFI != 1 {
+			b, _ := base64.StdEncoding.DecodeString(p)
+			p = string(b)
+		}
+		if p == payload {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,13 @@ func setupBroker(t *testing.T, d *app.Dev, n int) map[string]string {
 	t.Helper()
 	shell(t, d, guideStep3)
 	shell(t, d, guideStep4)
+	return mintTokens(t, d, n)
+}
+
+// mintTokens mints n tokens of my-namespace/example-broker (client id ->
+// token).
+func mintTokens(t *testing.T, d *app.Dev, n int) map[string]string {
+	t.Helper()
 	var creds map[string]string
 	decode(t, shell(t, d, fmt.Sprintf(`curl -s -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub/namespaces/my-namespace/brokers/example-broker/credentials?number=%d"`, n)), &creds)
 	return creds

@@ -30,7 +30,7 @@ const (
 func encodeBatch(msgs []*Message, broker string) []byte {
 	n := 2
 	for _, m := range msgs {
-		n += m.size()
+		n += m.size() + len(broker)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')

@@ -187,6 +187,9 @@ func (e *hookBenchEnv) latencies(b *testing.B, id string, rate int, d time.Durat
 	if _, err := sub.subscribe(b, "lat", 0); err != nil {
 		b.Fatal(err)
 	}
+	// The next run's messages must not reach this subscriber, whose
+	// queue nobody reads once it has counted this run's.
+	defer sub.Disconnect(&paho.Disconnect{})
 	const pubs = 10
 	total := int(float64(rate) * d.Seconds())
 	lat := make([]time.Duration, 0, total)
@@ -203,6 +206,7 @@ func (e *hookBenchEnv) latencies(b *testing.B, id string, rate int, d time.Durat
 	var wg sync.WaitGroup
 	for range pubs {
 		c, _ := e.mustConnect(id)
+		defer c.Disconnect(&paho.Disconnect{})
 		wg.Go(func() {
 			// Each publisher sends its share every millisecond.
 			per := float64(rate) / pubs / 1000
@@ -240,42 +244,49 @@ func pct(l []time.Duration, p int) float64 {
 // same broker without one, in the same run, with a local hook that
 // answers each request with its body:
 //
-//   - Throughput: QoS 0 messages a second from 64 publishers to one
-//     subscriber, without a hook and through it (nohook-msgs/s,
-//     hook-msgs/s);
+//   - Throughput: QoS 0 messages a second from 64 and from 256
+//     publishers to one subscriber, without a hook and through it
+//     (nohook-msgs/s, hook-msgs/s), and the process's CPU time per
+//     message of each;
 //   - Latency: publish-to-delivery p50 and p99 at 1,000 and 10,000
 //     messages a second, without and with the hook, and the difference
 //     (added-p50-ms, added-p99-ms);
 //   - Isolation: the throughput of broker "plain", which has no hook,
 //     alone and while broker "hooked"'s 64 publishers wait on a hook that
-//     never answers (other-ratio: the second over the first);
+//     never answers (other-ratio: the second over the first), and the
+//     CPU time per message of each;
 //   - Path: b.N messages through the hook, for profiles.
 //
 // b.N sets the messages of each throughput run (at least 6,400).
 func BenchmarkOnPublishHook(b *testing.B) {
 	e := newHookBenchEnv(b)
 	echo := echoHook(b)
-	b.Run("Throughput", func(b *testing.B) {
-		// Runs alternate without and with the hook, with the same
-		// clients, so that both see the same machine; medians of 3 each.
-		n := max(b.N, 64*100)
-		f := e.connectFleet(b, "hooked", 64)
-		defer f.close()
-		var noHook, withHook, noHookCPU, withHookCPU []float64
-		for range 3 {
-			e.hook("", nil)
-			noHook = append(noHook, f.run(b, n))
-			noHookCPU = append(noHookCPU, f.cpu[len(f.cpu)-1])
-			e.hook(echo.URL, nil)
-			withHook = append(withHook, f.run(b, n))
-			withHookCPU = append(withHookCPU, f.cpu[len(f.cpu)-1])
-		}
-		b.ReportMetric(median(noHook), "nohook-msgs/s")
-		b.ReportMetric(median(withHook), "hook-msgs/s")
-		b.ReportMetric(median(withHook)/median(noHook), "hook-ratio")
-		b.ReportMetric(median(noHookCPU), "nohook-cpu-µs/msg")
-		b.ReportMetric(median(withHookCPU), "hook-cpu-µs/msg")
-	})
+	for _, pubs := range []int{64, 256} {
+		b.Run("Throughput/"+itoa(int64(pubs)), func(b *testing.B) {
+			// Runs alternate without and with the hook, with the same
+			// clients, so that both see the same machine; medians of 3
+			// each. Each publisher waits for the hook's verdict on its
+			// message before its next one is read, so a request carries at
+			// most as many messages as there are publishers.
+			n := max(b.N, pubs*100)
+			f := e.connectFleet(b, "hooked", pubs)
+			defer f.close()
+			var noHook, withHook, noHookCPU, withHookCPU []float64
+			for range 3 {
+				e.hook("", nil)
+				noHook = append(noHook, f.run(b, n))
+				noHookCPU = append(noHookCPU, f.cpu[len(f.cpu)-1])
+				e.hook(echo.URL, nil)
+				withHook = append(withHook, f.run(b, n))
+				withHookCPU = append(withHookCPU, f.cpu[len(f.cpu)-1])
+			}
+			b.ReportMetric(median(noHook), "nohook-msgs/s")
+			b.ReportMetric(median(withHook), "hook-msgs/s")
+			b.ReportMetric(median(withHook)/median(noHook), "hook-ratio")
+			b.ReportMetric(median(noHookCPU), "nohook-cpu-µs/msg")
+			b.ReportMetric(median(withHookCPU), "hook-cpu-µs/msg")
+		})
+	}
 	b.Run("Path", func(b *testing.B) {
 		// b.N messages through the hook alone, for profiles.
 		f := e.connectFleet(b, "hooked", 64)
@@ -300,46 +311,65 @@ func BenchmarkOnPublishHook(b *testing.B) {
 		})
 	}
 	b.Run("Isolation", func(b *testing.B) {
-		// Broker "plain" (no hook) alone, then while broker "hooked"'s
-		// 64 publishers wait on a hook that never answers, alternately,
-		// with the same clients of "plain"; medians of 3 each.
+		// Broker "plain" (no hook) alone, and while broker "hooked"'s 64
+		// publishers wait on a hook that never answers, with the same
+		// clients of "plain", in the order alone, stuck, stuck, alone,
+		// twice, so that a trend in the machine's load favours neither;
+		// medians of 4 each.
 		n := max(b.N, 64*100)
 		f := e.connectFleet(b, "plain", 64)
 		defer f.close()
-		metric := `pubsub_hook_messages_queued{broker="` + e.brokers["hooked"].host + `"}`
-		var alone, during []float64
-		for range 3 {
-			e.hook("", nil)
-			alone = append(alone, f.run(b, n))
-			release := make(chan struct{})
-			var held atomic.Int64 // messages in the requests the hook holds
-			hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var batch []json.RawMessage
-				_ = json.NewDecoder(r.Body).Decode(&batch)
-				held.Add(int64(len(batch)))
-				select {
-				case <-r.Context().Done():
-				case <-release: // the end of the round
-				}
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}))
-			e.hook(hang.URL, &feed.OnPublish{Timeout: 60})
-			stuck := make([]*client, 64)
-			for i := range stuck {
-				stuck[i], _ = e.mustConnect("hooked")
-				go func() { _ = stuck[i].Publish0([]byte("never answered")) }()
+		var alone, during, aloneCPU, duringCPU []float64
+		for _, stuck := range []bool{false, true, true, false, false, true, true, false} {
+			if !stuck {
+				alone = append(alone, f.run(b, n))
+				aloneCPU = append(aloneCPU, f.cpu[len(f.cpu)-1])
+				continue
 			}
-			eventually(b, "the hooked broker's publishers to wait", func() bool { return held.Load()+e.metric(metric) == 64 })
+			release := e.stickHook(b, 64)
 			during = append(during, f.run(b, n))
-			close(release)
-			e.hook("", nil)
-			hang.Close()
-			for _, c := range stuck {
-				_ = c.Disconnect(&paho.Disconnect{})
-			}
+			duringCPU = append(duringCPU, f.cpu[len(f.cpu)-1])
+			release()
 		}
 		b.ReportMetric(median(alone), "other-alone-msgs/s")
 		b.ReportMetric(median(during), "other-during-msgs/s")
 		b.ReportMetric(median(during)/median(alone), "other-ratio")
+		b.ReportMetric(median(aloneCPU), "other-alone-cpu-µs/msg")
+		b.ReportMetric(median(duringCPU), "other-during-cpu-µs/msg")
 	})
+}
+
+// stickHook points broker "hooked" at a hook that never answers (timeout
+// 60 s) and has pubs of its clients publish one QoS 0 message each, and
+// returns once they all wait for it. release answers the requests,
+// removes the hook and disconnects the clients.
+func (e *hookBenchEnv) stickHook(b *testing.B, pubs int) (release func()) {
+	end := make(chan struct{})
+	var held atomic.Int64 // messages in the requests the hook holds
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		_ = json.NewDecoder(r.Body).Decode(&batch)
+		held.Add(int64(len(batch)))
+		select {
+		case <-r.Context().Done():
+		case <-end:
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	e.hook(hang.URL, &feed.OnPublish{Timeout: 60})
+	stuck := make([]*client, pubs)
+	for i := range stuck {
+		stuck[i], _ = e.mustConnect("hooked")
+		go func() { _ = stuck[i].Publish0([]byte("never answered")) }()
+	}
+	queued := `pubsub_hook_messages_queued{broker="` + e.brokers["hooked"].host + `"}`
+	eventually(b, "the hooked broker's publishers to wait", func() bool { return held.Load()+e.metric(queued) == int64(pubs) })
+	return func() {
+		close(end)
+		e.hook("", nil)
+		hang.Close()
+		for _, c := range stuck {
+			_ = c.Disconnect(&paho.Disconnect{})
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/onpublish"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // HookConfig is the node's side of the brokers' on-publish hooks.
@@ -224,10 +225,37 @@ func (s *server) hookHTTPPublish(pk *packets.Packet, m *broker.Message) error {
 
 // writeHookMetrics writes the on-publish hook metrics of the brokers that
 // have or had a hook.
+// hookStats returns the counters of the broker's on-publish hook, for the
+// clients report, or nil when the broker has no hook and never had one
+// that sent a request (the same brokers /metrics lists).
+func (s *server) hookStats() *clients.HookStats {
+	if !s.hooked() {
+		return nil
+	}
+	st := &s.hook.stats
+	out := &clients.HookStats{
+		Requests: map[string]int64{}, Passed: st.Passed.Load(), Changed: st.Changed.Load(), DroppedByHook: st.DroppedByHook.Load(),
+		DroppedOnFailure: st.DroppedOnFailure.Load(), PassedOnFailure: st.PassedOnFailure.Load(), Retries: st.Retries.Load(),
+		InFlight: st.InFlight.Load(), Queued: st.Queued.Load(),
+	}
+	for _, o := range onpublish.Outcomes() {
+		if v := st.Requests[o].Load(); v > 0 || o == onpublish.OutcomeOK {
+			out.Requests[o.String()] = v
+		}
+	}
+	return out
+}
+
+// hooked reports whether the broker has an on-publish hook, or had one
+// that sent a request.
+func (s *server) hooked() bool {
+	return s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0
+}
+
 func writeHookMetrics(w *bufio.Writer, servers []*server) {
 	var hooked []*server
 	for _, s := range servers {
-		if s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0 {
+		if s.hooked() {
 			hooked = append(hooked, s)
 		}
 	}

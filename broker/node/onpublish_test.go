@@ -16,8 +16,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/openpubsub/pubsub/broker/node"
-	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/broker/onpublish"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 	"github.com/openpubsub/pubsub/pkg/token"
 )

@@ -41,8 +41,6 @@ type Service struct {
 
 	keyMu    sync.Mutex
 	keyCache map[string]ed25519.PrivateKey // kid -> unsealed key, to mint without unsealing each time
-
-	clients clientRegistry // the nodes' connected clients (client.go)
 }
 
 // NewService returns a Service over store. It validates cfg.

@@ -24,8 +24,8 @@ const MaxPendingDisconnects = 1000
 // ClientReport is one node's report of its connected clients and its
 // brokers' counters, as the store keeps it: in the store, so that every
 // control-plane process behind a load balancer sees what a node reported
-// to any of them. The service encodes the parts as JSON; the stores keep
-// them as they are.
+// to any of them. The service encodes the parts; the stores keep them as
+// they are.
 type ClientReport struct {
 	Node       string
 	ReceivedAt time.Time // on the control plane's clock
@@ -36,14 +36,14 @@ type ClientReport struct {
 // BrokerReport is one broker's part of a ClientReport.
 type BrokerReport struct {
 	BrokerID string
-	Clients  []byte // a JSON array of clients.Client; nil when none are connected
+	Clients  []byte // the broker's clients, encoded (clientcodec.go); nil when none are connected
 	Stats    []byte // the JSON of a clients.BrokerStats; nil when the node sent none
 }
 
 // NodeClients are the clients of one broker one node reported.
 type NodeClients struct {
 	Node    string
-	Clients []byte // a JSON array of clients.Client
+	Clients []byte // encoded (clientcodec.go)
 }
 
 // NodeSample is one node's counters of one broker, as one report had them.
@@ -105,11 +105,7 @@ func (s *Service) ReportClients(ctx context.Context, node *NodeToken, r *clients
 		return &rep.Brokers[i]
 	}
 	for id, list := range by {
-		raw, err := json.Marshal(list)
-		if err != nil {
-			return clients.Answer{}, err
-		}
-		part(id).Clients = raw
+		part(id).Clients = encodeClients(list)
 	}
 	for _, st := range r.Brokers {
 		raw, err := json.Marshal(st)
@@ -122,10 +118,13 @@ func (s *Service) ReportClients(ctx context.Context, node *NodeToken, r *clients
 	if err != nil {
 		return clients.Answer{}, err
 	}
-	// The report counts once committed; cleaning up after others is
-	// best effort, and the next report tries again.
-	if err := s.store.DeleteExpiredClientReports(ctx, now, now.Add(-StatsWindow)); err != nil {
-		s.log.Warn("deleting expired clients reports", "error", err)
+	// The report counts once committed. Reads skip what expired, so
+	// deleting it is housekeeping: best effort, and once per interval
+	// per process rather than in each report's transaction.
+	if last := s.sweptAt.Load(); now.UnixNano()-last >= int64(clients.DefaultInterval) && s.sweptAt.CompareAndSwap(last, now.UnixNano()) {
+		if err := s.store.DeleteExpiredClientReports(ctx, now, now.Add(-StatsWindow)); err != nil {
+			s.log.Warn("deleting expired clients reports", "error", err)
+		}
 	}
 	return clients.Answer{Disconnect: pending}, nil
 }
@@ -139,12 +138,14 @@ func (s *Service) reportedClients(ctx context.Context, brokerID string) ([]*Conn
 	}
 	var all []*ConnectedClient
 	for _, nl := range lists {
-		var list []clients.Client
-		if err := json.Unmarshal(nl.Clients, &list); err != nil {
+		list, err := decodeClients(nl.Clients, brokerID)
+		if err != nil {
 			return nil, Errorf(EINTERNAL, "node %s's stored clients report: %v", nl.Node, err)
 		}
-		for _, c := range list {
-			all = append(all, &ConnectedClient{Client: c, Node: nl.Node})
+		cc := make([]ConnectedClient, len(list)) // one allocation per node
+		for i := range list {
+			cc[i] = ConnectedClient{Client: list[i], Node: nl.Node}
+			all = append(all, &cc[i])
 		}
 	}
 	return all, nil

@@ -11,7 +11,8 @@ CREATE TABLE client_reports (
 );
 CREATE INDEX client_reports_expires_at_idx ON client_reports (expires_at);
 
--- The clients of one broker in a node's last report, as a JSON array.
+-- The clients of one broker in a node's last report, encoded by the
+-- control plane (controlplane/clientcodec.go).
 CREATE TABLE reported_clients (
 	broker_id  text NOT NULL,
 	node       text NOT NULL,

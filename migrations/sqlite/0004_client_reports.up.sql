@@ -12,7 +12,8 @@ CREATE TABLE client_reports (
 ) STRICT;
 CREATE INDEX client_reports_expires_at_idx ON client_reports (expires_at);
 
--- The clients of one broker in a node's last report, as a JSON array.
+-- The clients of one broker in a node's last report, encoded by the
+-- control plane (controlplane/clientcodec.go).
 CREATE TABLE reported_clients (
 	broker_id  TEXT NOT NULL,
 	node       TEXT NOT NULL,

@@ -22,6 +22,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/internal/app"
 )
 
 // requireBrowser returns Debian's Chromium, checking that playwright-core
@@ -54,7 +55,8 @@ func requireBrowser(t *testing.T) string {
 // of each page into $PUBSUB_CONSOLE_SCREENSHOTS (docs/img for the README).
 func TestConsole(t *testing.T) {
 	chromium := requireBrowser(t)
-	d := startDev(t, t.TempDir())
+	// As `pubsub dev` does, the node allows http:// hooks on loopback.
+	d := startDev(t, t.TempDir(), func(c *app.DevConfig) { c.Hooks.AllowHTTP = true })
 	// The dev CA signs one leaf per hostname for the life of the process:
 	// Chromium trusts exactly that leaf's key.
 	leaf, err := d.CA.GetCertificate(&tls.ClientHelloInfo{ServerName: brokerHost})

@@ -3,6 +3,7 @@ package node_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,8 +287,9 @@ func TestFleetRetainedMessages(t *testing.T) {
 	})
 	e3 := *f.n2
 	e3.useNode(n3)
+	// Its first client's SUBSCRIBE waits until the server it started
+	// has loaded the retained messages.
 	late, _ := e3.mustConnect("a")
-	natstest.Poll(t, "node 3 to load the retained message", retained(&e3))
 	if _, err := late.subscribe(t, "r/+", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -546,4 +548,46 @@ func TestFleetSharedSubscriptionAcrossNodes(t *testing.T) {
 			t.Fatalf("no message %d on jobs/1", i)
 		}
 	}
+}
+
+// TestFleetSlowJetStreamHoldsNoConnection starts a broker's server while
+// JetStream cannot answer (two of the three NATS servers are down, so it
+// has no quorum, while core NATS works): two clients that connect at
+// once both get in, though a connection waits for a starting server no
+// longer than the connect timeout, here shorter than the wait for the
+// fleet's retained messages; and they publish. Only a SUBSCRIBE waits,
+// and briefly, for the retained messages it might get.
+func TestFleetSlowJetStreamHoldsNoConnection(t *testing.T) {
+	f := newFleet(t, 3, func(cfg *node.Config) { cfg.Limits.ConnectTimeout = time.Second }, "a")
+	f.nats.Stop(1)
+	f.nats.Stop(2)
+	b := f.n1.brokers["a"]
+	clients := make([]*client, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		tok, claims := b.token(t, nil)
+		wg.Go(func() {
+			var ca *paho.Connack
+			if clients[i], ca, errs[i] = f.n1.connect(b.host, claims.Subject, tok, nil); errs[i] != nil {
+				errs[i] = fmt.Errorf("%w (CONNACK %+v)", errs[i], ca)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("both connected in %v", time.Since(start))
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("client %d, while JetStream is slow: %v", i+1, err)
+		}
+	}
+	sub, pub := clients[0], clients[1]
+	if _, err := sub.subscribe(t, "s/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.publish(t, "s/1", 1, "served"); err != nil {
+		t.Fatal(err)
+	}
+	sub.expectMessage(t, "s/1", "served")
 }

@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +20,11 @@ import (
 // the node can authenticate clients).
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.gatherer(), promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	// A family that fails to gather is logged and left out: answering 500
+	// would make the whole node look down to Prometheus.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.gatherer(), promhttp.HandlerOpts{
+		EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError, ErrorLog: metricsLog{n.log},
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -48,6 +54,12 @@ func (n *Node) gatherer() prometheus.Gatherer {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return prometheus.Gatherers{reg, prometheus.GathererFunc(n.gatherEdge)}
 }
+
+// metricsLog logs the errors of /metrics.
+type metricsLog struct{ log *slog.Logger }
+
+// Println implements promhttp.Logger.
+func (l metricsLog) Println(v ...any) { l.log.Warn("/metrics: " + fmt.Sprint(v...)) }
 
 // edgeRenames are the edge's names that break Prometheus' conventions,
 // and the names /metrics serves them under: a counter whose name is a

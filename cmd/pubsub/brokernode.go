@@ -36,7 +36,7 @@ control plane is down.`,
 	opsAddr := s.String("ops-addr", "PUBSUB_OPS_ADDR", "127.0.0.1:9090", "/metrics, /healthz and /readyz; keep it private")
 	certDir := s.String("cert-dir", "PUBSUB_CERT_DIR", "", "directory of certificate/key pairs, *.<namespace>.<domain> or exact names; reloaded on change")
 	defaultCert := s.String("default-cert", "PUBSUB_DEFAULT_CERT", "", "hostname whose certificate clients without SNI get")
-	clientsInterval := s.Duration("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, "how often the node reports its connected clients and counters to the control plane, 10ms to 10m")
+	clientsInterval := s.DurationRange("clients-interval", "PUBSUB_CLIENTS_INTERVAL", clients.DefaultInterval, 10*time.Millisecond, 10*time.Minute, "how often the node reports its connected clients and counters to the control plane")
 	limits := limitFlags(s)
 	edgeCfg := edgeFlags(s)
 	natsCfg := natsFlags(s)
@@ -48,9 +48,6 @@ control plane is down.`,
 		}
 		if *cpURL == "" || *token == "" || *certDir == "" {
 			return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
-		}
-		if *clientsInterval < 10*time.Millisecond || *clientsInterval > 10*time.Minute {
-			return usageError{"--clients-interval must be from 10ms to 10m, got " + clientsInterval.String()}
 		}
 		hookCfg, err := hooks()
 		if err != nil {

@@ -6,7 +6,10 @@ COPY go.mod go.sum ./
 COPY third_party/mochi-mqtt/go.mod third_party/mochi-mqtt/go.sum third_party/mochi-mqtt/
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /pubsub ./cmd/pubsub
+# .git stays out of the build context: the version comes from the build
+# argument (docker build --build-arg VERSION=$(git describe --tags --always)).
+ARG VERSION=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /pubsub ./cmd/pubsub
 # The node's data dir, owned by the unprivileged user below, so that a
 # named volume mounted there starts writable.
 RUN mkdir -p /empty/data

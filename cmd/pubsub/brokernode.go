@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +33,7 @@ control plane is down.`,
 	s := newSettings(c.Flags())
 	cpURL := s.String("control-plane", "PUBSUB_CONTROL_PLANE_URL", "", "control plane base URL, e.g. https://cp.example.com")
 	token := s.String("node-token", "PUBSUB_NODE_TOKEN", "", "the node's `TOKEN`, from 'pubsub node token create'")
+	tokenFile := s.String("node-token-file", "PUBSUB_NODE_TOKEN_FILE", "", "a `FILE` holding the node's token (from 'pubsub node token create --out'), instead of --node-token")
 	dataDir := s.String("data-dir", "PUBSUB_DATA_DIR", ".pubsub-node", "where the node caches its config and keeps retained messages")
 	mqttAddrs := s.Addrs("mqtt-addr", "PUBSUB_MQTT_ADDRS", ":8883,:8443", "MQTT over TLS listen address, repeatable")
 	httpsAddrs := s.Addrs("https-addr", "PUBSUB_HTTPS_ADDRS", ":8884", "HTTPS listen address (SSE, HTTP publish, MQTT over WebSocket), repeatable; :443 in production")
@@ -46,8 +50,20 @@ control plane is down.`,
 		if err := s.err(); err != nil {
 			return err
 		}
+		if *tokenFile != "" {
+			if *token != "" {
+				return usageError{"give --node-token or --node-token-file, not both"}
+			}
+			b, err := os.ReadFile(*tokenFile)
+			if err != nil {
+				return fmt.Errorf("--node-token-file: %w", err)
+			}
+			if *token = strings.TrimSpace(string(b)); *token == "" {
+				return fmt.Errorf("--node-token-file: %s is empty; write a token into it with 'pubsub node token create --out %s'", *tokenFile, *tokenFile)
+			}
+		}
 		if *cpURL == "" || *token == "" || *certDir == "" {
-			return usageError{"pubsub broker serve needs --control-plane, --node-token and --cert-dir (or their PUBSUB_ variables)"}
+			return usageError{"pubsub broker serve needs --control-plane, --node-token (or --node-token-file) and --cert-dir (or their PUBSUB_ variables)"}
 		}
 		hookCfg, err := hooks()
 		if err != nil {

@@ -109,8 +109,9 @@ func wantSeries(t *testing.T, fams map[string]*dto.MetricFamily, name string, la
 	}
 }
 
-// promtoolCheck runs `promtool check <what>` on input (stdin when file
-// is ""), when promtool is installed; under CI=true it must be.
+// promtoolCheck runs `promtool check args...` with input on its stdin,
+// when promtool is installed; under CI=true it must be. `check metrics`
+// must print nothing (it prints each problem it finds).
 func promtoolCheck(t *testing.T, input []byte, args ...string) {
 	t.Helper()
 	path, err := exec.LookPath("promtool")

@@ -45,6 +45,10 @@ type Config struct {
 	// in JetStream. Default: 3 when NATS reports three servers or more
 	// (R3 survives one server's loss), else 1.
 	RetainedReplicas int
+	// JournalMessages and JournalBytes bound, per broker, the SSE replay
+	// journal (Bus.Journal), oldest messages dropped first. Default:
+	// 10,000 messages and 16 MiB.
+	JournalMessages, JournalBytes int64
 	// Logger receives the bus's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -121,6 +125,12 @@ func Connect(cfg Config) (*Bus, error) {
 	}
 	if cfg.ReconnectBuffer <= 0 {
 		cfg.ReconnectBuffer = 8 << 20
+	}
+	if cfg.JournalMessages <= 0 {
+		cfg.JournalMessages = 10_000
+	}
+	if cfg.JournalBytes <= 0 {
+		cfg.JournalBytes = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -151,6 +151,9 @@ func (j *Journal) Follow(ctx context.Context, filter string, after uint64, deliv
 		FilterSubjects: subjects,
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:    after + 1,
+		// A node that dies leaves its consumers to the server, which
+		// drops them after this long.
+		InactiveThreshold: followerIdle,
 	})
 	if err != nil {
 		j.bus.jsErrors.Add(1)
@@ -167,7 +170,25 @@ func (j *Journal) Follow(ctx context.Context, filter string, after uint64, deliv
 		j.bus.jsErrors.Add(1)
 		return nil, fmt.Errorf("natsbus: following the SSE journal: %w", err)
 	}
-	return cc.Stop, nil
+	return func() {
+		cc.Stop()
+		j.deleteConsumer(cons.CachedInfo())
+	}, nil
+}
+
+// followerIdle is how long the server keeps a follower whose node no
+// longer asks for messages.
+const followerIdle = 30 * time.Second
+
+// deleteConsumer deletes a consumer the journal no longer reads, when
+// NATS is there; otherwise the server drops it once it is idle.
+func (j *Journal) deleteConsumer(info *jetstream.ConsumerInfo) {
+	if info == nil || !j.bus.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = j.js.DeleteConsumer(ctx, j.name, info.Name)
 }
 
 // readBatch is how many messages Read asks for at a time.
@@ -200,7 +221,7 @@ func (j *Journal) Read(ctx context.Context, filter string, after, upto uint64, l
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       after + 1,
 		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: 30 * time.Second,
+		InactiveThreshold: followerIdle,
 		Replicas:          1,
 		MemoryStorage:     true,
 	})
@@ -208,11 +229,7 @@ func (j *Journal) Read(ctx context.Context, filter string, after, upto uint64, l
 		j.bus.jsErrors.Add(1)
 		return nil, false, fmt.Errorf("natsbus: reading the SSE journal: %w", err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = s.DeleteConsumer(dctx, cons.CachedInfo().Name)
-	}()
+	defer j.deleteConsumer(cons.CachedInfo())
 	if limit <= 0 {
 		limit = int(info.State.Msgs)
 	}

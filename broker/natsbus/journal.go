@@ -19,8 +19,8 @@ import (
 // link.Publish): the stream is one more subscriber of those subjects, so
 // a publishing node does no extra work, and the NATS server stores each
 // message once, with a stream sequence number every node reads the same.
-// The stream lives in memory (a replay window of minutes does not need a
-// disk), and its limits are the SSE replay age and, per broker,
+// The stream is stored on disk, so that it outlives a restart of a NATS
+// server that holds its only replica, and its limits are the SSE replay age and, per broker,
 // Config.JournalMessages and Config.JournalBytes, oldest dropped first.
 
 // journalPrefix starts the name of every journal stream.
@@ -94,7 +94,7 @@ func (j *Journal) Open(ctx context.Context) (uint64, error) {
 		Name:        j.name,
 		Description: "Pub/Sub SSE replay journal of broker " + j.id,
 		Subjects:    []string{j.root + ".>"},
-		Storage:     jetstream.MemoryStorage,
+		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		MaxAge:      j.maxAge,
 		MaxMsgs:     j.bus.cfg.JournalMessages,

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openpubsub/pubsub/broker/natsbus/natstest"
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/pkg/feed"
 )
@@ -109,4 +110,33 @@ func TestFleetSSERevokedCannotResume(t *testing.T) {
 	if s, status, _ := f.n2.trySSE("a", "topic=v", tok, map[string]string{"Last-Event-ID": id}); s != nil || status != 401 {
 		t.Fatalf("a revoked token resumes with %d, want 401", status)
 	}
+}
+
+// TestFleetSSECatchesUpAfterNATS stops the fleet's only NATS server: an
+// SSE stream waits, then gets what its node accepted meanwhile, in
+// order, once NATS is back.
+func TestFleetSSECatchesUpAfterNATS(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	tok, _ := f.n1.brokers["a"].token(t, nil)
+	sse := f.n1.subscribeSSE("a", "topic=y", tok, nil)
+	pub, _ := f.n1.mustConnect("a")
+	if _, err := pub.publish(t, "y", 1, "before"); err != nil {
+		t.Fatal(err)
+	}
+	sse.expect(t, "before")
+
+	f.nats.Stop(0)
+	natstest.Poll(t, "node 1 to see NATS gone", func() bool { return f.n1.metric("pubsub_fleet_nats_connected") == 0 })
+	for _, m := range []string{"during 1", "during 2"} {
+		if _, err := pub.publish(t, "y", 1, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.nats.Restart(t, 0)
+	sse.expect(t, "during 1")
+	sse.expect(t, "during 2")
+	if _, err := pub.publish(t, "y", 1, "after"); err != nil {
+		t.Fatal(err)
+	}
+	sse.expect(t, "after")
 }

@@ -1,16 +1,14 @@
 package node
 
 import (
-	"bufio"
 	"context"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/natsbus"
@@ -246,38 +244,46 @@ func (h *fleetHook) forward(pk *packets.Packet) {
 	}
 }
 
-// writeFleetMetrics writes the bus's counters, when the node has one.
-func (n *Node) writeFleetMetrics(w *bufio.Writer) {
+// The bus's families, written when the node has one.
+var (
+	descFleetConnected = newDesc("pubsub_fleet_nats_connected", "1 while the node is connected to NATS.")
+	descFleetPublished = newDesc("pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.")
+	descFleetReceived  = newDesc("pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.")
+	descFleetPubDrops  = newDesc("pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.")
+	descFleetRecvDrops = newDesc("pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.")
+	descFleetReconnect = newDesc("pubsub_fleet_reconnects_total", "Reconnections to NATS.")
+	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.")
+	descFleetTakeovers = newDesc("pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.")
+	descFleetRetained  = newDesc("pubsub_fleet_retained_updates_total", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).", "broker")
+)
+
+// collectFleetMetrics reads the bus's counters, when the node has one.
+func (n *Node) collectFleetMetrics(ch chan<- prometheus.Metric, servers []*server) {
 	if n.bus == nil {
 		return
 	}
 	st := n.bus.Stats()
-	connected := int64(0)
+	connected := 0.0
 	if st.Connected {
 		connected = 1
 	}
-	family(w, "pubsub_fleet_nats_connected", "gauge", "1 while the node is connected to NATS.")
-	sample(w, "pubsub_fleet_nats_connected", "", "", connected)
+	ch <- prometheus.MustNewConstMetric(descFleetConnected, prometheus.GaugeValue, connected)
 	for _, c := range []struct {
-		name, help string
-		v          uint64
+		desc *prometheus.Desc
+		v    uint64
 	}{
-		{"pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.", st.Published},
-		{"pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.", st.Received},
-		{"pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.", st.PublishDrops},
-		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
-		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
-		{"pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.", st.JetStreamErrors},
-		{"pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.", uint64(n.takeovers())},
+		{descFleetPublished, st.Published},
+		{descFleetReceived, st.Received},
+		{descFleetPubDrops, st.PublishDrops},
+		{descFleetRecvDrops, st.ReceiveDrops},
+		{descFleetReconnect, st.Reconnects},
+		{descFleetJSErrors, st.JetStreamErrors},
+		{descFleetTakeovers, uint64(n.takeovers())},
 	} {
-		family(w, c.name, "counter", c.help)
-		sample(w, c.name, "", "", int64(c.v))
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.v))
 	}
-	servers := n.serverList()
-	slices.SortFunc(servers, func(a, b *server) int { return strings.Compare(a.hostname(), b.hostname()) })
-	family(w, "pubsub_fleet_retained_updates_total", "counter", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).")
 	for _, s := range servers {
-		sample(w, "pubsub_fleet_retained_updates_total", s.hostname(), "", s.fleet.applied.Load())
+		ch <- prometheus.MustNewConstMetric(descFleetRetained, prometheus.CounterValue, float64(s.fleet.applied.Load()), s.hostname())
 	}
 }
 

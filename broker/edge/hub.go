@@ -34,7 +34,8 @@ type hub struct {
 	// its sequence numbers. nil on a node that runs alone.
 	journal broker.Journal
 	jmu     sync.Mutex
-	opened  bool // the journal is open and epoch is its; guarded by jmu
+	opened  bool     // the journal is open and epoch is its; guarded by jmu
+	opening *opening // the open under way, if any; guarded by jmu
 
 	sessions broker.Sessions // the streams, for enforcement
 
@@ -76,25 +77,52 @@ const journalTimeout = 5 * time.Second
 var errNoJournal = &Error{EUNAVAILABLE, "the fleet's SSE journal is not reachable (NATS); try again"}
 
 // open opens the broker's journal, in a fleet, once: its epoch becomes
-// the hub's. It is called before a stream reads the hub's epoch.
+// the hub's. It is called before a stream reads the hub's epoch. One
+// request opens it, without holding jmu over the call; the others wait
+// for its result, as long as their own request lasts.
 func (h *hub) open(ctx context.Context) *Error {
 	if h.journal == nil {
 		return nil
 	}
 	h.jmu.Lock()
-	defer h.jmu.Unlock()
 	if h.opened {
+		h.jmu.Unlock()
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, journalTimeout)
+	if p := h.opening; p != nil {
+		h.jmu.Unlock()
+		select {
+		case <-p.done:
+			return p.err
+		case <-ctx.Done():
+			return errNoJournal
+		}
+	}
+	p := &opening{done: make(chan struct{})}
+	h.opening = p
+	h.jmu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
 	defer cancel()
 	epoch, err := h.journal.Open(ctx)
+	h.jmu.Lock()
 	if err != nil {
 		h.srv.log.Warn("opening the SSE journal", "broker_id", h.id, "error", err)
-		return errNoJournal
+		p.err = errNoJournal
+	} else {
+		h.epoch, h.opened = epoch, true
 	}
-	h.epoch, h.opened = epoch, true
-	return nil
+	h.opening = nil
+	h.jmu.Unlock()
+	close(p.done)
+	return p.err
+}
+
+// opening is an open of the journal under way, and its outcome once done
+// is closed.
+type opening struct {
+	done chan struct{}
+	err  *Error
 }
 
 // follow makes subscription s follow the journal from its newest

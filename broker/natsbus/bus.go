@@ -69,7 +69,8 @@ type Stats struct {
 	// Reconnects counts the reconnections to NATS.
 	Reconnects uint64
 	// JetStreamErrors counts the failures of the retained message store's
-	// watches, each retried.
+	// writes and watches (each watch retried), and of the SSE journals'
+	// calls.
 	JetStreamErrors uint64
 }
 

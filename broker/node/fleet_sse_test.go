@@ -1,9 +1,14 @@
 package node_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/natsbus/natstest"
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/pkg/feed"
@@ -139,4 +144,30 @@ func TestFleetSSECatchesUpAfterNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	sse.expect(t, "after")
+}
+
+// TestFleetSSEJournalGoesWithBroker deletes a broker whose SSE journal
+// exists: its stream ends, and its journal is deleted from JetStream.
+func TestFleetSSEJournalGoesWithBroker(t *testing.T) {
+	f := newFleet(t, 1, nil, "a", "gone")
+	tok, _ := f.n1.brokers["gone"].token(t, nil)
+	sse := f.n1.subscribeSSE("gone", "topic=z", tok, nil)
+	nc, err := nats.Connect(f.nats.URL(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(t.Context(), natsbus.JournalStream("gone")); err != nil {
+		t.Fatalf("the broker's journal: %v", err)
+	}
+	f.n1.apply(feed.Event{Type: feed.TypeBrokerDeleted, BrokerID: "gone"})
+	sse.expectEnd(t, 20040)
+	natstest.Poll(t, "the journal to be deleted", func() bool {
+		_, err := js.Stream(t.Context(), natsbus.JournalStream("gone"))
+		return errors.Is(err, jetstream.ErrStreamNotFound)
+	})
 }

@@ -255,7 +255,7 @@ func (j *Journal) Read(ctx context.Context, filter string, after, upto uint64, l
 				out, complete = append(out[:0], out[1:]...), false
 			}
 			out = append(out, e)
-			if meta != nil && meta.NumPending == 0 {
+			if e.Seq == upto || meta != nil && meta.NumPending == 0 {
 				more = false
 			}
 		}

@@ -112,12 +112,17 @@ func (j *Journal) Open(ctx context.Context) (uint64, error) {
 	return j.epoch, nil
 }
 
-// opened returns the stream, once Open has succeeded.
+// opened returns the stream, once Open has succeeded. While NATS is
+// away it fails at once, rather than hold the caller until its context
+// ends.
 func (j *Journal) opened() (jetstream.Stream, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.stream == nil {
 		return nil, errors.New("natsbus: the SSE journal is not open")
+	}
+	if !j.bus.nc.IsConnected() {
+		return nil, ErrBusDown
 	}
 	return j.stream, nil
 }

@@ -137,7 +137,12 @@ func TestFleetSSECatchesUpAfterNATS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A topic no stream of the node follows needs the journal: the
+	// stream ends at once. One it follows does not.
+	f.n1.subscribeSSE("a", "topic=new", tok, nil).expectEnd(t, 20040)
+	same := f.n1.subscribeSSE("a", "topic=y", tok, nil)
 	f.nats.Restart(t, 0)
+	same.expect(t, "during 1")
 	sse.expect(t, "during 1")
 	sse.expect(t, "during 2")
 	if _, err := pub.publish(t, "y", 1, "after"); err != nil {

@@ -201,6 +201,19 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	b.log.Error("NATS error", "error", err)
 }
 
+// replicas returns the replication of a JetStream stream the fleet
+// shares: n when positive, else 3 when NATS reports three servers or more
+// (R3 survives one server's loss), else 1.
+func (b *Bus) replicas(n int) int {
+	switch {
+	case n > 0:
+		return n
+	case len(b.nc.Servers()) >= 3:
+		return 3
+	}
+	return 1
+}
+
 // NodeID returns the node's id on the bus.
 func (b *Bus) NodeID() string { return b.cfg.NodeID }
 

@@ -83,26 +83,26 @@ func (j *Journal) Open(ctx context.Context) (uint64, error) {
 	if !j.bus.nc.IsConnected() {
 		return 0, ErrBusDown
 	}
-	replicas := j.bus.cfg.RetainedReplicas
-	if replicas <= 0 {
-		replicas = 1
-		if len(j.bus.nc.Servers()) >= 3 {
-			replicas = 3
-		}
-	}
-	s, err := j.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:        j.name,
 		Description: "Pub/Sub SSE replay journal of broker " + j.id,
 		Subjects:    []string{j.root + ".>"},
 		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
+		Replicas:    j.bus.replicas(j.bus.cfg.RetainedReplicas),
 		MaxAge:      j.maxAge,
 		MaxMsgs:     j.bus.cfg.JournalMessages,
 		MaxBytes:    j.bus.cfg.JournalBytes,
 		Discard:     jetstream.DiscardOld,
 		// The nodes publish with core NATS, which expects no answer.
 		NoAck: true,
-	})
+	}
+	// Create first, as for the retained bucket: a create of the config of
+	// a stream that exists, or that another node is creating, succeeds;
+	// an update follows only when its limits differ.
+	s, err := j.js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		s, err = j.js.UpdateStream(ctx, cfg)
+	}
 	if err != nil {
 		j.bus.jsErrors.Add(1)
 		return 0, fmt.Errorf("natsbus: the SSE journal: %w", err)

@@ -155,6 +155,20 @@ func TestJournal(t *testing.T) {
 		return err == nil && info.State.Consumers == 0
 	})
 
+	// A node with other limits updates the stream, which keeps its epoch.
+	other, err := Connect(Config{URL: c.URL(0), NodeID: "other", JournalMessages: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	natstest.Poll(t, "the bus to connect", other.Connected)
+	if _, epoch3 := journalOf(t, ctx, other); epoch3 != epoch {
+		t.Fatalf("epoch %d after an update, want %d", epoch3, epoch)
+	}
+	if info, err := s.Info(ctx); err != nil || info.Config.MaxMsgs != 7 {
+		t.Fatalf("after the update: %v, %v; want MaxMsgs 7", info, err)
+	}
+
 	if err := j.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}

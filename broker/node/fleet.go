@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +50,11 @@ func (n *Node) fleetRetained() (broker.RetainedStore, error) {
 
 // serverFleet is a server's part in a fleet; zero without NATS.
 type serverFleet struct {
-	link    broker.Link  // the broker's fan-out to other nodes
-	unwatch func()       // stops following the fleet's retained messages
-	applied atomic.Int64 // changes of the fleet's retained messages applied here
+	link    broker.Link     // the broker's fan-out to other nodes
+	unwatch func()          // stops following the fleet's retained messages
+	loaded  <-chan struct{} // closed once the fleet's retained messages are here
+	loadBy  time.Time       // when subscriptions stop waiting for them
+	applied atomic.Int64    // changes of the fleet's retained messages applied here
 
 	claims    sync.Map     // client id → claim: the connected clients and when they connected
 	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
@@ -66,10 +67,36 @@ type claim struct {
 	at time.Time
 }
 
-// retainedLoadWait bounds how long a broker's server waits, as it
-// starts, for the fleet's retained messages; past it, they arrive in the
-// background.
+// retainedLoadWait bounds how long after a broker's server starts its
+// subscriptions wait for the fleet's retained messages; past it, they
+// arrive in the background.
 const retainedLoadWait = 2 * time.Second
+
+// awaitRetained holds a new subscription until the fleet's retained
+// messages are loaded here, so that it gets those it matches, at most
+// until retainedLoadWait after the server started. Connections and
+// publishes never wait for JetStream.
+func (s *server) awaitRetained() {
+	loaded := s.fleet.loaded
+	if loaded == nil {
+		return
+	}
+	select {
+	case <-loaded:
+		return
+	default:
+	}
+	d := time.Until(s.fleet.loadBy)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-loaded:
+	case <-t.C:
+	}
+}
 
 // closeFleet closes the bus, once every server has left it.
 func (n *Node) closeFleet() {
@@ -90,15 +117,10 @@ func (s *server) joinFleet() error {
 	}
 	s.fleet.link = link
 	if store, ok := s.node.retained.(broker.SharedRetainedStore); ok {
-		// The server starts under the node's lock: wait for NATS only
-		// while it is there, and briefly.
-		wait := retainedLoadWait
-		if !s.node.bus.Connected() {
-			wait = 0
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		s.fleet.unwatch = store.WatchRetained(ctx, s.id, s.applyRetained)
-		cancel()
+		// Clients connect and publish while the retained messages load;
+		// only subscriptions wait for them (awaitRetained).
+		s.fleet.loadBy = time.Now().Add(retainedLoadWait)
+		s.fleet.loaded, s.fleet.unwatch = store.WatchRetained(s.id, s.applyRetained)
 	}
 	// Shared subscriptions are the fleet's: each is a NATS queue group
 	// that hands every message to one node with a member, which delivers
@@ -187,10 +209,18 @@ var _ mqtt.InPlaceHook = (*fleetHook)(nil)
 // ID names the hook in mochi's logs.
 func (h *fleetHook) ID() string { return "pubsub-fleet" }
 
-// Provides tells mochi the hook follows publishes, and connections for
-// the fleet-wide client ids.
+// Provides tells mochi the hook follows publishes, subscriptions for the
+// retained messages, and connections for the fleet-wide client ids.
 func (h *fleetHook) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent || b == mqtt.OnSubscribe
+}
+
+// OnSubscribe holds a SUBSCRIBE, briefly, until the retained messages it
+// may match are loaded (awaitRetained); mochi sends them after the
+// SUBACK.
+func (h *fleetHook) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	h.srv.awaitRetained()
+	return pk
 }
 
 // OnWillSent hands a will, which mochi publishes without the publish

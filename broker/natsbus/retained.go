@@ -56,23 +56,29 @@ func (b *Bus) Retained(replicas int) (*Retained, error) {
 	return &Retained{bus: b, js: js, replicas: replicas}, nil
 }
 
+// replicas is the replication of a bucket configured with n: n, or when
+// n is 0, 3 when NATS reports three servers or more (R3 survives one
+// server's loss), else 1.
+func (b *Bus) replicas(n int) int {
+	switch {
+	case n > 0:
+		return n
+	case len(b.nc.Servers()) >= 3:
+		return 3
+	}
+	return 1
+}
+
 // bucket binds the bucket, making it if needed.
 func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if kv := r.kv.Load(); kv != nil {
 		return *kv, nil
 	}
-	replicas := r.replicas
-	if replicas <= 0 {
-		replicas = 1
-		if len(r.bus.nc.Servers()) >= 3 {
-			replicas = 3
-		}
-	}
 	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         RetainedBucket,
 		Description:    "Pub/Sub retained messages, one key per broker and topic",
 		History:        1,
-		Replicas:       replicas,
+		Replicas:       r.bus.replicas(r.replicas),
 		LimitMarkerTTL: markerTTL,
 	})
 	if err != nil {

@@ -1,0 +1,259 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openpubsub/pubsub/broker"
+)
+
+// SessionBucket is the JetStream key-value bucket of the fleet's
+// persistent sessions: one key per broker and client id,
+// <broker id>.<client id> (each one token, as EncodeToken makes it),
+// holding the session's subscriptions and owner as JSON.
+const SessionBucket = "pubsub_sessions"
+
+// Sessions is a broker.SessionStore in a JetStream key-value bucket,
+// shared by every node of the fleet. Writes are compare-and-set on the
+// key's last revision, so that of two nodes writing one session, the
+// connection that came later wins whatever order the writes arrive in.
+// A session whose connection ended is stored with a TTL of what remains
+// of its expiry, so JetStream removes it when it expires.
+type Sessions struct {
+	bus      *Bus
+	js       jetstream.JetStream
+	replicas int
+	bound    atomic.Pointer[sessionBucket]
+}
+
+type sessionBucket struct {
+	kv     jetstream.KeyValue
+	stream jetstream.Stream
+}
+
+var _ broker.SessionStore = (*Sessions)(nil)
+
+// maxSessionWrites bounds the compare-and-set attempts of one write: each
+// failed one means another write of the same session came in between.
+const maxSessionWrites = 5
+
+// Sessions returns the fleet's session store. replicas is the bucket's
+// replication, as for Retained. The bucket is made on first use.
+func (b *Bus) Sessions(replicas int) (*Sessions, error) {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: %w", err)
+	}
+	return &Sessions{bus: b, js: js, replicas: replicas}, nil
+}
+
+// bucket binds the bucket, making it if needed.
+func (s *Sessions) bucket(ctx context.Context) (*sessionBucket, error) {
+	if b := s.bound.Load(); b != nil {
+		return b, nil
+	}
+	if !s.bus.nc.IsConnected() {
+		return nil, ErrBusDown
+	}
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         SessionBucket,
+		Description:    "Pub/Sub persistent MQTT sessions, one key per broker and client id",
+		History:        1,
+		Replicas:       s.bus.replicas(s.replicas),
+		LimitMarkerTTL: markerTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: the session bucket: %w", err)
+	}
+	st, err := s.js.Stream(ctx, "KV_"+SessionBucket)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: the session bucket: %w", err)
+	}
+	b := &sessionBucket{kv: kv, stream: st}
+	s.bound.Store(b)
+	return b, nil
+}
+
+// sessionKey returns the key of a broker's client id.
+func sessionKey(brokerID, clientID string) string {
+	return EncodeToken(brokerID) + "." + EncodeToken(clientID)
+}
+
+// sessionValue is a stored session, as JSON.
+type sessionValue struct {
+	Node         string      `json:"node"`
+	At           int64       `json:"at"`     // Unix nanoseconds
+	Expiry       int64       `json:"expiry"` // seconds
+	Disconnected int64       `json:"disconnected,omitempty"`
+	Subs         []storedSub `json:"subscriptions"`
+}
+
+// storedSub is a subscription of a stored session.
+type storedSub struct {
+	Filter            string `json:"filter"`
+	QoS               byte   `json:"qos"`
+	NoLocal           bool   `json:"no_local,omitempty"`
+	RetainAsPublished bool   `json:"retain_as_published,omitempty"`
+	RetainHandling    byte   `json:"retain_handling,omitempty"`
+	Identifier        int    `json:"identifier,omitempty"`
+}
+
+func encodeSession(s *broker.StoredSession) ([]byte, error) {
+	v := sessionValue{Node: s.Node, At: s.At.UnixNano(), Expiry: int64(s.Expiry / time.Second), Subs: make([]storedSub, len(s.Subscriptions))}
+	if !s.Disconnected.IsZero() {
+		v.Disconnected = s.Disconnected.UnixNano()
+	}
+	for i, sub := range s.Subscriptions {
+		v.Subs[i] = storedSub(sub)
+	}
+	return json.Marshal(v)
+}
+
+func decodeSession(brokerID, clientID string, data []byte) (*broker.StoredSession, error) {
+	var v sessionValue
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	s := &broker.StoredSession{
+		BrokerID: brokerID, ClientID: clientID, Node: v.Node, At: time.Unix(0, v.At),
+		Expiry: time.Duration(v.Expiry) * time.Second, Subscriptions: make([]broker.StoredSubscription, len(v.Subs)),
+	}
+	if v.Disconnected != 0 {
+		s.Disconnected = time.Unix(0, v.Disconnected)
+	}
+	for i, sub := range v.Subs {
+		s.Subscriptions[i] = broker.StoredSubscription(sub)
+	}
+	return s, nil
+}
+
+// last reads the stored session of a client id, nil when there is none,
+// and the key's last revision (0 when it never had one).
+func (s *Sessions) last(ctx context.Context, b *sessionBucket, brokerID, clientID string) (*broker.StoredSession, uint64, error) {
+	m, err := b.stream.GetLastMsgForSubject(ctx, "$KV."+SessionBucket+"."+sessionKey(brokerID, clientID))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	// A deletion, or the marker JetStream leaves once a TTL ran out.
+	if m.Header.Get("KV-Operation") != "" || m.Header.Get(jetstream.MarkerReasonHeader) != "" || len(m.Data) == 0 {
+		return nil, m.Sequence, nil
+	}
+	sess, err := decodeSession(brokerID, clientID, m.Data)
+	if err != nil {
+		s.bus.malformed.Add(1)
+		return nil, m.Sequence, nil // overwritten by the next write
+	}
+	return sess, m.Sequence, nil
+}
+
+// counted counts a failure in the bus's JetStream errors.
+func (s *Sessions) counted(err error) error {
+	if err != nil {
+		s.bus.jsErrors.Add(1)
+	}
+	return err
+}
+
+// LoadSession implements broker.SessionStore.
+func (s *Sessions) LoadSession(ctx context.Context, brokerID, clientID string) (*broker.StoredSession, error) {
+	if !s.bus.nc.IsConnected() {
+		return nil, s.counted(ErrBusDown)
+	}
+	b, err := s.bucket(ctx)
+	if err != nil {
+		return nil, s.counted(err)
+	}
+	sess, _, err := s.last(ctx, b, brokerID, clientID)
+	if err != nil {
+		return nil, s.counted(err)
+	}
+	if sess == nil || sess.Expired(time.Now()) {
+		return nil, nil
+	}
+	return sess, nil
+}
+
+// SaveSession implements broker.SessionStore.
+func (s *Sessions) SaveSession(ctx context.Context, sess *broker.StoredSession) error {
+	if !s.bus.nc.IsConnected() {
+		return s.counted(ErrBusDown)
+	}
+	data, err := encodeSession(sess)
+	if err != nil {
+		return err
+	}
+	b, err := s.bucket(ctx)
+	if err != nil {
+		return s.counted(err)
+	}
+	subject := "$KV." + SessionBucket + "." + sessionKey(sess.BrokerID, sess.ClientID)
+	for range maxSessionWrites {
+		stored, rev, err := s.last(ctx, b, sess.BrokerID, sess.ClientID)
+		if err != nil {
+			return s.counted(err)
+		}
+		if stored != nil && stored.Owner().Supersedes(sess.At, sess.Node) {
+			return nil // a later connection owns it
+		}
+		opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
+		if !sess.Disconnected.IsZero() {
+			left := time.Until(sess.Disconnected.Add(sess.Expiry))
+			opts = append(opts, jetstream.WithMsgTTL(max(time.Second, left.Truncate(time.Second)+time.Second)))
+		}
+		_, err = s.js.Publish(ctx, subject, data, opts...)
+		if !wrongRevision(err) {
+			return s.counted(err)
+		}
+	}
+	return s.counted(errors.New("natsbus: a session kept changing while it was written"))
+}
+
+// DeleteSession implements broker.SessionStore.
+func (s *Sessions) DeleteSession(ctx context.Context, brokerID string, owner broker.Claim) error {
+	if !s.bus.nc.IsConnected() {
+		return s.counted(ErrBusDown)
+	}
+	b, err := s.bucket(ctx)
+	if err != nil {
+		return s.counted(err)
+	}
+	for range maxSessionWrites {
+		stored, rev, err := s.last(ctx, b, brokerID, owner.ClientID)
+		if err != nil {
+			return s.counted(err)
+		}
+		if stored == nil || stored.Owner().Supersedes(owner.At, owner.Node) {
+			return nil
+		}
+		err = b.kv.Purge(ctx, sessionKey(brokerID, owner.ClientID), jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
+		if !wrongRevision(err) {
+			return s.counted(err)
+		}
+	}
+	return s.counted(errors.New("natsbus: a session kept changing while it was deleted"))
+}
+
+// DeleteSessions implements broker.SessionStore.
+func (s *Sessions) DeleteSessions(ctx context.Context, brokerID string) error {
+	b, err := s.bucket(ctx)
+	if err != nil {
+		return s.counted(err)
+	}
+	return s.counted(b.stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+SessionBucket+"."+EncodeToken(brokerID)+".>")))
+}
+
+// wrongRevision reports whether a compare-and-set write failed because
+// the key changed since it was read.
+func wrongRevision(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

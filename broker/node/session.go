@@ -31,6 +31,13 @@ type session struct {
 
 	established atomic.Bool
 
+	// at is when the client connected: its claim on the client id, and
+	// the owner of its session in the fleet's store (fleetsession.go).
+	at time.Time
+	// stored is set once the fleet's store may hold the session: saved,
+	// or resumed from there; moved once another node took it over.
+	stored, moved atomic.Bool
+
 	mu      sync.Mutex
 	ended   *broker.Refusal // why End was called: the session is on its way out
 	offline bool            // the connection is gone; mochi keeps the session
@@ -44,7 +51,7 @@ func newSession(srv *server, cl *mqtt.Client, g *broker.Grant) *session {
 	if id == "" { // a self-signed token: the client's own id
 		id = cl.ID
 	}
-	return &session{srv: srv, cl: cl, clientID: id, grant: g}
+	return &session{srv: srv, cl: cl, clientID: id, grant: g, at: time.Now()}
 }
 
 // Grant returns the session's grant (broker.Session).

@@ -25,6 +25,10 @@ import (
 //     RetainedStore, from which a broker's server is reloaded when it
 //     starts. broker/retainlog implements it in a file of the node's data
 //     dir; a store shared by the nodes (JetStream, say) would replace it.
+//   - Persistent sessions: mochi keeps a session on the node its client
+//     connected to; the node also writes its subscriptions to a
+//     SessionStore, from which another node resumes it when the client
+//     connects there (broker/node/fleetsession.go).
 
 // Message is an application message as it would cross node boundaries.
 type Message struct {

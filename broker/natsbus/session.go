@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openpubsub/pubsub/broker"
@@ -30,6 +32,7 @@ type Sessions struct {
 	js       jetstream.JetStream
 	replicas int
 	bound    atomic.Pointer[sessionBucket]
+	binding  chan struct{} // held while one call binds the bucket
 }
 
 type sessionBucket struct {
@@ -40,8 +43,23 @@ type sessionBucket struct {
 var _ broker.SessionStore = (*Sessions)(nil)
 
 // maxSessionWrites bounds the compare-and-set attempts of one write: each
-// failed one means another write of the same session came in between.
-const maxSessionWrites = 5
+// failed one means another write of the same session came in between, or
+// that the replica read from had not seen the last one yet.
+const maxSessionWrites = 8
+
+// retryWrite waits before attempt i+1 of a write or read: a random time up to
+// 2^i ms, so that writers of one session do not meet again, and replicas
+// catch up. It returns ctx's error if ctx ends first.
+func retryWrite(ctx context.Context, i int) error {
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(time.Millisecond) << i)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Sessions returns the fleet's session store. replicas is the bucket's
 // replication, as for Retained. The bucket is made on first use.
@@ -50,10 +68,17 @@ func (b *Bus) Sessions(replicas int) (*Sessions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
-	return &Sessions{bus: b, js: js, replicas: replicas}, nil
+	return &Sessions{bus: b, js: js, replicas: replicas, binding: make(chan struct{}, 1)}, nil
 }
 
-// bucket binds the bucket, making it if needed.
+// bindAttempt bounds one attempt to make or bind the bucket. Two nodes
+// making a replicated bucket at once may find that one of their requests
+// is never answered; a new attempt then finds the bucket made.
+const bindAttempt = 2 * time.Second
+
+// bucket binds the bucket, making it if needed, with attempts of
+// bindAttempt until ctx ends. One call at a time binds it; the others
+// wait for it, or for their ctx.
 func (s *Sessions) bucket(ctx context.Context) (*sessionBucket, error) {
 	if b := s.bound.Load(); b != nil {
 		return b, nil
@@ -61,6 +86,27 @@ func (s *Sessions) bucket(ctx context.Context) (*sessionBucket, error) {
 	if !s.bus.nc.IsConnected() {
 		return nil, ErrBusDown
 	}
+	select {
+	case s.binding <- struct{}{}:
+		defer func() { <-s.binding }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for {
+		if b := s.bound.Load(); b != nil {
+			return b, nil
+		}
+		actx, cancel := context.WithTimeout(ctx, bindAttempt)
+		err := s.bind(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return s.bound.Load(), err
+		}
+	}
+}
+
+// bind makes or binds the bucket.
+func (s *Sessions) bind(ctx context.Context) error {
 	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         SessionBucket,
 		Description:    "Pub/Sub persistent MQTT sessions, one key per broker and client id",
@@ -69,15 +115,14 @@ func (s *Sessions) bucket(ctx context.Context) (*sessionBucket, error) {
 		LimitMarkerTTL: markerTTL,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: the session bucket: %w", err)
+		return fmt.Errorf("natsbus: the session bucket: %w", err)
 	}
 	st, err := s.js.Stream(ctx, "KV_"+SessionBucket)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: the session bucket: %w", err)
+		return fmt.Errorf("natsbus: the session bucket: %w", err)
 	}
-	b := &sessionBucket{kv: kv, stream: st}
-	s.bound.Store(b)
-	return b, nil
+	s.bound.Store(&sessionBucket{kv: kv, stream: st})
+	return nil
 }
 
 // sessionKey returns the key of a broker's client id.
@@ -136,7 +181,15 @@ func decodeSession(brokerID, clientID string, data []byte) (*broker.StoredSessio
 // last reads the stored session of a client id, nil when there is none,
 // and the key's last revision (0 when it never had one).
 func (s *Sessions) last(ctx context.Context, b *sessionBucket, brokerID, clientID string) (*broker.StoredSession, uint64, error) {
-	m, err := b.stream.GetLastMsgForSubject(ctx, "$KV."+SessionBucket+"."+sessionKey(brokerID, clientID))
+	subject := "$KV." + SessionBucket + "." + sessionKey(brokerID, clientID)
+	m, err := b.stream.GetLastMsgForSubject(ctx, subject)
+	// The replicas of a bucket just made answer reads a moment later.
+	for i := 1; retryable(err) && i < maxSessionWrites; i++ {
+		if err := retryWrite(ctx, i); err != nil {
+			return nil, 0, err
+		}
+		m, err = b.stream.GetLastMsgForSubject(ctx, subject)
+	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	} else if err != nil {
@@ -195,7 +248,12 @@ func (s *Sessions) SaveSession(ctx context.Context, sess *broker.StoredSession) 
 		return s.counted(err)
 	}
 	subject := "$KV." + SessionBucket + "." + sessionKey(sess.BrokerID, sess.ClientID)
-	for range maxSessionWrites {
+	for i := range maxSessionWrites {
+		if i > 0 {
+			if err := retryWrite(ctx, i); err != nil {
+				return s.counted(err)
+			}
+		}
 		stored, rev, err := s.last(ctx, b, sess.BrokerID, sess.ClientID)
 		if err != nil {
 			return s.counted(err)
@@ -209,7 +267,7 @@ func (s *Sessions) SaveSession(ctx context.Context, sess *broker.StoredSession) 
 			opts = append(opts, jetstream.WithMsgTTL(max(time.Second, left.Truncate(time.Second)+time.Second)))
 		}
 		_, err = s.js.Publish(ctx, subject, data, opts...)
-		if !wrongRevision(err) {
+		if !retryable(err) {
 			return s.counted(err)
 		}
 	}
@@ -225,7 +283,12 @@ func (s *Sessions) DeleteSession(ctx context.Context, brokerID string, owner bro
 	if err != nil {
 		return s.counted(err)
 	}
-	for range maxSessionWrites {
+	for i := range maxSessionWrites {
+		if i > 0 {
+			if err := retryWrite(ctx, i); err != nil {
+				return s.counted(err)
+			}
+		}
 		stored, rev, err := s.last(ctx, b, brokerID, owner.ClientID)
 		if err != nil {
 			return s.counted(err)
@@ -234,7 +297,7 @@ func (s *Sessions) DeleteSession(ctx context.Context, brokerID string, owner bro
 			return nil
 		}
 		err = b.kv.Purge(ctx, sessionKey(brokerID, owner.ClientID), jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
-		if !wrongRevision(err) {
+		if !retryable(err) {
 			return s.counted(err)
 		}
 	}
@@ -250,10 +313,14 @@ func (s *Sessions) DeleteSessions(ctx context.Context, brokerID string) error {
 	return s.counted(b.stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+SessionBucket+"."+EncodeToken(brokerID)+".>")))
 }
 
-// wrongRevision reports whether a compare-and-set write failed because
-// the key changed since it was read.
-func wrongRevision(err error) bool {
+// retryable reports whether a compare-and-set write failed because the
+// key changed since it was read, or because the bucket, just made, has no
+// leader or replica to answer yet.
+func retryable(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }

@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func TestSessionStore(t *testing.T) {
 
 	t.Run("BusDown", func(t *testing.T) {
 		c.Stop(0)
-		natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Connected() })
+		natstest.Poll(t, "the bus to see NATS gone", func() bool { return !a.Conn().IsConnected() })
 		if _, err := sa.LoadSession(ctx, b1, id); err != ErrBusDown {
 			t.Fatalf("LoadSession without NATS: %v, want ErrBusDown", err)
 		}
@@ -161,4 +162,46 @@ func TestSessionStore(t *testing.T) {
 			t.Fatalf("JetStreamErrors = %d, want the failures counted", a.Stats().JetStreamErrors)
 		}
 	})
+}
+
+// TestSessionStoreConcurrentWriters: on a three-server cluster (R3, reads
+// served by any replica), two nodes writing one session at once leave the
+// later connection's session, whatever order their writes land in.
+func TestSessionStoreConcurrentWriters(t *testing.T) {
+	c := natstest.Start(t, 3)
+	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(2), "b")
+	sa, sb := sessionStore(t, a), sessionStore(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	for round := range 10 {
+		id := fmt.Sprint("client-", round)
+		earlier := &broker.StoredSession{BrokerID: b1, ClientID: id, Node: "a", At: t0, Expiry: time.Hour,
+			Subscriptions: []broker.StoredSubscription{{Filter: "earlier"}}}
+		later := &broker.StoredSession{BrokerID: b1, ClientID: id, Node: "b", At: t0.Add(time.Microsecond), Expiry: time.Hour,
+			Subscriptions: []broker.StoredSubscription{{Filter: "later"}}}
+		errs := make(chan error, 6)
+		for i := range 3 {
+			go func() { errs <- sa.SaveSession(ctx, earlier) }()
+			go func() {
+				if i%2 == 0 {
+					errs <- sb.SaveSession(ctx, later)
+				} else {
+					errs <- sa.DeleteSession(ctx, b1, earlier.Owner())
+				}
+			}()
+		}
+		for range 6 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := sb.LoadSession(ctx, b1, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil || got.Node != "b" || got.Subscriptions[0].Filter != "later" {
+			t.Fatalf("round %d: LoadSession = %+v, want the later connection's", round, got)
+		}
+	}
 }

@@ -50,7 +50,7 @@ func subscriptions(e *env, id string) int64 {
 // there, and is dropped and counted. Before, node 2 answered Session
 // Present 0 and the client got nothing.
 func TestFleetSessionResumesOnAnotherNode(t *testing.T) {
-	f := newFleet(t, 1, nil, "a")
+	f := newFleet(t, 3, nil, "a") // the session bucket replicated on three servers
 	b := f.n1.brokers["a"]
 	tok, claims := b.token(t, nil)
 	c1, _, err := f.n1.connect(b.host, claims.Subject, tok, persistent)

@@ -71,9 +71,8 @@ func (b *Bus) Sessions(replicas int) (*Sessions, error) {
 	return &Sessions{bus: b, js: js, replicas: replicas, binding: make(chan struct{}, 1)}, nil
 }
 
-// bindAttempt bounds one attempt to make or bind the bucket. Two nodes
-// making a replicated bucket at once may find that one of their requests
-// is never answered; a new attempt then finds the bucket made.
+// bindAttempt bounds one attempt to make or bind the bucket: if JetStream
+// leaves a request unanswered, a new attempt finds the bucket made.
 const bindAttempt = 2 * time.Second
 
 // bucket binds the bucket, making it if needed, with attempts of
@@ -107,7 +106,7 @@ func (s *Sessions) bucket(ctx context.Context) (*sessionBucket, error) {
 
 // bind makes or binds the bucket.
 func (s *Sessions) bind(ctx context.Context) error {
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := keyValue(ctx, s.js, jetstream.KeyValueConfig{
 		Bucket:         SessionBucket,
 		Description:    "Pub/Sub persistent MQTT sessions, one key per broker and client id",
 		History:        1,

@@ -251,14 +251,18 @@ func (h *fleetHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
 
 // OnSessionEstablished claims the client id across the fleet, once the
 // client has its CONNACK, after storing its session if it is persistent
-// (or deleting a stored one it does not keep).
+// (or deleting a stored one it does not keep). The claim's time is taken
+// as it is noted here: a claim from another node that comes before was
+// made earlier, and one that comes after finds this one, so that two
+// nodes always agree on which connection is the later.
 func (h *fleetHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	sess := sessionOf(cl)
 	if sess == nil {
 		return
 	}
-	kept := h.srv.sessionEstablished(sess, cl)
+	sess.at = time.Now()
 	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: sess.at})
+	kept := h.srv.sessionEstablished(sess, cl)
 	if err := h.link.Claim(cl.ID, sess.at); err != nil {
 		h.srv.log.Warn("could not claim a client id across the fleet", "client_id", cl.ID, "error", err)
 	}

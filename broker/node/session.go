@@ -31,8 +31,9 @@ type session struct {
 
 	established atomic.Bool
 
-	// at is when the client connected: its claim on the client id, and
-	// the owner of its session in the fleet's store (fleetsession.go).
+	// at is when the session was established, in a fleet: its claim on
+	// the client id, and the owner of its session in the fleet's store
+	// (fleetsession.go). Set once, before the claim.
 	at time.Time
 	// stored is set once the fleet's store may hold the session: saved,
 	// or resumed from there; moved once another node took it over.
@@ -51,7 +52,7 @@ func newSession(srv *server, cl *mqtt.Client, g *broker.Grant) *session {
 	if id == "" { // a self-signed token: the client's own id
 		id = cl.ID
 	}
-	return &session{srv: srv, cl: cl, clientID: id, grant: g, at: time.Now()}
+	return &session{srv: srv, cl: cl, clientID: id, grant: g}
 }
 
 // Grant returns the session's grant (broker.Session).

@@ -32,7 +32,7 @@ import (
 //   - a clean start, a session that ends with its connection (expiry 0),
 //     and a session dropped for its credentials delete the stored one.
 //
-// Each write names its connection (node, connect time), and the store
+// Each write names its connection (node, time of its claim), and the store
 // ignores a write whose connection a later one superseded, so writes from
 // two nodes may arrive in any order.
 

@@ -23,7 +23,7 @@ import (
 //     expires it;
 //   - a client that connects with Clean Start 0 to a node that holds no
 //     session of its client id resumes the stored one before its CONNACK
-//     (Session Present 1), through mochi's ResumeSession (fork entry 35),
+//     (Session Present 1), through mochi's ResumeSession (fork entry 36),
 //     which applies the rule of a takeover: a subscription the new token
 //     does not cover stays, and its deliveries are checked against it;
 //   - the node the session leaves drops it when the client's claim comes

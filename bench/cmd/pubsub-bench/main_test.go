@@ -58,6 +58,8 @@ func TestScenarioCommands(t *testing.T) {
 		{[]string{"suite", "-scenarios", "fan-out-7"}, `unknown scenario "fan-out-7"; the short profile has fan-out-1000, pairs-100`},
 		{[]string{"suite", "-profile", "long"}, `unknown profile "long"`},
 		{[]string{"fan-out-7"}, `unknown command "fan-out-7"`},
+		{[]string{"pairs-100", "-common-rates", "0.1,ten"}, `-common-rates: "ten" is not a number`},
+		{[]string{"pairs-100", "-common-rates", "0.1,2"}, "common rate 2: want a fraction of Mosquitto's max rate"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), append(tc.args, "-out", t.TempDir()), &out, &stderr)

@@ -77,7 +77,11 @@ func listScenarios(w io.Writer) {
 	for _, p := range suite.ProfileNames {
 		fmt.Fprintf(w, "%s profile:\n", p)
 		for _, s := range suite.Profiles(p) {
-			fmt.Fprintf(w, "  %-20s %s\n", s.Name, s.Params())
+			extra := ""
+			if s.CommonRates {
+				extra = "; latency at common rates"
+			}
+			fmt.Fprintf(w, "  %-20s %s%s\n", s.Name, s.Params(), extra)
 		}
 	}
 }

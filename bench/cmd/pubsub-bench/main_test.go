@@ -42,7 +42,8 @@ func TestScenarioCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"list"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"full profile:", "fan-out-10000", "1 pub → 1000 sub, QoS 0", "revocation-2-nodes", "200 revocations, 2 node(s)"} {
+	for _, want := range []string{"full profile:", "fan-out-10000", "1 pub → 1000 sub, QoS 0", "revocation-2-nodes", "200 revocations, 2 node(s)",
+		"fan-out-1            1 pub → 1 sub, QoS 0; latency at common rates"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("list lacks %q:\n%s", want, out.String())
 		}

@@ -82,6 +82,9 @@ func (r *Runner) runCommonRates(ctx context.Context, s Scenario, round int) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if s.SSE && b.Name() != "pubsub" {
+			continue // only Pub/Sub has an HTTP edge
+		}
 		runs := r.runCommon(ctx, s, b, round, ref, refMax, fallback)
 		for i := range r.Results {
 			if res := &r.Results[i]; res.Scenario == s.Name && res.Round == round && res.Broker == b.Name() {

@@ -1,5 +1,3 @@
-//go:build unix
-
 package node_test
 
 import (
@@ -15,7 +13,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,7 +102,8 @@ func (e *hookBenchEnv) connectFleet(b *testing.B, id string, pubs int) *fleetOf 
 // run publishes n QoS 0 messages of 64 bytes from the fleet's
 // publishers at once, and returns the messages a second the subscriber
 // received them at. The process's CPU time per message (node, clients
-// and hook together: everything runs in this process) goes to f.cpu.
+// and hook together: everything runs in this process; cpuTime is in
+// fleet_sse_bench_test.go) goes to f.cpu.
 func (f *fleetOf) run(b *testing.B, n int) float64 {
 	payload := make([]byte, 64)
 	per := n / len(f.pubs)
@@ -131,22 +129,6 @@ func (f *fleetOf) run(b *testing.B, n int) float64 {
 	d := time.Since(start)
 	f.cpu = append(f.cpu, float64((cpuTime()-cpu0).Microseconds())/float64(per*len(f.pubs)))
 	return float64(per*len(f.pubs)) / d.Seconds()
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// throughput publishes n QoS 0 messages of 64 bytes from pubs publishers
-// of broker id at once, and returns the messages a second a subscriber
-// received them at.
-func (e *hookBenchEnv) throughput(b *testing.B, id string, pubs, n int) float64 {
-	f := e.connectFleet(b, id, pubs)
-	defer f.close()
-	return f.run(b, n)
 }
 
 // close disconnects the fleet's clients, so that the next run has its

@@ -13,6 +13,7 @@ const (
 	ChangeBroker     = "broker"     // a broker was created, updated or deleted
 	ChangeKeys       = "keys"       // a broker's key set changed (rotation, deletion)
 	ChangeRevocation = "revocation" // a jti was revoked or unrevoked
+	ChangeTicketKeys = "ticket_keys" // the fleet's TLS session ticket keys rotated (no namespace, no broker)
 )
 
 // Change is one entry of the change feed. Revisions are strictly increasing

@@ -78,7 +78,17 @@ var unroutedReasons = []string{
 
 // nodeMetrics are the counters of the node itself.
 type nodeMetrics struct {
-	unrouted [10]atomic.Int64
+	unrouted   [10]atomic.Int64
+	handshakes [2]atomic.Int64 // full, resumed
+}
+
+// handshake counts a TLS handshake that succeeded.
+func (m *nodeMetrics) handshake(resumed bool) {
+	if resumed {
+		m.handshakes[1].Add(1)
+	} else {
+		m.handshakes[0].Add(1)
+	}
 }
 
 func (m *nodeMetrics) count(reason string) {
@@ -103,6 +113,15 @@ func (n *Node) writeMetrics(out io.Writer) error {
 	sample(w, "pubsub_node_ready", "", "", int64(ready))
 	family(w, "pubsub_node_config_revision", "gauge", "Config feed revision the node has applied.")
 	sample(w, "pubsub_node_config_revision", "", "", st.Revision())
+	ticketKeys := 0
+	if tk := st.TicketKeys(); tk != nil {
+		ticketKeys = len(tk.Keys)
+	}
+	family(w, "pubsub_node_tls_ticket_keys", "gauge", "TLS session ticket keys shared by the fleet through the config feed; 0 while the node uses keys of its own.")
+	sample(w, "pubsub_node_tls_ticket_keys", "", "", int64(ticketKeys))
+	family(w, "pubsub_tls_handshakes_total", "counter", "TLS handshakes that succeeded, full or resumed from a session ticket.")
+	sample(w, "pubsub_tls_handshakes_total", "", `kind="full"`, n.m.handshakes[0].Load())
+	sample(w, "pubsub_tls_handshakes_total", "", `kind="resumed"`, n.m.handshakes[1].Load())
 	family(w, "pubsub_node_brokers", "gauge", "Brokers in the node's configuration.")
 	sample(w, "pubsub_node_brokers", "", "", int64(st.Len()))
 	hits, misses := n.grants.Stats()

@@ -256,12 +256,14 @@ func (n *Node) Apply(st *broker.State) {
 	}
 	n.applyMu.Lock()
 	defer n.applyMu.Unlock()
+	// Keys first, so that a State seen applied (its revision in the
+	// metrics) has its ticket keys in use.
+	if tk := st.TicketKeys(); tk != nil && tk != n.state.Load().TicketKeys() {
+		n.setTicketKeys(tk)
+	}
 	old := n.state.Swap(st)
 	n.ready.Store(true)
 	now := time.Now()
-	if tk := st.TicketKeys(); tk != nil && tk != old.TicketKeys() {
-		n.setTicketKeys(tk)
-	}
 
 	n.mu.Lock()
 	var gone []*server

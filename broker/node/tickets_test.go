@@ -106,4 +106,19 @@ func TestTicketKeysResumeAcrossNodes(t *testing.T) {
 			t.Fatalf("%s: DidResume = %v, want %v", step.name, got, step.resume)
 		}
 	}
+	for _, m := range []struct {
+		on     *env
+		sample string
+		want   int64
+	}{
+		{b, `pubsub_tls_handshakes_total{kind="full"}`, 1},
+		{b, `pubsub_tls_handshakes_total{kind="resumed"}`, 3},
+		{b, "pubsub_node_tls_ticket_keys", 1},
+		{alone, "pubsub_node_tls_ticket_keys", 0},
+		{alone, `pubsub_tls_handshakes_total{kind="full"}`, 1},
+	} {
+		if got := m.on.metric(m.sample); got != m.want {
+			t.Errorf("%s = %d, want %d", m.sample, got, m.want)
+		}
+	}
 }

@@ -509,7 +509,11 @@ func (ss *session) serve() {
 	s, cl := ss.s, ss.cl
 	err := cl.read(s.receivePacket)
 	if errors.Is(err, errSessionIdle) {
-		go ss.waitForPacket()
+		// Fork: the poller waits for the socket (idle_linux.go); a
+		// goroutine of its own where it cannot.
+		if !ss.park() {
+			go ss.waitForPacket()
+		}
 		return
 	}
 	ss.finish(err)

@@ -220,6 +220,17 @@ func TestOnPublishHook(t *testing.T) {
 				t.Errorf("%s = %d, want at least %d", c.sample, got, c.min)
 			}
 		}
+		// Every outcome and result has its series, at 0 until it happens.
+		for _, o := range onpublish.Outcomes() {
+			if got := e.metric(`pubsub_hook_requests_total{` + b + `,outcome="` + o.String() + `"}`); got < 0 {
+				t.Errorf("no hook requests series for outcome %s", o)
+			}
+		}
+		for _, r := range []string{"passed", "changed", "dropped_by_hook", "dropped_on_failure", "passed_on_failure", "closed"} {
+			if got := e.metric(`pubsub_hook_messages_total{` + b + `,result="` + r + `"}`); got < 0 {
+				t.Errorf("no hook messages series for result %s", r)
+			}
+		}
 		if got := e.metric(`pubsub_hook_requests_total{broker="plain.ns.pubsub.test",outcome="ok"}`); got != -1 {
 			t.Errorf("a broker without a hook has hook metrics: %d", got)
 		}

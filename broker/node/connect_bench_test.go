@@ -37,7 +37,8 @@ func BenchmarkReconnect(b *testing.B) {
 			ch := make(chan [2]int, 64)
 			b.RunParallel(func(pb *testing.PB) {
 				tok, claims := e.brokers["b1"].token(b, nil)
-				cfg := &tls.Config{ServerName: e.brokers["b1"].host, RootCAs: e.ca.pool, MaxVersion: bc.version}
+				// X25519 alone, as devices offer (see BenchmarkTLSResume).
+				cfg := &tls.Config{ServerName: e.brokers["b1"].host, RootCAs: e.ca.pool, MaxVersion: bc.version, CurvePreferences: []tls.CurveID{tls.X25519}}
 				if bc.resume {
 					cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
 				}

@@ -125,3 +125,37 @@ type SharedRetainedStore interface {
 	// watch then goes on, and applies them once it can.
 	WatchRetained(brokerID string, apply func(*Message)) (loaded <-chan struct{}, stop func())
 }
+
+// Journal is one broker's log of its recent messages, shared by the
+// nodes of a fleet, from which SSE clients resume on any node: every
+// message accepted on any node gets one sequence number, the same on
+// every node, and the log keeps the messages of a bounded window (the
+// SSE replay age, and a count and byte limit per broker).
+type Journal interface {
+	// Open makes the log if needed and returns its epoch, which names
+	// this lifetime of the log: sequence numbers of another epoch mean
+	// nothing here.
+	Open(ctx context.Context) (epoch uint64, err error)
+	// Last returns the sequence number of the newest message in the log
+	// (0 when it has never held one).
+	Last(ctx context.Context) (uint64, error)
+	// Follow calls deliver, on one goroutine and in log order, with each
+	// message whose topic filter matches and whose sequence number is
+	// above after, until stop is called. It resumes by itself after a
+	// connection loss, without gap or repetition.
+	Follow(ctx context.Context, filter string, after uint64, deliver func(JournalEntry)) (stop func(), err error)
+	// Read returns the messages filter matches with sequence numbers in
+	// (after, upto], oldest first: the newest limit of them when there
+	// are more. complete is false when some may be missing: the log no
+	// longer holds the message after after, or there were more than
+	// limit.
+	Read(ctx context.Context, filter string, after, upto uint64, limit int) (entries []JournalEntry, complete bool, err error)
+	// Delete removes the log, once the broker is deleted.
+	Delete(ctx context.Context) error
+}
+
+// JournalEntry is one message of a Journal and its sequence number.
+type JournalEntry struct {
+	Seq     uint64
+	Message *Message
+}

@@ -74,13 +74,7 @@ func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if kv := r.kv.Load(); kv != nil {
 		return *kv, nil
 	}
-	replicas := r.replicas
-	if replicas <= 0 {
-		replicas = 1
-		if len(r.bus.nc.Servers()) >= 3 {
-			replicas = 3
-		}
-	}
+	replicas := r.bus.replicas(r.replicas)
 	cfg := jetstream.KeyValueConfig{
 		Bucket:         RetainedBucket,
 		Description:    "Pub/Sub retained messages, one key per broker and topic",

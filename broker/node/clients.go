@@ -82,16 +82,16 @@ func (n *Node) writeReport(w io.Writer, interval time.Duration) error {
 		return err
 	}
 	bw.WriteString(`],"brokers":`)
-	if err := enc.Encode(n.brokerStats()); err != nil {
+	if err := enc.Encode(n.BrokerStats()); err != nil {
 		return err
 	}
 	bw.WriteString("}")
 	return bw.Flush()
 }
 
-// brokerStats returns the counters of each broker server running on the
+// BrokerStats returns the counters of each broker server running on the
 // node, as /metrics has them.
-func (n *Node) brokerStats() []clients.BrokerStats {
+func (n *Node) BrokerStats() []clients.BrokerStats {
 	servers := n.serverList()
 	out := make([]clients.BrokerStats, 0, len(servers))
 	for _, s := range servers {
@@ -106,6 +106,7 @@ func (n *Node) brokerStats() []clients.BrokerStats {
 		for i := range s.m.refusals {
 			st.Refused += s.m.refusals[i].Load()
 		}
+		st.Hook = s.hookStats() // onpublish.go
 		out = append(out, st)
 	}
 	return out
@@ -128,6 +129,8 @@ func (s *server) clientOf(c *conn, sess *session) clients.Client {
 		BrokerID: s.id, ClientID: sess.clientID, JTI: sess.grant.JTI, Transport: clients.TransportWebSocket,
 		Remote: sess.cl.Net.Remote, ConnectedAt: c.since.UTC(), Inflight: sess.cl.State.Inflight.Len(),
 	}
+	in, out := sess.cl.Counters.MessagesReceived.Load(), sess.cl.Counters.MessagesSent.Load()
+	cl.MessagesIn, cl.MessagesOut = &in, &out
 	if _, ok := c.Conn.(*tls.Conn); ok {
 		cl.Transport = clients.TransportMQTTS
 	}

@@ -282,7 +282,7 @@ var (
 	descFleetPubDrops  = newDesc("pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.")
 	descFleetRecvDrops = newDesc("pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.")
 	descFleetReconnect = newDesc("pubsub_fleet_reconnects_total", "Reconnections to NATS.")
-	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.")
+	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages, and failed calls to the SSE journals, in JetStream.")
 	descFleetTakeovers = newDesc("pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.")
 	descFleetRetained  = newDesc("pubsub_fleet_retained_updates_total", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).", "broker")
 )

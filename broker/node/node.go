@@ -295,6 +295,13 @@ func (n *Node) Apply(st *broker.State) {
 		}
 	}
 	n.edge.Apply(old, st, now)
+	if old != nil {
+		for b := range old.Brokers() {
+			if st.Broker(b.ID) == nil {
+				n.deleteJournal(b.ID)
+			}
+		}
+	}
 	if n.retained != nil && old != nil {
 		// A deleted broker's retained messages go with it.
 		for b := range old.Brokers() {

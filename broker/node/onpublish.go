@@ -14,6 +14,7 @@ import (
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/onpublish"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // HookConfig is the node's side of the brokers' on-publish hooks.
@@ -221,6 +222,33 @@ func (s *server) hookHTTPPublish(pk *packets.Packet, m *broker.Message) error {
 	return nil
 }
 
+// hookStats returns the counters of the broker's on-publish hook, for the
+// clients report, or nil when the broker has no hook and never had one
+// that sent a request (the same brokers /metrics lists).
+func (s *server) hookStats() *clients.HookStats {
+	if !s.hooked() {
+		return nil
+	}
+	st := &s.hook.stats
+	out := &clients.HookStats{
+		Requests: map[string]int64{}, Passed: st.Passed.Load(), Changed: st.Changed.Load(), DroppedByHook: st.DroppedByHook.Load(),
+		DroppedOnFailure: st.DroppedOnFailure.Load(), PassedOnFailure: st.PassedOnFailure.Load(), Retries: st.Retries.Load(),
+		InFlight: st.InFlight.Load(), Queued: st.Queued.Load(),
+	}
+	for _, o := range onpublish.Outcomes() {
+		if v := st.Requests[o].Load(); v > 0 || o == onpublish.OutcomeOK {
+			out.Requests[o.String()] = v
+		}
+	}
+	return out
+}
+
+// hooked reports whether the broker has an on-publish hook, or had one
+// that sent a request.
+func (s *server) hooked() bool {
+	return s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0
+}
+
 // The on-publish hook's families, per broker that has or had a hook.
 var (
 	descHookRequests = newDesc("pubsub_hook_requests_total", "On-publish hook requests, retries included, by outcome.", "broker", "outcome")
@@ -248,7 +276,7 @@ func collectHookMetrics(ch chan<- prometheus.Metric, servers []*server) {
 	}
 	for _, s := range servers {
 		st := &s.hook.stats
-		if s.hook.cur.Load() == nil && st.Requests[onpublish.OutcomeOK].Load() == 0 {
+		if !s.hooked() {
 			continue
 		}
 		host := s.hostname()

@@ -104,6 +104,9 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	if err := s.joinFleet(); err != nil {
 		return nil, err
 	}
+	if err := s.joinJournal(); err != nil {
+		return nil, err
+	}
 	if err := s.mochi.AddListener(s.ln); err != nil {
 		return nil, err
 	}

@@ -41,8 +41,8 @@ type Config struct {
 	// bus reconnects; past it, publishes fail and are counted as drops.
 	// Default: 8 MiB.
 	ReconnectBuffer int
-	// RetainedReplicas is the replication of the retained message bucket
-	// in JetStream. Default: 3 when NATS reports three servers or more
+	// RetainedReplicas is the replication of the retained message and
+	// session buckets in JetStream. Default: 3 when NATS reports three servers or more
 	// (R3 survives one server's loss), else 1.
 	RetainedReplicas int
 	// JournalMessages and JournalBytes bound, per broker, the SSE replay
@@ -69,7 +69,8 @@ type Stats struct {
 	// Reconnects counts the reconnections to NATS.
 	Reconnects uint64
 	// JetStreamErrors counts the failures of the retained message store's
-	// writes and watches (each watch retried), and of the SSE journals'
+	// writes and watches (each watch retried), of the SSE journals' and of
+	// the session store's
 	// calls.
 	JetStreamErrors uint64
 }

@@ -18,8 +18,9 @@ import (
 // fleet is two nodes serving the same brokers, joined by NATS.
 type fleet struct {
 	nats   *natstest.Cluster
-	base   *env // a node without NATS, for comparison
-	n1, n2 *env // the same brokers and certificates, each dialing its node
+	base   *env              // a node without NATS, for comparison
+	n1, n2 *env              // the same brokers and certificates, each dialing its node
+	store  *natsbus.Sessions // the fleet's session store, read by the test (fleetsession_test.go)
 }
 
 // newFleet starts an env without NATS for the certificates and brokers,
@@ -393,8 +394,11 @@ func TestFleetTakeover(t *testing.T) {
 	if got := f.n1.metric("pubsub_fleet_takeovers_total"); got != 1 {
 		t.Fatalf("pubsub_fleet_takeovers_total = %d on node 1, want 1", got)
 	}
-	// Node 1 dropped the session it would have kept, and its interest.
-	natstest.Poll(t, "no stale NATS subscription", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 0 })
+	// Node 1 dropped the session it would have kept, and its interest:
+	// the session lives on node 2 (fleetsession_test.go).
+	natstest.Poll(t, "no stale NATS subscription", func() bool {
+		return subscriptions(f.n1, "a") == 0 && f.nats.Subscriptions(t, "pubsub.") == 1
+	})
 	if got := f.n2.metric("pubsub_fleet_takeovers_total"); got != 0 {
 		t.Fatalf("node 2 ended %d connections", got)
 	}

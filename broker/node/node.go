@@ -51,6 +51,7 @@ type Node struct {
 	retained broker.RetainedStore // nil: retained messages live in memory only
 	closeRet func() error         // closes a store the node opened
 	bus      *natsbus.Bus         // the fleet's bus; nil without NATS (fleet.go)
+	sessions broker.SessionStore  // the fleet's persistent sessions; nil without NATS (fleetsession.go)
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
@@ -157,6 +158,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startFleet(); err != nil {
 		_ = opsLn.Close()
 		return fail(fmt.Errorf("node: %w", err))
+	}
+	if n.bus != nil {
+		if n.sessions, err = n.fleetSessions(); err != nil {
+			_ = opsLn.Close()
+			n.closeFleet()
+			return fail(fmt.Errorf("node: %w", err))
+		}
 	}
 	switch {
 	case n.cfg.RetainedStore != nil:
@@ -308,6 +316,12 @@ func (n *Node) Apply(st *broker.State) {
 			if st.Broker(b.ID) == nil {
 				if err := n.retained.DeleteRetained(context.Background(), b.ID); err != nil {
 					n.log.Error("deleting a deleted broker's retained messages", "broker", b.Hostname, "error", err)
+				}
+				if n.sessions == nil {
+					continue
+				}
+				if err := n.sessions.DeleteSessions(context.Background(), b.ID); err != nil {
+					n.log.Error("deleting a deleted broker's sessions", "broker", b.Hostname, "error", err)
 				}
 			}
 		}

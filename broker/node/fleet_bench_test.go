@@ -295,6 +295,13 @@ func BenchmarkFleetFanOut(b *testing.B) {
 	}
 }
 
+// drops returns the messages a node dropped for broker a: deliveries to a
+// full subscriber queue, and messages from the bus it could not take.
+func drops(e *env) int64 {
+	return max(0, e.metric(`pubsub_deliveries_dropped_total{broker="`+e.brokers["a"].host+`"}`)) +
+		max(0, e.metric("pubsub_fleet_receive_drops_total"))
+}
+
 // BenchmarkFleetLatencyAtRate offers 5,000 QoS 0 messages of 64 bytes a
 // second from one publisher, each sent when due (a late wake-up sends
 // the messages due since back to back), to one subscriber on the same
@@ -350,6 +357,7 @@ func BenchmarkFleetLatencyAtRate(b *testing.B) {
 					got.Add(1)
 				}
 			}()
+			dropped0 := drops(bc.sub)
 			pkt := wire.AppendPublish(nil, "lat/1", 0, 0, make([]byte, 64))
 			stampAt := len(pkt) - 64
 			interval := time.Second / rate
@@ -372,8 +380,14 @@ func BenchmarkFleetLatencyAtRate(b *testing.B) {
 			}
 			sub.reset()
 			<-done
-			if lost := sent - got.Load(); lost != 0 {
-				b.Fatalf("%d of %d messages lost", lost, sent)
+			// A subscriber that stalls past its queue (MaxWritesPending)
+			// loses QoS 0 messages, by design; on this shared machine our
+			// own reader can stall that long. Such drops are counted and
+			// reported; any other loss fails.
+			if lost, dropped := sent-got.Load(), drops(bc.sub)-dropped0; lost != dropped {
+				b.Fatalf("%d of %d messages lost, %d of them dropped by the node", lost, sent, dropped)
+			} else {
+				b.ReportMetric(float64(lost), "dropped")
 			}
 			b.ReportMetric(offered, "msgs/s")
 			reportPercentiles(b, "", lat)

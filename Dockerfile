@@ -6,10 +6,14 @@ COPY go.mod go.sum ./
 COPY third_party/mochi-mqtt/go.mod third_party/mochi-mqtt/go.sum third_party/mochi-mqtt/
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -o /pubsub ./cmd/pubsub
-# The node's data dir, owned by the unprivileged user below, so that a
-# named volume mounted there starts writable.
-RUN mkdir -p /empty/data
+# .git stays out of the build context: the version comes from the build
+# argument (docker build --build-arg VERSION=$(git describe --tags --always)).
+ARG VERSION=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=${VERSION}" -o /pubsub ./cmd/pubsub
+# The node's data dir, and the certificate and secret dirs that
+# docker-compose.yml's one-shot services fill, owned by the unprivileged
+# user below, so that a named volume mounted there starts writable.
+RUN mkdir -p /empty/data /empty/certs /empty/secrets
 
 # Runs as an unprivileged user (uid 65532); the ports are above 1024.
 # The image has no shell and no curl: health checks run
@@ -17,5 +21,7 @@ RUN mkdir -p /empty/data
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /pubsub /usr/local/bin/pubsub
 COPY --from=build --chown=65532:65532 /empty/data /data
+COPY --from=build --chown=65532:65532 /empty/certs /certs
+COPY --from=build --chown=65532:65532 /empty/secrets /secrets
 USER nonroot:nonroot
 ENTRYPOINT ["/usr/local/bin/pubsub"]

@@ -32,8 +32,10 @@ e2e/node_modules/.installed: e2e/package.json e2e/package-lock.json
 	cd e2e && npm ci --no-audit --no-fund
 	touch $@
 
+## build: bin/pubsub, stamped with `git describe` (VERSION=v1.2.3 overrides)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 build:
-	$(GO) build -o bin/pubsub ./cmd/pubsub
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/pubsub ./cmd/pubsub
 
 fmt:
 	gofmt -l -w .

@@ -119,7 +119,9 @@ type SharedRetainedStore interface {
 	// WatchRetained calls apply, on one goroutine, with each of brokerID's
 	// stored retained messages, then with each change any node makes
 	// (a message with an empty payload for a deletion), until stop is
-	// called. It returns once the stored messages are applied, or when ctx
-	// ends: the watch then goes on, and applies them once it can.
-	WatchRetained(ctx context.Context, brokerID string, apply func(*Message)) (stop func())
+	// called. It returns at once. loaded is closed once the stored
+	// messages are applied, or as soon as the store knows it cannot load
+	// them now (it has lost its connection, its last load failed): the
+	// watch then goes on, and applies them once it can.
+	WatchRetained(brokerID string, apply func(*Message)) (loaded <-chan struct{}, stop func())
 }

@@ -2,9 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/openpubsub/pubsub/pkg/clients"
@@ -21,30 +21,69 @@ type ConnectedClient struct {
 // between two of its reports; more are refused until it reports again.
 const MaxPendingDisconnects = 1000
 
-// clientRegistry holds the last report of each node, in memory: nodes
-// report every few seconds, so a restarted control plane knows every
-// connected client again within one interval. Its zero value is ready.
-type clientRegistry struct {
-	mu    sync.Mutex
-	nodes map[string]*nodeClients // by node name
+// ClientReport is one node's report of its connected clients and its
+// brokers' counters, as the store keeps it: in the store, so that every
+// control-plane process behind a load balancer sees what a node reported
+// to any of them. The service encodes the parts; the stores keep them as
+// they are.
+type ClientReport struct {
+	Node       string
+	ReceivedAt time.Time // on the control plane's clock
+	ExpiresAt  time.Time // when the node's clients stop counting as connected
+	Brokers    []BrokerReport
 }
 
-// nodeClients is one node's last report.
-type nodeClients struct {
-	at       time.Time // when it arrived, on the control plane's clock
-	validFor time.Duration
-	byBroker map[string][]clients.Client
-	pending  []clients.Target
-	stats    map[string]series // by broker id (stats.go)
+// BrokerReport is one broker's part of a ClientReport.
+type BrokerReport struct {
+	BrokerID string
+	Clients  []byte // the broker's clients, encoded (clientcodec.go); nil when none are connected
+	Stats    []byte // the JSON of a clients.BrokerStats; nil when the node sent none
 }
 
-func (n *nodeClients) fresh(now time.Time) bool { return now.Sub(n.at) <= n.validFor }
+// NodeClients are the clients of one broker one node reported.
+type NodeClients struct {
+	Node    string
+	Clients []byte // encoded (clientcodec.go)
+}
+
+// NodeSample is one node's counters of one broker, as one report had them.
+type NodeSample struct {
+	Node  string
+	At    time.Time
+	Stats []byte // the JSON of a clients.BrokerStats
+}
+
+// ClientReportStore keeps the nodes' last clients reports, their
+// brokers' recent counters and the disconnections queued for them. Every
+// read takes the time that decides what has expired.
+type ClientReportStore interface {
+	// PutClientReport replaces r.Node's report with r, adds the
+	// counters of r's brokers to their history, and returns the
+	// disconnections queued for r.Node, oldest first, which it
+	// removes.
+	PutClientReport(ctx context.Context, r *ClientReport) ([]clients.Target, error)
+	// ListReportedClients returns the clients of broker brokerID on
+	// every node whose report has not expired at now, by node name.
+	ListReportedClients(ctx context.Context, brokerID string, now time.Time) ([]NodeClients, error)
+	// ListNodeSamples returns the counters of broker brokerID taken at
+	// or after since, of every node whose report has not expired at
+	// now, by node name, then oldest first.
+	ListNodeSamples(ctx context.Context, brokerID string, since, now time.Time) ([]NodeSample, error)
+	// QueueDisconnect queues t for node's next report, unless node has
+	// max disconnections queued already, and returns how many were
+	// queued before.
+	QueueDisconnect(ctx context.Context, node string, t clients.Target, max int) (int, error)
+	// DeleteExpiredClientReports deletes the reports expired at now,
+	// the disconnections queued for nodes without a report, and the
+	// counters taken before samplesBefore.
+	DeleteExpiredClientReports(ctx context.Context, now, samplesBefore time.Time) error
+}
 
 // ReportClients records a node's report of its connected clients,
 // replacing its previous one, adds its brokers' counters to their
-// history, and returns the disconnections requested
-// for that node since. Returns EINVALID for an interval out of range.
-func (s *Service) ReportClients(node *NodeToken, r *clients.Report) (clients.Answer, error) {
+// history, and returns the disconnections requested for that node since.
+// Returns EINVALID for an interval out of range.
+func (s *Service) ReportClients(ctx context.Context, node *NodeToken, r *clients.Report) (clients.Answer, error) {
 	interval := time.Duration(r.IntervalMS) * time.Millisecond
 	if interval < 10*time.Millisecond || interval > 10*time.Minute {
 		return clients.Answer{}, Errorf(EINVALID, "interval_ms must be from 10 to 600000, got %d", r.IntervalMS)
@@ -53,20 +92,63 @@ func (s *Service) ReportClients(node *NodeToken, r *clients.Report) (clients.Ans
 	for _, c := range r.Clients {
 		by[c.BrokerID] = append(by[c.BrokerID], c)
 	}
-	x := &s.clients
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.nodes == nil {
-		x.nodes = map[string]*nodeClients{}
+	now := s.now()
+	rep := &ClientReport{Node: node.Name, ReceivedAt: now, ExpiresAt: now.Add(clients.StaleAfter * interval)}
+	index := map[string]int{} // broker id -> index in rep.Brokers
+	part := func(id string) *BrokerReport {
+		i, ok := index[id]
+		if !ok {
+			i = len(rep.Brokers)
+			index[id] = i
+			rep.Brokers = append(rep.Brokers, BrokerReport{BrokerID: id})
+		}
+		return &rep.Brokers[i]
 	}
-	nc := &nodeClients{at: s.now(), validFor: clients.StaleAfter * interval, byBroker: by}
-	var pending []clients.Target
-	if old := x.nodes[node.Name]; old != nil {
-		pending, nc.stats = old.pending, old.stats
+	for id, list := range by {
+		part(id).Clients = encodeClients(list)
 	}
-	nc.addStats(nc.at, r.Brokers)
-	x.nodes[node.Name] = nc
+	for _, st := range r.Brokers {
+		raw, err := json.Marshal(st)
+		if err != nil {
+			return clients.Answer{}, err
+		}
+		part(st.BrokerID).Stats = raw
+	}
+	pending, err := s.store.PutClientReport(ctx, rep)
+	if err != nil {
+		return clients.Answer{}, err
+	}
+	// The report counts once committed. Reads skip what expired, so
+	// deleting it is housekeeping: best effort, and once per interval
+	// per process rather than in each report's transaction.
+	if last := s.sweptAt.Load(); now.UnixNano()-last >= int64(clients.DefaultInterval) && s.sweptAt.CompareAndSwap(last, now.UnixNano()) {
+		if err := s.store.DeleteExpiredClientReports(ctx, now, now.Add(-StatsWindow)); err != nil {
+			s.log.Warn("deleting expired clients reports", "error", err)
+		}
+	}
 	return clients.Answer{Disconnect: pending}, nil
+}
+
+// reportedClients returns the clients of broker brokerID that nodes
+// reported and whose reports are fresh.
+func (s *Service) reportedClients(ctx context.Context, brokerID string) ([]*ConnectedClient, error) {
+	lists, err := s.store.ListReportedClients(ctx, brokerID, s.now())
+	if err != nil {
+		return nil, err
+	}
+	var all []*ConnectedClient
+	for _, nl := range lists {
+		list, err := decodeClients(nl.Clients, brokerID)
+		if err != nil {
+			return nil, Errorf(EINTERNAL, "node %s's stored clients report: %v", nl.Node, err)
+		}
+		cc := make([]ConnectedClient, len(list)) // one allocation per node
+		for i := range list {
+			cc[i] = ConnectedClient{Client: list[i], Node: nl.Node}
+			all = append(all, &cc[i])
+		}
+	}
+	return all, nil
 }
 
 // ListClients returns the clients connected to a broker on every node
@@ -78,27 +160,9 @@ func (s *Service) ListClients(ctx context.Context, accountID, namespace, name, s
 	if err != nil {
 		return nil, 0, err
 	}
-	// A report's slices are never changed, only replaced: take them under
-	// the lock, and read them after.
-	type nodeList struct {
-		node string
-		list []clients.Client
-	}
-	var lists []nodeList
-	now := s.now()
-	x := &s.clients
-	x.mu.Lock()
-	for nodeName, n := range x.nodes {
-		if n.fresh(now) && len(n.byBroker[b.ID]) > 0 {
-			lists = append(lists, nodeList{nodeName, n.byBroker[b.ID]})
-		}
-	}
-	x.mu.Unlock()
-	var all []*ConnectedClient
-	for _, nl := range lists {
-		for _, c := range nl.list {
-			all = append(all, &ConnectedClient{Client: c, Node: nl.node})
-		}
+	all, err := s.reportedClients(ctx, b.ID)
+	if err != nil {
+		return nil, 0, err
 	}
 	if search = strings.ToLower(search); search != "" {
 		all = slices.DeleteFunc(all, func(c *ConnectedClient) bool {
@@ -132,30 +196,35 @@ func (s *Service) DisconnectClient(ctx context.Context, accountID, namespace, na
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	x := &s.clients
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	found, streams := false, false
-	for nodeName, n := range x.nodes {
-		if !n.fresh(now) {
-			continue
-		}
-		streams = streams || slices.ContainsFunc(n.byBroker[b.ID], func(c clients.Client) bool { return c.ClientID == clientID && c.Transport == clients.TransportSSE })
-		if !slices.ContainsFunc(n.byBroker[b.ID], func(c clients.Client) bool { return c.ClientID == clientID && c.Transport != clients.TransportSSE }) {
-			continue
-		}
-		if len(n.pending) >= MaxPendingDisconnects {
-			return Errorf(ETOOLARGE, "node %s has %d disconnections pending already; retry in a few seconds", nodeName, len(n.pending))
-		}
-		n.pending = append(n.pending, clients.Target{BrokerID: b.ID, ClientID: clientID})
-		found = true
+	all, err := s.reportedClients(ctx, b.ID)
+	if err != nil {
+		return err
 	}
-	if !found && streams {
+	var nodes []string
+	streams := false
+	for _, c := range all {
+		switch {
+		case c.ClientID != clientID:
+		case c.Transport == clients.TransportSSE:
+			streams = true
+		case !slices.Contains(nodes, c.Node):
+			nodes = append(nodes, c.Node)
+		}
+	}
+	if len(nodes) == 0 && streams {
 		return Errorf(EINVALID, "client %q has only SSE streams, which a disconnection does not end; revoke its token (jti) instead", truncateID(clientID))
 	}
-	if !found {
+	if len(nodes) == 0 {
 		return Errorf(ENOTFOUND, "client %q is not connected to broker %q on any node that reported in the last seconds", truncateID(clientID), b.Name)
+	}
+	for _, n := range nodes {
+		queued, err := s.store.QueueDisconnect(ctx, n, clients.Target{BrokerID: b.ID, ClientID: clientID}, MaxPendingDisconnects)
+		if err != nil {
+			return err
+		}
+		if queued >= MaxPendingDisconnects {
+			return Errorf(ETOOLARGE, "node %s has %d disconnections pending already; retry in a few seconds", n, queued)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,7 +43,7 @@ type Service struct {
 	keyMu    sync.Mutex
 	keyCache map[string]ed25519.PrivateKey // kid -> unsealed key, to mint without unsealing each time
 
-	clients clientRegistry // the nodes' connected clients (client.go)
+	sweptAt atomic.Int64 // when expired clients reports were last deleted, in Unix ns (client.go)
 }
 
 // NewService returns a Service over store. It validates cfg.

@@ -2,16 +2,18 @@ package controlplane
 
 import (
 	"context"
-	"slices"
-	"strings"
+	"encoding/json"
 	"time"
 
 	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // StatsSamples is how many reports of a broker's counters the control
-// plane keeps per node: 5 minutes at the nodes' default 2 s interval.
+// plane returns per node: 5 minutes at the nodes' default 2 s interval.
 const StatsSamples = 150
+
+// StatsWindow is how long the store keeps a report's counters.
+const StatsWindow = StatsSamples * clients.DefaultInterval
 
 // StatSample is one node's counters of one broker, at the time the
 // control plane received them.
@@ -27,50 +29,36 @@ type NodeStats struct {
 	Samples []StatSample
 }
 
-// series is one broker's samples on one node; it keeps the last
-// StatsSamples, compacting when it has twice that many.
-type series []StatSample
-
-func (s series) add(x StatSample) series {
-	if len(s) >= 2*StatsSamples {
-		s = append(s[:0:0], s[len(s)-StatsSamples+1:]...)
-	}
-	return append(s, x)
-}
-
-func (s series) last() []StatSample {
-	return slices.Clone(s[max(0, len(s)-StatsSamples):])
-}
-
-// addStats records a report's counters; the caller holds the registry's
-// lock. A broker the node no longer runs keeps its history until the
-// node goes stale.
-func (n *nodeClients) addStats(at time.Time, stats []clients.BrokerStats) {
-	if n.stats == nil {
-		n.stats = map[string]series{}
-	}
-	for _, st := range stats {
-		n.stats[st.BrokerID] = n.stats[st.BrokerID].add(StatSample{At: at, BrokerStats: st})
-	}
-}
-
-// BrokerStats returns the recent counters of a broker on every node whose
-// report is fresh, sorted by node. Returns ENOTFOUND.
+// BrokerStats returns the last StatsSamples counters of a broker within
+// StatsWindow on every node whose report is fresh, sorted by node; a
+// broker the node no longer runs keeps its history until the node goes
+// stale. Returns ENOTFOUND.
 func (s *Service) BrokerStats(ctx context.Context, accountID, namespace, name string) ([]NodeStats, error) {
 	b, err := s.FindBroker(ctx, accountID, namespace, name)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
+	list, err := s.store.ListNodeSamples(ctx, b.ID, now.Add(-StatsWindow), now)
+	if err != nil {
+		return nil, err
+	}
 	var out []NodeStats
-	x := &s.clients
-	x.mu.Lock()
-	for nodeName, n := range x.nodes {
-		if ser := n.stats[b.ID]; n.fresh(now) && len(ser) > 0 {
-			out = append(out, NodeStats{Node: nodeName, Samples: ser.last()})
+	for _, x := range list {
+		sample := StatSample{At: x.At}
+		if err := json.Unmarshal(x.Stats, &sample.BrokerStats); err != nil {
+			return nil, Errorf(EINTERNAL, "node %s's stored counters: %v", x.Node, err)
+		}
+		if len(out) == 0 || out[len(out)-1].Node != x.Node {
+			out = append(out, NodeStats{Node: x.Node})
+		}
+		n := &out[len(out)-1]
+		n.Samples = append(n.Samples, sample)
+	}
+	for i := range out {
+		if s := out[i].Samples; len(s) > StatsSamples {
+			out[i].Samples = s[len(s)-StatsSamples:]
 		}
 	}
-	x.mu.Unlock()
-	slices.SortFunc(out, func(a, b NodeStats) int { return strings.Compare(a.Node, b.Node) })
 	return out, nil
 }

@@ -14,6 +14,7 @@ type Store interface {
 	CredentialStore
 	ChangeStore
 	NodeStore
+	ClientReportStore
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

@@ -6,18 +6,23 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/openpubsub/pubsub/controlplane"
+	"github.com/openpubsub/pubsub/internal/app"
 )
 
 // requireBrowser returns Debian's Chromium, checking that playwright-core
@@ -50,7 +55,8 @@ func requireBrowser(t *testing.T) string {
 // of each page into $PUBSUB_CONSOLE_SCREENSHOTS (docs/img for the README).
 func TestConsole(t *testing.T) {
 	chromium := requireBrowser(t)
-	d := startDev(t, t.TempDir())
+	// As `pubsub dev` does, the node allows http:// hooks on loopback.
+	d := startDev(t, t.TempDir(), func(c *app.DevConfig) { c.Hooks.AllowHTTP = true })
 	// The dev CA signs one leaf per hostname for the life of the process:
 	// Chromium trusts exactly that leaf's key.
 	leaf, err := d.CA.GetCertificate(&tls.ClientHelloInfo{ServerName: brokerHost})
@@ -69,7 +75,15 @@ func TestConsole(t *testing.T) {
 	wd, _ := os.Getwd()
 	consoleURL := "http://" + d.ControlPlane.Addr() + "/console/"
 	cmd := exec.Command("node", filepath.Join(wd, "console", "console.mjs"), consoleURL, d.Env["CF_ACCOUNT_ID"], d.Env["CF_API_TOKEN"], spki, shots)
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "EMAIL="+d.Env["CF_API_EMAIL"], "API_KEY="+d.Env["CF_API_KEY"])
+	// An on-publish hook that passes every message unchanged: the
+	// Overview page shows its outcomes.
+	var hookCalls atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hookCalls.Add(1)
+		_, _ = io.Copy(w, r.Body)
+	}))
+	defer hook.Close()
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium, "EMAIL="+d.Env["CF_API_EMAIL"], "API_KEY="+d.Env["CF_API_KEY"], "HOOK_URL="+hook.URL+"/hook")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +94,7 @@ func TestConsole(t *testing.T) {
 	waitLine(t, lines, "BROKER", 30*time.Second)
 	waitLine(t, lines, "EDITED", 30*time.Second)
 	b, err := d.ControlPlane.Service.FindBroker(context.Background(), d.Env["CF_ACCOUNT_ID"], "my-namespace", "example-broker")
-	if err != nil || b.Description != "edited by the console" || b.Expiration == nil || *b.Expiration != 86400 {
+	if err != nil || b.Description != "edited by the console" || b.Expiration == nil || *b.Expiration != 86400 || b.OnPublishURL != hook.URL+"/hook" {
 		t.Fatalf("the edit did not reach the API: %+v, %v", b, err)
 	}
 	tokens := map[string]string{}
@@ -139,6 +153,9 @@ func TestConsole(t *testing.T) {
 	fmt.Fprintln(stdin, first+" "+second)
 	waitLine(t, lines, "RETAINED", 30*time.Second)
 	waitLine(t, lines, "OVERVIEW", 30*time.Second)
+	if hookCalls.Load() == 0 {
+		t.Error("the console showed hook outcomes, but the hook was never called")
+	}
 	waitLine(t, lines, "DISCONNECTED", 30*time.Second)
 	expectDisconnect(t, c2, 0x98)
 	fmt.Fprintln(stdin, "go on")

@@ -18,10 +18,14 @@ import (
 )
 
 // startDev starts `pubsub dev` in dir on a free port and stops it at the
-// end of the test.
-func startDev(t testing.TB, dir string) *app.Dev {
+// end of the test; each option may change its configuration first.
+func startDev(t testing.TB, dir string, options ...func(*app.DevConfig)) *app.Dev {
 	t.Helper()
-	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"})
+	cfg := app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost", MQTTAddrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0"}
+	for _, o := range options {
+		o(&cfg)
+	}
+	d, err := app.StartDev(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start dev stack: %v", err)
 	}

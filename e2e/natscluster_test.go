@@ -22,6 +22,8 @@ import (
 // go.mod pins, routed to each other on loopback, with JetStream.
 type natsCluster struct {
 	urls  []string
+	bin   string
+	args  [][]string // each server's command line, to start it again
 	procs []*exec.Cmd
 }
 
@@ -39,42 +41,52 @@ func freePort(t *testing.T) int {
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "nats-server")
-	build := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	c := &natsCluster{bin: filepath.Join(dir, "nats-server")}
+	build := exec.Command("go", "build", "-o", c.bin, "github.com/nats-io/nats-server/v2")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build nats-server: %v\n%s", err, out)
 	}
-	c := &natsCluster{}
 	var routes []string
 	ports := make([][2]int, 3)
 	for i := range ports {
 		ports[i] = [2]int{freePort(t), freePort(t)}
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i][1]))
 	}
+	c.procs = make([]*exec.Cmd, len(ports))
+	t.Cleanup(func() {
+		for i := range c.procs {
+			c.kill(t, i)
+		}
+	})
 	for i, p := range ports {
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-n", fmt.Sprintf("nats-%d", i+1),
+		c.args = append(c.args, []string{"-a", "127.0.0.1", "-p", fmt.Sprint(p[0]), "-n", fmt.Sprintf("nats-%d", i+1),
 			"--cluster_name", "e2e", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", p[1]), "--routes", strings.Join(routes, ","),
-			"-js", "-sd", filepath.Join(dir, fmt.Sprint("store", i)))
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if os.Getenv("PUBSUB_E2E_NATS_LOGS") == "" {
-			cmd.Stdout, cmd.Stderr = nil, nil
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		c.procs = append(c.procs, cmd)
+			"-js", "-sd", filepath.Join(dir, fmt.Sprint("store", i))})
 		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", p[0]))
+		c.start(t, i)
 	}
-	// Ready once JetStream answers, which needs a meta leader.
+	c.waitJetStream(t)
+	return c
+}
+
+// start runs server i, again after kill: same ports, same store.
+func (c *natsCluster) start(t *testing.T, i int) {
+	t.Helper()
+	cmd := exec.Command(c.bin, c.args[i]...)
+	if os.Getenv("PUBSUB_E2E_NATS_LOGS") != "" {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.procs[i] = cmd
+}
+
+// waitJetStream waits until JetStream answers, which needs a meta leader.
+func (c *natsCluster) waitJetStream(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c.jetStreamAnswers() {
-			return c
-		}
+	for !c.jetStreamAnswers() {
 		if time.Now().After(deadline) {
 			t.Fatal("the NATS cluster's JetStream never answered")
 		}
@@ -98,11 +110,15 @@ func (c *natsCluster) jetStreamAnswers() bool {
 	return err == nil
 }
 
-// kill stops server i as kill -9 would.
+// kill stops server i as kill -9 would; a server already stopped stays so.
 func (c *natsCluster) kill(t *testing.T, i int) {
 	t.Helper()
+	if c.procs[i] == nil {
+		return
+	}
 	_ = c.procs[i].Process.Kill()
 	_ = c.procs[i].Wait()
+	c.procs[i] = nil
 }
 
 // expectPayload waits for a message with payload, skipping others.

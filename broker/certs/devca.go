@@ -16,6 +16,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,7 +179,7 @@ func (ca *DevCA) leaf(host string) (*tls.Certificate, error) {
 	if is := slot.cur.Load(); is != nil && now.Before(is.renewAt) {
 		return is.cert, nil
 	}
-	cert, err := ca.issue(host, now)
+	cert, err := ca.issue([]string{host}, now)
 	if err != nil {
 		return nil, err
 	}
@@ -185,15 +187,17 @@ func (ca *DevCA) leaf(host string) (*tls.Certificate, error) {
 	return cert, nil
 }
 
-// issue signs a leaf for host.
-func (ca *DevCA) issue(host string, now time.Time) (*tls.Certificate, error) {
+// issue signs a leaf for hosts (the first is its common name), which
+// also names localhost.
+func (ca *DevCA) issue(hosts []string, now time.Time) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
-	dnsNames := []string{host}
-	if host != "localhost" {
-		dnsNames = append(dnsNames, "localhost")
+	host := hosts[0]
+	dnsNames := hosts
+	if !slices.Contains(hosts, "localhost") {
+		dnsNames = append(slices.Clip(hosts), "localhost")
 	}
 	// A leaf outliving its CA would fail verification anyway; ending with
 	// the CA keeps the renewal check honest.
@@ -214,13 +218,53 @@ func (ca *DevCA) issue(host string, now time.Time) (*tls.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		return nil, fmt.Errorf("certs: issuing a dev certificate for %q: %w", host, err)
+		return nil, fmt.Errorf("certs: issuing a dev certificate for %q: %w", hosts, err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// WritePair issues one leaf for hosts, host names or wildcards such as
+// *.my-namespace.example.com, and writes it into dir as name.crt and
+// name.key (mode 0600), a pair a node's --cert-dir loads. It is how
+// `pubsub certs self-signed` equips a node outside `pubsub dev` (a
+// container, a trial) whose clients trust CAFile.
+func (ca *DevCA) WritePair(dir, name string, hosts []string) error {
+	if len(hosts) == 0 {
+		return errors.New("certs: no host name to issue a certificate for")
+	}
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		base, wild := strings.CutPrefix(h, "*.")
+		n, ok := normalizeHost(base)
+		if !ok {
+			return fmt.Errorf("certs: %q is not a host name (nor *. and one)", h)
+		}
+		if wild {
+			n = "*." + n
+		}
+		names[i] = n
+	}
+	cert, err := ca.issue(names, ca.now())
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	base := filepath.Join(dir, name)
+	// Key first: the node's loader skips a certificate without its key.
+	if err := writeFileAtomic(base+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(base+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644)
 }
 
 // createCA returns a new self-signed CA certificate and its PKCS #8 key.

@@ -325,3 +325,42 @@ func BenchmarkDevCAGetCertificate(b *testing.B) {
 		}
 	}
 }
+
+// TestWritePair writes a wildcard pair that a node's cert dir serves and
+// clients of the CA verify, next to the CA's own subdirectory.
+func TestWritePair(t *testing.T) {
+	dir := t.TempDir()
+	ca := openDevCA(t, filepath.Join(dir, "ca"))
+	if err := ca.WritePair(dir, "pubsub", []string{"*.My-Namespace.example.com", "cp.example.com."}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "pubsub.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	d, err := OpenDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, host := range []string{"broker.my-namespace.example.com", "cp.example.com"} {
+		cert, err := d.GetCertificate(&tls.ClientHelloInfo{ServerName: host})
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		leaf, err := x509.ParseCertificate(cert.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: caPool(t, ca)}); err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+	}
+	if _, err := d.GetCertificate(&tls.ClientHelloInfo{ServerName: "broker.other.example.com"}); err == nil {
+		t.Fatal("a name the pair does not cover was served")
+	}
+	for _, bad := range [][]string{nil, {"exa mple.com"}, {"*.*.example.com"}, {"a.example.com", "-/x"}} {
+		if err := ca.WritePair(dir, "bad", bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -37,7 +37,8 @@ type Retained struct {
 	js       jetstream.JetStream
 	replicas int
 	kv       atomic.Pointer[jetstream.KeyValue]
-	down     atomic.Bool // the last watch failed: new watches do not wait
+	binding  chan struct{} // held by the one call of bucket that asks JetStream
+	down     atomic.Bool   // the last watch failed: new watches do not wait
 
 	mu       sync.Mutex
 	watching map[string]*progress // broker id → its watch's progress
@@ -109,11 +110,22 @@ func (b *Bus) Retained(replicas int) (*Retained, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
-	return &Retained{bus: b, js: js, replicas: replicas}, nil
+	return &Retained{bus: b, js: js, replicas: replicas, binding: make(chan struct{}, 1)}, nil
 }
 
-// bucket binds the bucket, making it if needed.
+// bucket binds the bucket, making it if needed. One call at a time asks
+// JetStream, so that the watches of the brokers a node starts at once
+// and their first retained publishes make one request, not one each.
 func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	if kv := r.kv.Load(); kv != nil {
+		return *kv, nil
+	}
+	select {
+	case r.binding <- struct{}{}:
+		defer func() { <-r.binding }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("natsbus: the retained message bucket: %w", ctx.Err())
+	}
 	if kv := r.kv.Load(); kv != nil {
 		return *kv, nil
 	}
@@ -124,13 +136,21 @@ func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 			replicas = 3
 		}
 	}
-	kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:         RetainedBucket,
 		Description:    "Pub/Sub retained messages, one key per broker and topic",
 		History:        1,
 		Replicas:       replicas,
 		LimitMarkerTTL: markerTTL,
-	})
+	}
+	// Create first: a create of the same config as a bucket that exists,
+	// or is being created by another node, succeeds; an update (what
+	// CreateOrUpdateKeyValue tries first) of a replicated stream that
+	// another node is creating is left unanswered until its deadline.
+	kv, err := r.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = r.js.UpdateKeyValue(ctx, cfg) // another replication
+	}
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: the retained message bucket: %w", err)
 	}
@@ -287,13 +307,19 @@ func (r *Retained) DeleteRetained(ctx context.Context, brokerID string) error {
 	return s.Purge(ctx, jetstream.WithPurgeSubject("$KV."+RetainedBucket+"."+EncodeToken(brokerID)+".>"))
 }
 
-// WatchRetained implements broker.SharedRetainedStore. It returns once
-// the broker's stored messages are applied, or ctx ends (the watch then
-// goes on in the background, applying them when NATS answers).
-func (r *Retained) WatchRetained(ctx context.Context, brokerID string, apply func(m *broker.Message)) (stop func()) {
+// WatchRetained implements broker.SharedRetainedStore. loaded is closed
+// at once while the node has no NATS connection, or while JetStream
+// failed the last watch, so that nobody waits for it then.
+func (r *Retained) WatchRetained(brokerID string, apply func(m *broker.Message)) (<-chan struct{}, func()) {
 	wctx, cancel := context.WithCancel(context.Background())
 	loaded := make(chan struct{})
 	done := make(chan struct{})
+	var once sync.Once
+	markLoaded := func() { once.Do(func() { close(loaded) }) }
+	if r.down.Load() || !r.bus.nc.IsConnected() {
+		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID)
+		markLoaded()
+	}
 	p := newProgress()
 	r.mu.Lock()
 	if r.watching == nil {
@@ -310,19 +336,9 @@ func (r *Retained) WatchRetained(ctx context.Context, brokerID string, apply fun
 			}
 			r.mu.Unlock()
 		}()
-		r.watch(wctx, brokerID, apply, loaded, p)
+		r.watch(wctx, brokerID, apply, markLoaded, p)
 	}()
-	if r.down.Load() || !r.bus.nc.IsConnected() {
-		// JetStream failed last time: do not hold the caller for it.
-		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID)
-		return stopWatch(cancel, done)
-	}
-	select {
-	case <-loaded:
-	case <-ctx.Done():
-		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID, "error", ctx.Err())
-	}
-	return stopWatch(cancel, done)
+	return loaded, stopWatch(cancel, done)
 }
 
 // stopWatch returns the function that ends a watch.
@@ -334,21 +350,17 @@ func stopWatch(cancel func(), done <-chan struct{}) func() {
 }
 
 // watch follows the broker's keys until ctx ends, starting over after a
-// failure; the first initial load closes loaded.
-func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broker.Message), loaded chan struct{}, p *progress) {
-	var once atomic.Bool
-	markLoaded := func() {
-		if once.CompareAndSwap(false, true) {
-			close(loaded)
-		}
-	}
+// failure; loaded is called after the first initial load, and after the
+// first failure.
+func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broker.Message), loaded func(), p *progress) {
 	prefix := EncodeToken(brokerID)
 	for ctx.Err() == nil {
-		err := r.watchOnce(ctx, brokerID, prefix, apply, markLoaded, p)
+		err := r.watchOnce(ctx, brokerID, prefix, apply, loaded, p)
 		if ctx.Err() != nil {
 			return
 		}
 		r.down.Store(true)
+		loaded() // waiting for it is pointless now
 		r.bus.jsErrors.Add(1)
 		r.bus.log.Warn("watching retained messages; retrying", "broker_id", brokerID, "error", err)
 		select {

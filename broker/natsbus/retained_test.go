@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -145,10 +146,15 @@ func TestWatchRetained(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &watchLog{}
-	stop := rb.WatchRetained(ctx, b1, w.apply)
+	loaded, stop := rb.WatchRetained(b1, w.apply)
 	defer stop()
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		t.Fatal("the stored messages never loaded")
+	}
 	if !w.has("before=1") {
-		t.Fatalf("WatchRetained returned before applying the stored message: %q", w.got)
+		t.Fatalf("loaded before the stored message was applied: %q", w.got)
 	}
 	if err := ra.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "after", Payload: []byte("2")}); err != nil {
 		t.Fatal(err)
@@ -182,6 +188,37 @@ func TestRetainWithoutNATSFailsAtOnce(t *testing.T) {
 	}
 }
 
+// TestRetainedBucketMadeByTwoNodesAtOnce has two nodes, on two servers
+// of a three-server cluster, make the replicated bucket at the same
+// time, as nodes that start together do: both get it at once. An update
+// first (what CreateOrUpdateKeyValue does) of the stream the other node
+// was creating went unanswered until its deadline.
+func TestRetainedBucketMadeByTwoNodesAtOnce(t *testing.T) {
+	c := natstest.Start(t, 3)
+	stores := []*Retained{retainedStore(t, startBus(t, c.URL(0), "a")), retainedStore(t, startBus(t, c.URL(2), "b"))}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, r := range stores {
+		wg.Go(func() {
+			errs[i] = r.Retain(ctx, &broker.Message{BrokerID: b1, Topic: fmt.Sprint("t/", i), Payload: []byte("x")})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+	}
+	// A node that comes later binds the bucket as it is.
+	late := retainedStore(t, startBus(t, c.URL(1), "c"))
+	got, err := late.Retained(ctx, b1, "#")
+	if err != nil || len(got) != 2 {
+		t.Fatalf("a later node: %d messages, %v; want 2", len(got), err)
+	}
+}
+
 // A node's watch applies every change of the bucket, its own writes too:
 // Retain returns once the node's own watch has applied what it wrote, so
 // that the watch's late copy of an earlier change cannot bring that one
@@ -198,7 +235,7 @@ func TestRetainReturnsOnceItsOwnWatchAppliedIt(t *testing.T) {
 	openGate := func() { open.Do(func() { close(gate) }) }
 	var mu sync.Mutex
 	state := "" // what node a holds for topic t
-	stop := ra.WatchRetained(ctx, b1, func(m *broker.Message) {
+	loaded, stop := ra.WatchRetained(b1, func(m *broker.Message) {
 		hold.Do(func() {
 			close(held)
 			<-gate
@@ -209,6 +246,11 @@ func TestRetainReturnsOnceItsOwnWatchAppliedIt(t *testing.T) {
 	})
 	defer stop()
 	defer openGate()
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		t.Fatal("the watch never loaded")
+	}
 
 	if err := rb.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("1")}); err != nil {
 		t.Fatal(err)

@@ -35,9 +35,9 @@ func (n *Node) Clients() []clients.Client {
 	return out
 }
 
-// brokerStats returns the counters of each broker server running on the
+// BrokerStats returns the counters of each broker server running on the
 // node, as /metrics has them.
-func (n *Node) brokerStats() []clients.BrokerStats {
+func (n *Node) BrokerStats() []clients.BrokerStats {
 	servers := n.serverList()
 	out := make([]clients.BrokerStats, 0, len(servers))
 	for _, s := range servers {
@@ -52,6 +52,7 @@ func (n *Node) brokerStats() []clients.BrokerStats {
 		for i := range s.m.refusals {
 			st.Refused += s.m.refusals[i].Load()
 		}
+		st.Hook = s.hookStats() // onpublish.go
 		out = append(out, st)
 	}
 	return out
@@ -74,6 +75,8 @@ func (s *server) clientOf(c *conn, sess *session) clients.Client {
 		BrokerID: s.id, ClientID: sess.clientID, JTI: sess.grant.JTI, Transport: clients.TransportWebSocket,
 		Remote: sess.cl.Net.Remote, ConnectedAt: c.since.UTC(), Inflight: sess.cl.State.Inflight.Len(),
 	}
+	in, out := sess.cl.Counters.MessagesReceived.Load(), sess.cl.Counters.MessagesSent.Load()
+	cl.MessagesIn, cl.MessagesOut = &in, &out
 	if _, ok := c.Conn.(*tls.Conn); ok {
 		cl.Transport = clients.TransportMQTTS
 	}
@@ -153,7 +156,7 @@ func (n *Node) ReportClients(ctx context.Context, baseURL, nodeToken string, int
 }
 
 func (n *Node) reportClients(ctx context.Context, hc *http.Client, baseURL, nodeToken string, interval time.Duration) error {
-	body, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds(), Clients: n.Clients(), Brokers: n.brokerStats()})
+	body, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds(), Clients: n.Clients(), Brokers: n.BrokerStats()})
 	if err != nil {
 		return err
 	}

@@ -24,12 +24,20 @@ func TestClientsList(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, cl2 := e.mustConnect("b2")
+	// Two messages in, one out (its own, through its subscription).
+	if _, err := c1.publish(t, "a/x", 1, "one"); err != nil {
+		t.Fatal(err)
+	}
+	c1.expectMessage(t, "a/x", "one")
+	if _, err := c1.publish(t, "b", 1, "two"); err != nil {
+		t.Fatal(err)
+	}
 
 	var got []clients.Client
-	eventually(t, "both clients listed with c1's subscription", func() bool {
+	eventually(t, "both clients listed with c1's subscription and counters", func() bool {
 		got = e.node.Clients()
 		for _, c := range got {
-			if c.ClientID == cl1.Subject && c.Subscribed == 1 {
+			if c.ClientID == cl1.Subject && c.Subscribed == 1 && c.MessagesIn != nil && *c.MessagesIn == 2 {
 				return len(got) == 2
 			}
 		}
@@ -43,7 +51,11 @@ func TestClientsList(t *testing.T) {
 		c.ConnectedAt.Before(before.Add(-time.Second)) || len(c.Subscriptions) != 1 || c.Subscriptions[0] != "a/#" {
 		t.Errorf("c1: %+v", c)
 	}
-	if c := by[cl2.Subject]; c.BrokerID != "b2" || c.JTI != cl2.ID || c.Subscribed != 0 || len(c.Subscriptions) != 0 {
+	if c := by[cl1.Subject]; c.MessagesIn == nil || c.MessagesOut == nil || *c.MessagesIn != 2 || *c.MessagesOut != 1 {
+		t.Errorf("c1's counters: in %v, out %v; want 2 and 1", c.MessagesIn, c.MessagesOut)
+	}
+	if c := by[cl2.Subject]; c.BrokerID != "b2" || c.JTI != cl2.ID || c.Subscribed != 0 || len(c.Subscriptions) != 0 ||
+		c.MessagesIn == nil || *c.MessagesIn != 0 || *c.MessagesOut != 0 {
 		t.Errorf("c2: %+v", c)
 	}
 
@@ -143,7 +155,7 @@ func TestClientsListSSE(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 	if c := got[0]; c.BrokerID != "b1" || c.Transport != "sse" || c.ClientID != claims.Subject || c.JTI != claims.ID ||
-		c.Remote == "" || c.ConnectedAt.IsZero() || c.Subscribed != 2 || len(c.Subscriptions) != 2 {
+		c.Remote == "" || c.ConnectedAt.IsZero() || c.Subscribed != 2 || len(c.Subscriptions) != 2 || c.MessagesIn != nil || c.MessagesOut != nil {
 		t.Errorf("stream: %+v", c)
 	}
 	e.apply(feed.Event{Type: feed.TypeRevoked, BrokerID: "b1", Revocation: &feed.Revocation{JTI: claims.ID}})

@@ -151,8 +151,10 @@ func (b *bus) Subscribe(filter string, deliver func(*broker.Message)) (func(), e
 	return func() { _ = b.srv.mochi.Unsubscribe(filter, id) }, nil
 }
 
-// Retained returns the unexpired retained messages filter matches.
+// Retained returns the unexpired retained messages filter matches,
+// once the fleet's are loaded here (awaitRetained).
 func (b *bus) Retained(filter string) []*broker.Message {
+	b.srv.awaitRetained()
 	now := time.Now().Unix()
 	var out []*broker.Message
 	for _, pk := range b.srv.mochi.Topics.Messages(filter) {

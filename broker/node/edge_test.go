@@ -711,11 +711,18 @@ func TestEdgeMetrics(t *testing.T) {
 		`pubsub_sse_clients{broker="` + host + `"}`:          1,
 		`pubsub_http_publishes_total{broker="` + host + `"}`: 1,
 		`pubsub_ws_connections{broker="` + host + `"}`:       1,
+		// Not pubsub_ws_connections_total, one family with the gauge
+		// in OpenMetrics.
+		`pubsub_ws_connections_accepted_total{broker="` + host + `"}`: 1,
 	} {
 		if got := e.metric(sample); got != want {
 			t.Errorf("%s = %d, want %d", sample, got, want)
 		}
 	}
+	// The edge's families pass the parser and the linter with the node's.
+	raw, _ := e.scrape("")
+	fams := parseExposition(t, raw)
+	wantSeries(t, fams, "pubsub_sse_streams_total", map[string]string{"broker": host}, 1)
 }
 
 // TestHTTPPublishRate is issue 14's finding 13: the node's message rate

@@ -1,16 +1,13 @@
 package node
 
 import (
-	"bufio"
-	"context"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/natsbus"
@@ -53,9 +50,11 @@ func (n *Node) fleetRetained() (broker.RetainedStore, error) {
 
 // serverFleet is a server's part in a fleet; zero without NATS.
 type serverFleet struct {
-	link    broker.Link  // the broker's fan-out to other nodes
-	unwatch func()       // stops following the fleet's retained messages
-	applied atomic.Int64 // changes of the fleet's retained messages applied here
+	link    broker.Link     // the broker's fan-out to other nodes
+	unwatch func()          // stops following the fleet's retained messages
+	loaded  <-chan struct{} // closed once the fleet's retained messages are here
+	loadBy  time.Time       // when subscriptions stop waiting for them
+	applied atomic.Int64    // changes of the fleet's retained messages applied here
 
 	claims    sync.Map     // client id → claim: the connected clients and when they connected
 	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
@@ -68,10 +67,36 @@ type claim struct {
 	at time.Time
 }
 
-// retainedLoadWait bounds how long a broker's server waits, as it
-// starts, for the fleet's retained messages; past it, they arrive in the
-// background.
+// retainedLoadWait bounds how long after a broker's server starts its
+// subscriptions wait for the fleet's retained messages; past it, they
+// arrive in the background.
 const retainedLoadWait = 2 * time.Second
+
+// awaitRetained holds a new subscription until the fleet's retained
+// messages are loaded here, so that it gets those it matches, at most
+// until retainedLoadWait after the server started. Connections and
+// publishes never wait for JetStream.
+func (s *server) awaitRetained() {
+	loaded := s.fleet.loaded
+	if loaded == nil {
+		return
+	}
+	select {
+	case <-loaded:
+		return
+	default:
+	}
+	d := time.Until(s.fleet.loadBy)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-loaded:
+	case <-t.C:
+	}
+}
 
 // closeFleet closes the bus, once every server has left it.
 func (n *Node) closeFleet() {
@@ -92,15 +117,10 @@ func (s *server) joinFleet() error {
 	}
 	s.fleet.link = link
 	if store, ok := s.node.retained.(broker.SharedRetainedStore); ok {
-		// The server starts under the node's lock: wait for NATS only
-		// while it is there, and briefly.
-		wait := retainedLoadWait
-		if !s.node.bus.Connected() {
-			wait = 0
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		s.fleet.unwatch = store.WatchRetained(ctx, s.id, s.applyRetained)
-		cancel()
+		// Clients connect and publish while the retained messages load;
+		// only subscriptions wait for them (awaitRetained).
+		s.fleet.loadBy = time.Now().Add(retainedLoadWait)
+		s.fleet.loaded, s.fleet.unwatch = store.WatchRetained(s.id, s.applyRetained)
 	}
 	// Shared subscriptions are the fleet's: each is a NATS queue group
 	// that hands every message to one node with a member, which delivers
@@ -189,10 +209,18 @@ var _ mqtt.InPlaceHook = (*fleetHook)(nil)
 // ID names the hook in mochi's logs.
 func (h *fleetHook) ID() string { return "pubsub-fleet" }
 
-// Provides tells mochi the hook follows publishes, and connections for
-// the fleet-wide client ids.
+// Provides tells mochi the hook follows publishes, subscriptions for the
+// retained messages, and connections for the fleet-wide client ids.
 func (h *fleetHook) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent
+	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent || b == mqtt.OnSubscribe
+}
+
+// OnSubscribe holds a SUBSCRIBE, briefly, until the retained messages it
+// may match are loaded (awaitRetained); mochi sends them after the
+// SUBACK.
+func (h *fleetHook) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	h.srv.awaitRetained()
+	return pk
 }
 
 // OnWillSent hands a will, which mochi publishes without the publish
@@ -246,38 +274,46 @@ func (h *fleetHook) forward(pk *packets.Packet) {
 	}
 }
 
-// writeFleetMetrics writes the bus's counters, when the node has one.
-func (n *Node) writeFleetMetrics(w *bufio.Writer) {
+// The bus's families, written when the node has one.
+var (
+	descFleetConnected = newDesc("pubsub_fleet_nats_connected", "1 while the node is connected to NATS.")
+	descFleetPublished = newDesc("pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.")
+	descFleetReceived  = newDesc("pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.")
+	descFleetPubDrops  = newDesc("pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.")
+	descFleetRecvDrops = newDesc("pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.")
+	descFleetReconnect = newDesc("pubsub_fleet_reconnects_total", "Reconnections to NATS.")
+	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.")
+	descFleetTakeovers = newDesc("pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.")
+	descFleetRetained  = newDesc("pubsub_fleet_retained_updates_total", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).", "broker")
+)
+
+// collectFleetMetrics reads the bus's counters, when the node has one.
+func (n *Node) collectFleetMetrics(ch chan<- prometheus.Metric, servers []*server) {
 	if n.bus == nil {
 		return
 	}
 	st := n.bus.Stats()
-	connected := int64(0)
+	connected := 0.0
 	if st.Connected {
 		connected = 1
 	}
-	family(w, "pubsub_fleet_nats_connected", "gauge", "1 while the node is connected to NATS.")
-	sample(w, "pubsub_fleet_nats_connected", "", "", connected)
+	ch <- prometheus.MustNewConstMetric(descFleetConnected, prometheus.GaugeValue, connected)
 	for _, c := range []struct {
-		name, help string
-		v          uint64
+		desc *prometheus.Desc
+		v    uint64
 	}{
-		{"pubsub_fleet_messages_published_total", "Messages this node handed to the bus for the other nodes.", st.Published},
-		{"pubsub_fleet_messages_received_total", "Messages from other nodes this node delivered to its subscribers.", st.Received},
-		{"pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.", st.PublishDrops},
-		{"pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.", st.ReceiveDrops},
-		{"pubsub_fleet_reconnects_total", "Reconnections to NATS.", st.Reconnects},
-		{"pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.", st.JetStreamErrors},
-		{"pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.", uint64(n.takeovers())},
+		{descFleetPublished, st.Published},
+		{descFleetReceived, st.Received},
+		{descFleetPubDrops, st.PublishDrops},
+		{descFleetRecvDrops, st.ReceiveDrops},
+		{descFleetReconnect, st.Reconnects},
+		{descFleetJSErrors, st.JetStreamErrors},
+		{descFleetTakeovers, uint64(n.takeovers())},
 	} {
-		family(w, c.name, "counter", c.help)
-		sample(w, c.name, "", "", int64(c.v))
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.v))
 	}
-	servers := n.serverList()
-	slices.SortFunc(servers, func(a, b *server) int { return strings.Compare(a.hostname(), b.hostname()) })
-	family(w, "pubsub_fleet_retained_updates_total", "counter", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).")
 	for _, s := range servers {
-		sample(w, "pubsub_fleet_retained_updates_total", s.hostname(), "", s.fleet.applied.Load())
+		ch <- prometheus.MustNewConstMetric(descFleetRetained, prometheus.CounterValue, float64(s.fleet.applied.Load()), s.hostname())
 	}
 }
 

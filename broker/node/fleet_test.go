@@ -3,6 +3,7 @@ package node_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -292,8 +293,9 @@ func TestFleetRetainedMessages(t *testing.T) {
 	})
 	e3 := *f.n2
 	e3.useNode(n3)
+	// Its first client's SUBSCRIBE waits until the server it started
+	// has loaded the retained messages.
 	late, _ := e3.mustConnect("a")
-	natstest.Poll(t, "node 3 to load the retained message", retained(&e3))
 	if _, err := late.subscribe(t, "r/+", 0); err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +453,41 @@ func TestFleetWillCrossesNodes(t *testing.T) {
 
 func TestFleetSharedSubscriptionAcrossNodes(t *testing.T) {
 	f := newFleet(t, 3, nil, "a")
+	pub, _ := f.n1.mustConnect("a")
+	// probe publishes probes until one of cs has one.
+	probe := func(what string, cs ...*client) {
+		t.Helper()
+		deadline := time.Now().Add(waitFor)
+		for {
+			if _, err := pub.publish(t, "jobs/probe", 1, "probe"); err != nil {
+				t.Fatal(err)
+			}
+			for wait := time.Now().Add(50 * time.Millisecond); time.Now().Before(wait); time.Sleep(5 * time.Millisecond) {
+				for _, c := range cs {
+					select {
+					case <-c.msgs:
+						return
+					default:
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never got a probe", what)
+			}
+		}
+	}
+	// The ordinary subscriber on node 2 gets every message. Its
+	// interest must reach NATS server 1 before the group's members
+	// subscribe: once a member on node 2 is in the group, a probe that
+	// NATS routes to node 2 for the group reaches this subscriber too,
+	// through node 2's server, while server 1 may not yet know of the
+	// subscriber's own interest, and then sends it only the messages of
+	// the group that it picks node 2 for (1 run in ~90 under load).
+	plain, _ := f.n2.mustConnect("a")
+	if _, err := plain.subscribe(t, "jobs/+", 1); err != nil {
+		t.Fatal(err)
+	}
+	probe("node 2's subscriber", plain)
 	var members []*client
 	for _, e := range []*env{f.n1, f.n2, f.n2} {
 		c, _ := e.mustConnect("a")
@@ -459,29 +496,9 @@ func TestFleetSharedSubscriptionAcrossNodes(t *testing.T) {
 		}
 		members = append(members, c)
 	}
-	plain, _ := f.n2.mustConnect("a") // an ordinary subscriber gets every message
-	if _, err := plain.subscribe(t, "jobs/+", 1); err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := f.n1.mustConnect("a")
 	natstest.Poll(t, "both nodes' subscriptions", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 3 })
-	// The interest NATS server 1 knows of may so far be the group
-	// member's on node 1 alone: probe until node 2's plain subscriber
-	// gets one, so that its interest has crossed the route.
-	deadline := time.Now().Add(waitFor)
-	for probed := false; !probed; {
-		if time.Now().After(deadline) {
-			t.Fatal("node 2's subscriber never got a probe")
-		}
-		if _, err := pub.publish(t, "jobs/probe", 1, "probe"); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-plain.msgs:
-			probed = true
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	// Node 2's members are in the group once NATS picks one of them.
+	probe("node 2's members", members[1], members[2])
 
 	const n = 60
 	for i := range n {
@@ -537,4 +554,46 @@ func TestFleetSharedSubscriptionAcrossNodes(t *testing.T) {
 			t.Fatalf("no message %d on jobs/1", i)
 		}
 	}
+}
+
+// TestFleetSlowJetStreamHoldsNoConnection starts a broker's server while
+// JetStream cannot answer (two of the three NATS servers are down, so it
+// has no quorum, while core NATS works): two clients that connect at
+// once both get in, though a connection waits for a starting server no
+// longer than the connect timeout, here shorter than the wait for the
+// fleet's retained messages; and they publish. Only a SUBSCRIBE waits,
+// and briefly, for the retained messages it might get.
+func TestFleetSlowJetStreamHoldsNoConnection(t *testing.T) {
+	f := newFleet(t, 3, func(cfg *node.Config) { cfg.Limits.ConnectTimeout = time.Second }, "a")
+	f.nats.Stop(1)
+	f.nats.Stop(2)
+	b := f.n1.brokers["a"]
+	clients := make([]*client, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range clients {
+		tok, claims := b.token(t, nil)
+		wg.Go(func() {
+			var ca *paho.Connack
+			if clients[i], ca, errs[i] = f.n1.connect(b.host, claims.Subject, tok, nil); errs[i] != nil {
+				errs[i] = fmt.Errorf("%w (CONNACK %+v)", errs[i], ca)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("both connected in %v", time.Since(start))
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("client %d, while JetStream is slow: %v", i+1, err)
+		}
+	}
+	sub, pub := clients[0], clients[1]
+	if _, err := sub.subscribe(t, "s/#", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.publish(t, "s/1", 1, "served"); err != nil {
+		t.Fatal(err)
+	}
+	sub.expectMessage(t, "s/1", "served")
 }

@@ -12,12 +12,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -551,19 +552,40 @@ func (e *env) get(path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// metric returns the value of one sample line of /metrics, -1 if absent.
+// metric returns the value of one sample of /metrics, -1 if absent. The
+// sample is written as in the text format, name{label="value",...}, its
+// labels in any order.
 func (e *env) metric(sample string) int64 {
 	e.t.Helper()
 	_, body := e.get("/metrics")
+	want := canonicalSample(sample)
 	for _, line := range strings.Split(body, "\n") {
-		name, val, ok := strings.Cut(line, " ")
-		if ok && name == sample {
-			var v int64
-			fmt.Sscan(val, &v)
-			return v
+		if strings.HasPrefix(line, "#") {
+			continue
 		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || canonicalSample(line[:i]) != want {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			e.t.Fatalf("sample %q: %v", line, err)
+		}
+		return int64(v)
 	}
 	return -1
+}
+
+// canonicalSample sorts the labels of name{a="x",b="y"}; the tests' label
+// values hold no commas.
+func canonicalSample(s string) string {
+	name, labels, ok := strings.Cut(s, "{")
+	if !ok {
+		return s
+	}
+	pairs := strings.Split(strings.TrimSuffix(labels, "}"), ",")
+	slices.Sort(pairs)
+	return name + "{" + strings.Join(pairs, ",") + "}"
 }
 
 // eventually polls cond until it holds or waitFor passes.

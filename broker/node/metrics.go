@@ -1,41 +1,60 @@
 package node
 
 import (
-	"bufio"
-	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openpubsub/pubsub/broker"
 )
 
-// The counters are plain atomics, written on the paths they count and
-// read only by /metrics; the exposition is written by hand in the
-// Prometheus text format (version 0.0.4), which needs no client library.
-// Byte, message and connection gauges come from each mochi server's own
-// atomic counters, which it maintains anyway.
+// The counters are plain atomics, written on the paths they count. The
+// Prometheus collectors below read them, and each mochi server's own
+// atomic counters, only when /metrics is scraped: no publish, delivery
+// or connection ever calls into the Prometheus library.
 
 // refusalReasons label CONNECT refusals. The first ones are the reasons
 // pkg/token gives for a token it refuses.
-var refusalReasons = []string{
+var refusalReasons = []broker.Reason{
 	"malformed", "algorithm", "unknown_key", "signature", "claims", "audience", "expired", "not_yet_valid",
 	"no_token", "token_too_long", "revoked", "too_old", "client_id", "will_topic", "protocol_version", "unavailable",
-	"broker_deleted", "key_removed", "will_topic_levels",
+	"broker_deleted", "key_removed", "will_topic_levels", broker.ReasonSelfSignedChanged,
 }
 
-// disconnectReasons label the DISCONNECTs the node sends, and the
-// offline sessions it drops.
-var disconnectReasons = []string{
+// disconnectReasons label the DISCONNECTs the node sends.
+var disconnectReasons = []broker.Reason{
 	"revoked", "key_removed", "broker_deleted", "too_old", "expired", "packet_too_large", "message_rate", "shutdown",
+	broker.ReasonSelfSignedChanged, broker.ReasonUnavailable,
 	"operator", // an operator's disconnection (clients.go)
+}
+
+// offlineDropReasons label the offline sessions the node drops: those
+// whose credentials are gone for good (dropsState in server.go).
+var offlineDropReasons = []broker.Reason{broker.ReasonRevoked, broker.ReasonKeyRemoved, broker.ReasonTooOld}
+
+// maxReasons bounds each list of reasons, so that their counters are
+// fixed arrays; the slots past a list's length stay unused.
+const maxReasons = 24
+
+// reasonCounts counts events by reason, indexed like one of the lists of
+// reasons above. A reason the list lacks is not counted; a test keeps
+// every reason of mqttCodes in a list.
+type reasonCounts [maxReasons]atomic.Int64
+
+func (c *reasonCounts) add(list []broker.Reason, r broker.Reason) {
+	if i := slices.Index(list, r); i >= 0 {
+		c[i].Add(1)
+	}
 }
 
 // brokerMetrics are the counters of one broker's server.
 type brokerMetrics struct {
-	connections  atomic.Int64 // sessions established
-	refusals     [19]atomic.Int64
-	disconnects  [9]atomic.Int64
-	offlineDrops [9]atomic.Int64 // offline sessions dropped, by disconnect reason
+	connections  atomic.Int64    // sessions established
+	refusals     reasonCounts    // by refusalReasons
+	disconnects  reasonCounts    // by disconnectReasons
+	offlineDrops reasonCounts    // by offlineDropReasons
 	aclPublish   atomic.Int64    // publishes refused by the ACL
 	aclSubscribe atomic.Int64    // filters refused by the ACL
 	subQuota     atomic.Int64    // filters refused past MaxSubscriptions
@@ -53,21 +72,15 @@ func (m *brokerMetrics) retainedRefused(reason string) {
 }
 
 func (m *brokerMetrics) refused(reason string) {
-	if i := slices.Index(refusalReasons, reason); i >= 0 {
-		m.refusals[i].Add(1)
-	}
+	m.refusals.add(refusalReasons, broker.Reason(reason))
 }
 
 func (m *brokerMetrics) disconnected(reason string) {
-	if i := slices.Index(disconnectReasons, reason); i >= 0 {
-		m.disconnects[i].Add(1)
-	}
+	m.disconnects.add(disconnectReasons, broker.Reason(reason))
 }
 
 func (m *brokerMetrics) dropped(reason string) {
-	if i := slices.Index(disconnectReasons, reason); i >= 0 {
-		m.offlineDrops[i].Add(1)
-	}
+	m.offlineDrops.add(offlineDropReasons, broker.Reason(reason))
 }
 
 // unroutedReasons label connections the node closed before any broker's
@@ -87,150 +100,134 @@ func (m *nodeMetrics) count(reason string) {
 	}
 }
 
-// writeMetrics writes the exposition of the node and of every broker it
-// has a server for, sorted by hostname so the output is stable.
-func (n *Node) writeMetrics(out io.Writer) error {
-	w := bufio.NewWriter(out)
+// descs are every family the node's collector writes, for Describe.
+var descs []*prometheus.Desc
+
+// newDesc describes a family of the node's collector.
+func newDesc(name, help string, labels ...string) *prometheus.Desc {
+	d := prometheus.NewDesc(name, help, labels, nil)
+	descs = append(descs, d)
+	return d
+}
+
+// The node's own families.
+var (
+	descReady      = newDesc("pubsub_node_ready", "1 once the node has applied its first configuration.")
+	descRevision   = newDesc("pubsub_node_config_revision", "Config feed revision the node has applied.")
+	descBrokers    = newDesc("pubsub_node_brokers", "Brokers in the node's configuration.")
+	descActive     = newDesc("pubsub_node_brokers_active", "Brokers with a running MQTT server (one client has connected since start).")
+	descCacheHits  = newDesc("pubsub_token_cache_hits_total", "Token checks answered from the cache of verified tokens (no signature check).")
+	descCacheMiss  = newDesc("pubsub_token_cache_misses_total", "Token checks that verified a signature.")
+	descUnrouted   = newDesc("pubsub_node_unrouted_connections_total", "Connections closed before reaching a broker, by reason.", "reason")
+	descACL        = newDesc("pubsub_acl_denials_total", "Publishes and subscription filters refused by the token's ACL.", "broker", "action")
+	descRetRefused = newDesc("pubsub_retained_refused_total", "Retained publishes refused (MQTT 0x97, HTTP 507; QoS 0 dropped) and wills not retained, because the broker's retained messages or bytes are at their maximum.", "broker", "reason")
+	descRefusals   = newDesc("pubsub_auth_refusals_total", "CONNECTs refused, by reason.", "broker", "reason")
+	descDisconnect = newDesc("pubsub_disconnects_total", "DISCONNECTs the node sent, by reason.", "broker", "reason")
+	descOffline    = newDesc("pubsub_offline_sessions_dropped_total", "Offline sessions and delayed wills dropped when their token was revoked or its key removed, by reason.", "broker", "reason")
+)
+
+// brokerFamily is a family with one series per broker, read from its
+// server.
+type brokerFamily struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	get  func(*server) int64
+}
+
+func gauge(name, help string, get func(*server) int64) brokerFamily {
+	return brokerFamily{newDesc(name, help, "broker"), prometheus.GaugeValue, get}
+}
+
+func counter(name, help string, get func(*server) int64) brokerFamily {
+	return brokerFamily{newDesc(name, help, "broker"), prometheus.CounterValue, get}
+}
+
+// brokerFamilies are the families with one series per broker.
+var brokerFamilies = []brokerFamily{
+	gauge("pubsub_connections", "MQTT clients connected.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.ClientsConnected) }),
+	gauge("pubsub_subscriptions", "Subscriptions held, by connected and offline sessions.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Subscriptions) }),
+	// The quota's count, not mochi's: mochi counts its own $SYS topics
+	// too (one retained message showed as 21).
+	gauge("pubsub_retained_messages", "Retained messages held (clients' topics only, $SYS excluded).", func(s *server) int64 { n, _ := s.quota.usage(); return int64(n) }),
+	gauge("pubsub_retained_bytes", "Bytes of retained messages held (topic, payload and properties), as the retained quota counts them.", func(s *server) int64 { _, b := s.quota.usage(); return b }),
+	// Not pubsub_connections_total: in OpenMetrics that is the family
+	// pubsub_connections, which the gauge above already is.
+	counter("pubsub_connections_accepted_total", "MQTT sessions established (CONNACK success).", func(s *server) int64 { return s.m.connections.Load() }),
+	counter("pubsub_messages_received_total", "PUBLISH packets received from clients, refused ones included.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesReceived) }),
+	counter("pubsub_messages_sent_total", "PUBLISH packets sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesSent) }),
+	counter("pubsub_bytes_received_total", "MQTT bytes received from clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesReceived) }),
+	counter("pubsub_bytes_sent_total", "MQTT bytes sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesSent) }),
+	counter("pubsub_qos0_dropped_total", "QoS 0 publishes dropped because the token does not allow the topic.", func(s *server) int64 { return s.m.droppedQoS0.Load() }),
+	counter("pubsub_deliveries_dropped_total", "Deliveries dropped because the subscriber's queue was full.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesDropped) }),
+	counter("pubsub_slow_consumers_total", "Clients disconnected because their socket stayed unwritable past the write timeout (they read nothing of what they were sent).", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.SlowConsumers) }),
+	counter("pubsub_inflight_dropped_total", "QoS 1 and 2 deliveries dropped because the subscriber already had the maximum unacknowledged.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.InflightDropped) }),
+	counter("pubsub_subscriptions_refused_total", "SUBSCRIBE filters refused with 0x97 because the session holds --max-subscriptions already.", func(s *server) int64 { return s.m.subQuota.Load() }),
+}
+
+// collector is the node's Prometheus collector: it reads the counters of
+// the node and of every broker it has a server for, at scrape time.
+type collector struct{ n *Node }
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
 	st := n.state.Load()
-	ready := 0
+	ready := 0.0
 	if n.ready.Load() {
 		ready = 1
 	}
 	servers := n.serverList()
 	slices.SortFunc(servers, func(a, b *server) int { return strings.Compare(a.hostname(), b.hostname()) })
+	gaugeOf := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counterOf := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
 
-	family(w, "pubsub_node_ready", "gauge", "1 once the node has applied its first configuration.")
-	sample(w, "pubsub_node_ready", "", "", int64(ready))
-	family(w, "pubsub_node_config_revision", "gauge", "Config feed revision the node has applied.")
-	sample(w, "pubsub_node_config_revision", "", "", st.Revision())
-	family(w, "pubsub_node_brokers", "gauge", "Brokers in the node's configuration.")
-	sample(w, "pubsub_node_brokers", "", "", int64(st.Len()))
+	gaugeOf(descReady, ready)
+	gaugeOf(descRevision, float64(st.Revision()))
+	gaugeOf(descBrokers, float64(st.Len()))
+	gaugeOf(descActive, float64(len(servers)))
 	hits, misses := n.grants.Stats()
-	family(w, "pubsub_token_cache_hits_total", "counter", "Token checks answered from the cache of verified tokens (no signature check).")
-	sample(w, "pubsub_token_cache_hits_total", "", "", hits)
-	family(w, "pubsub_token_cache_misses_total", "counter", "Token checks that verified a signature.")
-	sample(w, "pubsub_token_cache_misses_total", "", "", misses)
-	family(w, "pubsub_node_brokers_active", "gauge", "Brokers with a running MQTT server (one client has connected since start).")
-	sample(w, "pubsub_node_brokers_active", "", "", int64(len(servers)))
-	family(w, "pubsub_node_unrouted_connections_total", "counter", "Connections closed before reaching a broker, by reason.")
+	counterOf(descCacheHits, hits)
+	counterOf(descCacheMiss, misses)
 	for i, r := range unroutedReasons {
-		sample(w, "pubsub_node_unrouted_connections_total", "", `reason="`+r+`"`, n.m.unrouted[i].Load())
+		counterOf(descUnrouted, n.m.unrouted[i].Load(), r)
 	}
-
-	gauges := []struct {
-		name, help string
-		get        func(*server) int64
-	}{
-		{"pubsub_connections", "MQTT clients connected.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.ClientsConnected) }},
-		{"pubsub_subscriptions", "Subscriptions held, by connected and offline sessions.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.Subscriptions) }},
-		// The quota's count, not mochi's: mochi counts its own $SYS
-		// topics too (one retained message showed as 21).
-		{"pubsub_retained_messages", "Retained messages held (clients' topics only).", func(s *server) int64 { n, _ := s.quota.usage(); return int64(n) }},
-		{"pubsub_retained_bytes", "Bytes of retained messages held (topic, payload and properties), as the retained quota counts them.", func(s *server) int64 { _, b := s.quota.usage(); return b }},
-	}
-	for _, g := range gauges {
-		family(w, g.name, "gauge", g.help)
-		for _, s := range servers {
-			sample(w, g.name, s.hostname(), "", g.get(s))
+	for _, s := range servers {
+		host := s.hostname()
+		for _, f := range brokerFamilies {
+			ch <- prometheus.MustNewConstMetric(f.desc, f.typ, float64(f.get(s)), host)
 		}
-	}
-	counters := []struct {
-		name, help string
-		get        func(*server) int64
-	}{
-		{"pubsub_connections_total", "MQTT sessions established.", func(s *server) int64 { return s.m.connections.Load() }},
-		{"pubsub_messages_received_total", "PUBLISH packets received from clients, refused ones included.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesReceived) }},
-		{"pubsub_messages_sent_total", "PUBLISH packets sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesSent) }},
-		{"pubsub_bytes_received_total", "MQTT bytes received from clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesReceived) }},
-		{"pubsub_bytes_sent_total", "MQTT bytes sent to clients.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.BytesSent) }},
-		{"pubsub_qos0_dropped_total", "QoS 0 publishes dropped because the token does not allow the topic.", func(s *server) int64 { return s.m.droppedQoS0.Load() }},
-		{"pubsub_deliveries_dropped_total", "Deliveries dropped because the subscriber's queue was full.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.MessagesDropped) }},
-		{"pubsub_slow_consumers_total", "Clients disconnected because their socket stayed unwritable past the write timeout (they read nothing of what they were sent).", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.SlowConsumers) }},
-		{"pubsub_inflight_dropped_total", "QoS 1 and 2 deliveries dropped because the subscriber already had the maximum unacknowledged.", func(s *server) int64 { return atomic.LoadInt64(&s.mochi.Info.InflightDropped) }},
-	}
-	for _, c := range counters {
-		family(w, c.name, "counter", c.help)
-		for _, s := range servers {
-			sample(w, c.name, s.hostname(), "", c.get(s))
-		}
-	}
-	family(w, "pubsub_acl_denials_total", "counter", "Publishes and subscription filters refused by the token's ACL.")
-	for _, s := range servers {
-		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="publish"`, s.m.aclPublish.Load())
-		sample(w, "pubsub_acl_denials_total", s.hostname(), `action="subscribe"`, s.m.aclSubscribe.Load())
-	}
-	family(w, "pubsub_subscriptions_refused_total", "counter", "SUBSCRIBE filters refused with 0x97 because the session holds --max-subscriptions already.")
-	for _, s := range servers {
-		sample(w, "pubsub_subscriptions_refused_total", s.hostname(), "", s.m.subQuota.Load())
-	}
-	family(w, "pubsub_retained_refused_total", "counter", "Retained publishes refused (MQTT 0x97, HTTP 507; QoS 0 dropped) and wills not retained, because the broker's retained messages or bytes are at their maximum.")
-	for _, s := range servers {
+		counterOf(descACL, s.m.aclPublish.Load(), host, "publish")
+		counterOf(descACL, s.m.aclSubscribe.Load(), host, "subscribe")
 		for i, r := range quotaReasons {
-			sample(w, "pubsub_retained_refused_total", s.hostname(), `reason="`+r+`"`, s.m.retainedRef[i].Load())
+			counterOf(descRetRefused, s.m.retainedRef[i].Load(), host, r)
 		}
-	}
-	// Reason series are written once they are non-zero, to keep the
-	// exposition in proportion with what happens.
-	family(w, "pubsub_auth_refusals_total", "counter", "CONNECTs refused, by reason.")
-	for _, s := range servers {
-		for i, r := range refusalReasons {
-			if v := s.m.refusals[i].Load(); v > 0 {
-				sample(w, "pubsub_auth_refusals_total", s.hostname(), `reason="`+r+`"`, v)
+		// Every reason has its series from the start, at 0, so that a
+		// rate over it is defined before the first event.
+		for _, f := range []struct {
+			desc   *prometheus.Desc
+			list   []broker.Reason
+			counts *reasonCounts
+		}{
+			{descRefusals, refusalReasons, &s.m.refusals},
+			{descDisconnect, disconnectReasons, &s.m.disconnects},
+			{descOffline, offlineDropReasons, &s.m.offlineDrops},
+		} {
+			for i, r := range f.list {
+				counterOf(f.desc, f.counts[i].Load(), host, string(r))
 			}
 		}
 	}
-	family(w, "pubsub_disconnects_total", "counter", "DISCONNECTs the node sent, by reason.")
-	for _, s := range servers {
-		for i, r := range disconnectReasons {
-			if v := s.m.disconnects[i].Load(); v > 0 {
-				sample(w, "pubsub_disconnects_total", s.hostname(), `reason="`+r+`"`, v)
-			}
-		}
-	}
-	family(w, "pubsub_offline_sessions_dropped_total", "counter", "Offline sessions and delayed wills dropped when their token was revoked or its key removed, by reason.")
-	for _, s := range servers {
-		for i, r := range disconnectReasons {
-			if v := s.m.offlineDrops[i].Load(); v > 0 {
-				sample(w, "pubsub_offline_sessions_dropped_total", s.hostname(), `reason="`+r+`"`, v)
-			}
-		}
-	}
-	writeHookMetrics(w, servers) // onpublish.go
-	n.writeFleetMetrics(w)
-	writeRuntimeMetrics(w)
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return n.edge.WriteMetrics(out)
-}
-
-func family(w *bufio.Writer, name, typ, help string) {
-	w.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
-}
-
-// sample writes one sample; broker and extra are its labels, either may
-// be empty.
-func sample(w *bufio.Writer, name, broker, extra string, v int64) {
-	w.WriteString(name)
-	if broker != "" || extra != "" {
-		w.WriteByte('{')
-		if broker != "" {
-			w.WriteString(`broker="` + escapeLabel(broker) + `"`)
-			if extra != "" {
-				w.WriteByte(',')
-			}
-		}
-		w.WriteString(extra + "}")
-	}
-	w.WriteByte(' ')
-	w.WriteString(strconv.FormatInt(v, 10))
-	w.WriteByte('\n')
-}
-
-// escapeLabel escapes a label value as the text format requires.
-func escapeLabel(v string) string {
-	if !strings.ContainsAny(v, "\\\"\n") {
-		return v
-	}
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(v)
+	collectHookMetrics(ch, servers) // onpublish.go
+	n.collectFleetMetrics(ch, servers)
 }

@@ -1,20 +1,20 @@
 package node
 
 import (
-	"bufio"
 	"crypto/x509"
 	"reflect"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/edge"
 	"github.com/openpubsub/pubsub/broker/onpublish"
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // HookConfig is the node's side of the brokers' on-publish hooks.
@@ -222,40 +222,75 @@ func (s *server) hookHTTPPublish(pk *packets.Packet, m *broker.Message) error {
 	return nil
 }
 
-// writeHookMetrics writes the on-publish hook metrics of the brokers that
-// have or had a hook.
-func writeHookMetrics(w *bufio.Writer, servers []*server) {
-	var hooked []*server
+// hookStats returns the counters of the broker's on-publish hook, for the
+// clients report, or nil when the broker has no hook and never had one
+// that sent a request (the same brokers /metrics lists).
+func (s *server) hookStats() *clients.HookStats {
+	if !s.hooked() {
+		return nil
+	}
+	st := &s.hook.stats
+	out := &clients.HookStats{
+		Requests: map[string]int64{}, Passed: st.Passed.Load(), Changed: st.Changed.Load(), DroppedByHook: st.DroppedByHook.Load(),
+		DroppedOnFailure: st.DroppedOnFailure.Load(), PassedOnFailure: st.PassedOnFailure.Load(), Retries: st.Retries.Load(),
+		InFlight: st.InFlight.Load(), Queued: st.Queued.Load(),
+	}
+	for _, o := range onpublish.Outcomes() {
+		if v := st.Requests[o].Load(); v > 0 || o == onpublish.OutcomeOK {
+			out.Requests[o.String()] = v
+		}
+	}
+	return out
+}
+
+// hooked reports whether the broker has an on-publish hook, or had one
+// that sent a request.
+func (s *server) hooked() bool {
+	return s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0
+}
+
+// The on-publish hook's families, per broker that has or had a hook.
+var (
+	descHookRequests = newDesc("pubsub_hook_requests_total", "On-publish hook requests, retries included, by outcome.", "broker", "outcome")
+	descHookDuration = newDesc("pubsub_hook_request_duration_seconds", "On-publish hook request latency, sending to the end of the answer.", "broker")
+	descHookMessages = newDesc("pubsub_hook_messages_total", "Messages the on-publish hook decided, by result: passed (unchanged), changed, dropped_by_hook, dropped_on_failure, passed_on_failure (on_failure pass), closed (not sent: the hook was reconfigured or the broker went away).", "broker", "result")
+	descHookRetries  = newDesc("pubsub_hook_retries_total", "On-publish hook requests retried (on_failure retry).", "broker")
+	descHookInFlight = newDesc("pubsub_hook_requests_in_flight", "On-publish hook requests in flight.", "broker")
+	descHookQueued   = newDesc("pubsub_hook_messages_queued", "Messages waiting for an on-publish hook request; their publishers wait too.", "broker")
+)
+
+// hookBuckets are onpublish.LatencyBuckets in seconds.
+var hookBuckets = func() []float64 {
+	out := make([]float64, len(onpublish.LatencyBuckets))
+	for i, b := range onpublish.LatencyBuckets {
+		out[i] = b.Seconds()
+	}
+	return out
+}()
+
+// collectHookMetrics reads the on-publish hook counters of the brokers
+// that have or had a hook, every outcome and result from 0.
+func collectHookMetrics(ch chan<- prometheus.Metric, servers []*server) {
+	count := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
 	for _, s := range servers {
-		if s.hook.cur.Load() != nil || s.hook.stats.Requests[onpublish.OutcomeOK].Load() > 0 {
-			hooked = append(hooked, s)
+		st := &s.hook.stats
+		if !s.hooked() {
+			continue
 		}
-	}
-	family(w, "pubsub_hook_requests_total", "counter", "On-publish hook requests, retries included, by outcome.")
-	for _, s := range hooked {
+		host := s.hostname()
 		for _, o := range onpublish.Outcomes() {
-			if v := s.hook.stats.Requests[o].Load(); v > 0 || o == onpublish.OutcomeOK {
-				sample(w, "pubsub_hook_requests_total", s.hostname(), `outcome="`+o.String()+`"`, v)
-			}
+			count(descHookRequests, st.Requests[o].Load(), host, o.String())
 		}
-	}
-	family(w, "pubsub_hook_request_duration_seconds", "histogram", "On-publish hook request latency, sending to the end of the answer.")
-	for _, s := range hooked {
-		st := &s.hook.stats
-		var cum int64
-		for i, le := range onpublish.LatencyBuckets {
-			cum += st.Latency[i].Load()
-			sample(w, "pubsub_hook_request_duration_seconds_bucket", s.hostname(), `le="`+strconv.FormatFloat(le.Seconds(), 'g', -1, 64)+`"`, cum)
+		buckets := make(map[float64]uint64, len(hookBuckets))
+		var cum uint64
+		for i, le := range hookBuckets {
+			cum += uint64(st.Latency[i].Load())
+			buckets[le] = cum
 		}
-		cum += st.Latency[len(onpublish.LatencyBuckets)].Load()
-		sample(w, "pubsub_hook_request_duration_seconds_bucket", s.hostname(), `le="+Inf"`, cum)
-		w.WriteString("pubsub_hook_request_duration_seconds_sum{broker=\"" + escapeLabel(s.hostname()) + "\"} " +
-			strconv.FormatFloat(time.Duration(st.LatencySum.Load()).Seconds(), 'g', -1, 64) + "\n")
-		sample(w, "pubsub_hook_request_duration_seconds_count", s.hostname(), "", cum)
-	}
-	family(w, "pubsub_hook_messages_total", "counter", "Messages the on-publish hook decided, by result: passed (unchanged), changed, dropped_by_hook, dropped_on_failure, passed_on_failure (on_failure pass), closed (not sent: the hook was reconfigured or the broker went away).")
-	for _, s := range hooked {
-		st := &s.hook.stats
+		cum += uint64(st.Latency[len(hookBuckets)].Load())
+		ch <- prometheus.MustNewConstHistogram(descHookDuration, cum, time.Duration(st.LatencySum.Load()).Seconds(), buckets, host)
 		for _, r := range []struct {
 			name string
 			v    int64
@@ -263,19 +298,10 @@ func writeHookMetrics(w *bufio.Writer, servers []*server) {
 			{"passed", st.Passed.Load()}, {"changed", st.Changed.Load()}, {"dropped_by_hook", st.DroppedByHook.Load()},
 			{"dropped_on_failure", st.DroppedOnFailure.Load()}, {"passed_on_failure", st.PassedOnFailure.Load()}, {"closed", st.Closed.Load()},
 		} {
-			sample(w, "pubsub_hook_messages_total", s.hostname(), `result="`+r.name+`"`, r.v)
+			count(descHookMessages, r.v, host, r.name)
 		}
-	}
-	family(w, "pubsub_hook_retries_total", "counter", "On-publish hook requests retried (on_failure retry).")
-	for _, s := range hooked {
-		sample(w, "pubsub_hook_retries_total", s.hostname(), "", s.hook.stats.Retries.Load())
-	}
-	family(w, "pubsub_hook_requests_in_flight", "gauge", "On-publish hook requests in flight.")
-	for _, s := range hooked {
-		sample(w, "pubsub_hook_requests_in_flight", s.hostname(), "", s.hook.stats.InFlight.Load())
-	}
-	family(w, "pubsub_hook_messages_queued", "gauge", "Messages waiting for an on-publish hook request; their publishers wait too.")
-	for _, s := range hooked {
-		sample(w, "pubsub_hook_messages_queued", s.hostname(), "", s.hook.stats.Queued.Load())
+		count(descHookRetries, st.Retries.Load(), host)
+		ch <- prometheus.MustNewConstMetric(descHookInFlight, prometheus.GaugeValue, float64(st.InFlight.Load()), host)
+		ch <- prometheus.MustNewConstMetric(descHookQueued, prometheus.GaugeValue, float64(st.Queued.Load()), host)
 	}
 }

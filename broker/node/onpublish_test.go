@@ -17,6 +17,7 @@ import (
 
 	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/broker/onpublish"
+	"github.com/openpubsub/pubsub/pkg/clients"
 	"github.com/openpubsub/pubsub/pkg/feed"
 	"github.com/openpubsub/pubsub/pkg/token"
 )
@@ -220,8 +221,55 @@ func TestOnPublishHook(t *testing.T) {
 				t.Errorf("%s = %d, want at least %d", c.sample, got, c.min)
 			}
 		}
+		// Every outcome and result has its series, at 0 until it happens.
+		for _, o := range onpublish.Outcomes() {
+			if got := e.metric(`pubsub_hook_requests_total{` + b + `,outcome="` + o.String() + `"}`); got < 0 {
+				t.Errorf("no hook requests series for outcome %s", o)
+			}
+		}
+		for _, r := range []string{"passed", "changed", "dropped_by_hook", "dropped_on_failure", "passed_on_failure", "closed"} {
+			if got := e.metric(`pubsub_hook_messages_total{` + b + `,result="` + r + `"}`); got < 0 {
+				t.Errorf("no hook messages series for result %s", r)
+			}
+		}
 		if got := e.metric(`pubsub_hook_requests_total{broker="plain.ns.pubsub.test",outcome="ok"}`); got != -1 {
 			t.Errorf("a broker without a hook has hook metrics: %d", got)
+		}
+	})
+	t.Run("Report", func(t *testing.T) {
+		// The clients report carries the figures /metrics has.
+		b := `broker="hooked.ns.pubsub.test"`
+		by := map[string]*clients.HookStats{}
+		for _, st := range e.node.BrokerStats() {
+			by[st.BrokerID] = st.Hook
+		}
+		h := by["hooked"]
+		if h == nil {
+			t.Fatal("no hook counters for the hooked broker")
+		}
+		for _, c := range []struct {
+			name      string
+			got, want int64
+		}{
+			{"requests ok", h.Requests["ok"], e.metric(`pubsub_hook_requests_total{` + b + `,outcome="ok"}`)},
+			{"requests status_5xx", h.Requests["status_5xx"], e.metric(`pubsub_hook_requests_total{` + b + `,outcome="status_5xx"}`)},
+			{"changed", h.Changed, e.metric(`pubsub_hook_messages_total{` + b + `,result="changed"}`)},
+			{"passed", h.Passed, e.metric(`pubsub_hook_messages_total{` + b + `,result="passed"}`)},
+			{"dropped by hook", h.DroppedByHook, e.metric(`pubsub_hook_messages_total{` + b + `,result="dropped_by_hook"}`)},
+			{"dropped on failure", h.DroppedOnFailure, e.metric(`pubsub_hook_messages_total{` + b + `,result="dropped_on_failure"}`)},
+		} {
+			if c.got != c.want || c.want < 0 {
+				t.Errorf("%s: report %d, /metrics %d", c.name, c.got, c.want)
+			}
+		}
+		if h.Requests["ok"] < 6 || h.DroppedByHook < 4 {
+			t.Errorf("hook counters too low: %+v", h)
+		}
+		if _, ok := h.Requests["timeout"]; ok {
+			t.Errorf("an outcome never seen is reported: %v", h.Requests)
+		}
+		if h, ok := by["plain"]; ok && h != nil {
+			t.Errorf("a broker without a hook reports hook counters: %+v", h)
 		}
 	})
 	t.Run("OtherBrokerUntouched", func(t *testing.T) {

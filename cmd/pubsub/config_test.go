@@ -52,7 +52,7 @@ var freeFormEnv = map[string]bool{
 	"PUBSUB_HTTPS_ADDRS": true, "PUBSUB_OPS_ADDR": true, "PUBSUB_ALLOWED_ORIGINS": true, "PUBSUB_DATABASE_URL": true,
 	"PUBSUB_CONTROL_PLANE_URL": true, "PUBSUB_NODE_TOKEN": true, "PUBSUB_CERT_DIR": true, "PUBSUB_DEFAULT_CERT": true,
 	"PUBSUB_HEALTHCHECK_URL": true, "PUBSUB_NATS_URL": true, "PUBSUB_NATS_CREDS": true, "PUBSUB_NATS_CA": true,
-	"PUBSUB_NATS_NODE_ID": true, "PUBSUB_NATS_LISTEN": true, "PUBSUB_HOOK_CA": true,
+	"PUBSUB_NATS_NODE_ID": true, "PUBSUB_NATS_LISTEN": true, "PUBSUB_HOOK_CA": true, "PUBSUB_NODE_TOKEN_FILE": true, "PUBSUB_CERT_HOSTS": true,
 }
 
 // serverCommands are the commands that start something.

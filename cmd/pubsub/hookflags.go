@@ -14,13 +14,10 @@ import (
 func hookFlags(s *settings, allowHTTP bool) func() (node.HookConfig, error) {
 	allow := s.Bool("hook-allow-http", "PUBSUB_HOOK_ALLOW_HTTP", allowHTTP, "allow http:// on-publish hook URLs that resolve to loopback or private addresses; https:// is always allowed")
 	caFile := s.String("hook-ca", "PUBSUB_HOOK_CA", "", "PEM file of CA certificates that https:// hooks may also chain to, besides the system's roots")
-	inFlight := s.Int("hook-max-inflight", "PUBSUB_HOOK_MAX_INFLIGHT", onpublish.DefaultMaxInFlight, "on-publish hook requests in flight per broker; beyond, the broker's publishers wait")
-	batch := s.Int("hook-max-batch", "PUBSUB_HOOK_MAX_BATCH", onpublish.DefaultMaxBatch, "most messages in one on-publish hook request")
+	inFlight := s.IntRange("hook-max-inflight", "PUBSUB_HOOK_MAX_INFLIGHT", onpublish.DefaultMaxInFlight, 1, 1024, "on-publish hook requests in flight per broker; beyond, the broker's publishers wait")
+	batch := s.IntRange("hook-max-batch", "PUBSUB_HOOK_MAX_BATCH", onpublish.DefaultMaxBatch, 1, 10_000, "most messages in one on-publish hook request")
 	return func() (node.HookConfig, error) {
 		cfg := node.HookConfig{AllowHTTP: *allow, MaxInFlight: *inFlight, MaxBatch: *batch}
-		if *inFlight < 1 || *batch < 1 {
-			return cfg, usageError{"--hook-max-inflight and --hook-max-batch must be at least 1"}
-		}
 		if *caFile != "" {
 			pem, err := os.ReadFile(*caFile)
 			if err != nil {

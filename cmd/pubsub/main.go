@@ -99,6 +99,7 @@ CLOUDFLARE_API_KEY). After ` + "`pubsub dev`" + `, source .pubsub/env to set the
 	}
 	add("server", devCmd(stdout, stderr), controlPlaneCmd(stderr))
 	add("admin", accountCmd(stdout), nodeCmd(stdout))
+	add("ops", certsCmd(stdout))
 	add("api", namespaceCmd(stdout), brokerCmd(stdout, stderr), signingKeyCmd(stdout))
 	add("ops", healthcheckCmd(stdout), versionCmd(stdout))
 	root.SetHelpCommand(helpCmd(root))

@@ -9,9 +9,9 @@ func natsFlags(s *settings) func() *natsbus.Config {
 	creds := s.String("nats-creds", "PUBSUB_NATS_CREDS", "", "NATS credentials file (user JWT and NKey seed)")
 	ca := s.String("nats-ca", "PUBSUB_NATS_CA", "", "PEM file of the CA that signed the NATS servers' certificates, for tls:// URLs")
 	nodeID := s.String("nats-node-id", "PUBSUB_NATS_NODE_ID", "", "this node's id on the bus, unique in the fleet; default a random id per start")
-	recvBuf := s.Int("nats-receive-buffer", "PUBSUB_NATS_RECEIVE_BUFFER", 8192, "messages from other nodes one broker may have waiting for delivery here; past it they are dropped and counted")
-	replicas := s.Int("nats-replicas", "PUBSUB_NATS_REPLICAS", 0, "replication of the retained messages in JetStream; 0 for 3 with three NATS servers or more, else 1")
-	reconnBuf := s.Int("nats-reconnect-buffer", "PUBSUB_NATS_RECONNECT_BUFFER", 8<<20, "bytes of messages held for the other nodes while NATS reconnects; past it they reach this node only, counted")
+	recvBuf := s.IntRange("nats-receive-buffer", "PUBSUB_NATS_RECEIVE_BUFFER", 8192, 1, 10_000_000, "messages from other nodes one broker may have waiting for delivery here; past it they are dropped and counted")
+	replicas := s.IntRange("nats-replicas", "PUBSUB_NATS_REPLICAS", 0, 0, 5, "replication of the retained messages in JetStream; 0 for 3 with three NATS servers or more, else 1")
+	reconnBuf := s.IntRange("nats-reconnect-buffer", "PUBSUB_NATS_RECONNECT_BUFFER", 8<<20, 1024, 1<<30, "bytes of messages held for the other nodes while NATS reconnects; past it they reach this node only, counted")
 	return func() *natsbus.Config {
 		if *url == "" {
 			return nil

@@ -102,9 +102,9 @@ PUBSUB_KEK (64 hex characters) is required: it encrypts the signing keys.`,
 	store := storeFlags(s)
 	domain := s.String("domain", "PUBSUB_DOMAIN", "", "broker hostnames are <broker>.<namespace>.<domain>")
 	mqttPort := s.IntRange("mqtt-port", "PUBSUB_MQTT_PORT", 8883, 1, 65535, "MQTT over TLS port shown in broker endpoints")
-	revLimit := s.Int("revocation-limit", "PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit, "maximum unexpired revocations per broker")
+	revLimit := s.IntRange("revocation-limit", "PUBSUB_REVOCATION_LIMIT", controlplane.DefaultRevocationLimit, 1, 10_000_000, "maximum unexpired revocations per broker")
 	hookHTTP := s.Bool("hook-allow-http", "PUBSUB_HOOK_ALLOW_HTTP", false, "let 'pubsub broker hook-test' call http:// hooks on loopback and private addresses")
-	selfSignedLeeway := s.IntRange("self-signed-leeway", "PUBSUB_SELF_SIGNED_LEEWAY", 900, 0, 86400, "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat, 0 to 86400")
+	selfSignedLeeway := s.IntRange("self-signed-leeway", "PUBSUB_SELF_SIGNED_LEEWAY", 900, 0, 86400, "clock tolerance in seconds on self-signed (fastly-style) tokens' exp, nbf and iat")
 	logger := logFlags(s, stderr)
 	c.RunE = func(c *cobra.Command, args []string) error {
 		if err := s.err(); err != nil {

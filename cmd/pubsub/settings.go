@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -101,21 +103,44 @@ func (s *settings) Int(name, env string, def int, usage string) *int {
 
 // IntRange registers an integer flag that must lie in [lo, hi].
 func (s *settings) IntRange(name, env string, def, lo, hi int, usage string) *int {
-	return define(s, name, env, def, usage, "int", func(v string) (int, error) {
-		n, err := parseInt[int](v)
+	return define(s, name, env, def, withRange(usage, lo, hi, strconv.Itoa), "int", within(parseInt[int], lo, hi, strconv.Itoa), strconv.Itoa)
+}
+
+// withRange adds a flag's range to its help.
+func withRange[T any](usage string, lo, hi T, show func(T) string) string {
+	return usage + "; " + show(lo) + " to " + show(hi)
+}
+
+// within wraps parse to refuse a value outside [lo, hi], naming the range
+// (in the flag's own notation, show).
+func within[T cmp.Ordered](parse func(string) (T, error), lo, hi T, show func(T) string) func(string) (T, error) {
+	return func(v string) (T, error) {
+		n, err := parse(v)
 		if err == nil && (n < lo || n > hi) {
-			err = fmt.Errorf("out of range (%d to %d)", lo, hi)
+			err = fmt.Errorf("out of range (%s to %s)", show(lo), show(hi))
 		}
 		return n, err
-	}, strconv.Itoa)
+	}
 }
 
 func (s *settings) Int64(name, env string, def int64, usage string) *int64 {
 	return define(s, name, env, def, usage, "int", parseInt[int64], func(v int64) string { return strconv.FormatInt(v, 10) })
 }
 
+// Int64Range registers an integer flag that must lie in [lo, hi].
+func (s *settings) Int64Range(name, env string, def, lo, hi int64, usage string) *int64 {
+	show := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return define(s, name, env, def, withRange(usage, lo, hi, show), "int", within(parseInt[int64], lo, hi, show), show)
+}
+
 func (s *settings) Uint32(name, env string, def uint32, usage string) *uint32 {
 	return define(s, name, env, def, usage, "uint", parseUint[uint32], func(v uint32) string { return strconv.FormatUint(uint64(v), 10) })
+}
+
+// Uint32Range registers an unsigned flag that must lie in [lo, hi].
+func (s *settings) Uint32Range(name, env string, def, lo, hi uint32, usage string) *uint32 {
+	show := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+	return define(s, name, env, def, withRange(usage, lo, hi, show), "uint", within(parseUint[uint32], lo, hi, show), show)
 }
 
 func (s *settings) Uint16(name, env string, def uint16, usage string) *uint16 {
@@ -123,23 +148,38 @@ func (s *settings) Uint16(name, env string, def uint16, usage string) *uint16 {
 }
 
 func (s *settings) Float64(name, env string, def float64, usage string) *float64 {
-	return define(s, name, env, def, usage, "float", func(v string) (float64, error) {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return 0, errors.New("not a number")
-		}
-		return f, nil
-	}, func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) })
+	return define(s, name, env, def, usage, "float", parseFloat, func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) })
+}
+
+// Float64Range registers a number flag that must lie in [lo, hi].
+func (s *settings) Float64Range(name, env string, def, lo, hi float64, usage string) *float64 {
+	show := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return define(s, name, env, def, withRange(usage, lo, hi, show), "float", within(parseFloat, lo, hi, show), show)
+}
+
+func parseFloat(v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) {
+		return 0, errors.New("not a number")
+	}
+	return f, nil
 }
 
 func (s *settings) Duration(name, env string, def time.Duration, usage string) *time.Duration {
-	return define(s, name, env, def, usage, "duration", func(v string) (time.Duration, error) {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			return 0, errors.New("not a duration: use a number with a unit, such as 500ms, 30s or 5m")
-		}
-		return d, nil
-	}, time.Duration.String)
+	return define(s, name, env, def, usage, "duration", parseDuration, time.Duration.String)
+}
+
+// DurationRange registers a duration flag that must lie in [lo, hi].
+func (s *settings) DurationRange(name, env string, def, lo, hi time.Duration, usage string) *time.Duration {
+	return define(s, name, env, def, withRange(usage, lo, hi, time.Duration.String), "duration", within(parseDuration, lo, hi, time.Duration.String), time.Duration.String)
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, errors.New("not a duration: use a number with a unit, such as 500ms, 30s or 5m")
+	}
+	return d, nil
 }
 
 // Bool registers a boolean flag; with pflag its NoOptDefVal must be set by

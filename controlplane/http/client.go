@@ -22,6 +22,8 @@ type clientJSON struct {
 	Subscriptions []string `json:"subscriptions"`
 	Subscribed    int      `json:"subscribed"`
 	Inflight      int      `json:"inflight"`
+	MessagesIn    *int64   `json:"messages_in"`  // null for SSE streams
+	MessagesOut   *int64   `json:"messages_out"` // null for SSE streams
 }
 
 func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +44,8 @@ func (s *Server) handleListClients(w http.ResponseWriter, r *http.Request) {
 			subs = []string{}
 		}
 		out[i] = clientJSON{ClientID: c.ClientID, JTI: c.JTI, Node: c.Node, Transport: c.Transport, RemoteAddr: c.Remote,
-			ConnectedAt: formatTime(c.ConnectedAt), Subscriptions: subs, Subscribed: c.Subscribed, Inflight: c.Inflight}
+			ConnectedAt: formatTime(c.ConnectedAt), Subscriptions: subs, Subscribed: c.Subscribed, Inflight: c.Inflight,
+			MessagesIn: c.MessagesIn, MessagesOut: c.MessagesOut}
 	}
 	writeList(w, out, listInfo(p, len(out), total))
 }
@@ -88,7 +91,7 @@ func (s *Server) handleClientReport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, decodeError(err))
 		return
 	}
-	ans, err := s.svc.ReportClients(node, &rep)
+	ans, err := s.svc.ReportClients(r.Context(), node, &rep)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -22,7 +22,11 @@ type clientResult struct {
 	Subscriptions []string `json:"subscriptions"`
 	Subscribed    int      `json:"subscribed"`
 	Inflight      int      `json:"inflight"`
+	MessagesIn    *int64   `json:"messages_in"`
+	MessagesOut   *int64   `json:"messages_out"`
 }
+
+func i64(v int64) *int64 { return &v }
 
 // report posts a node's clients report and returns the answer.
 func (a *api) report(t *testing.T, nodeToken string, rep clients.Report) response {
@@ -59,7 +63,8 @@ func TestClients(t *testing.T) {
 	}
 	since := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	cl := func(broker, id, remote string) clients.Client {
-		return clients.Client{BrokerID: broker, ClientID: id, JTI: "jti-" + id, Transport: "mqtts", Remote: remote, ConnectedAt: since, Subscriptions: []string{"a/#"}, Subscribed: 1}
+		return clients.Client{BrokerID: broker, ClientID: id, JTI: "jti-" + id, Transport: "mqtts", Remote: remote, ConnectedAt: since, Subscriptions: []string{"a/#"}, Subscribed: 1,
+			MessagesIn: i64(int64(len(remote))), MessagesOut: i64(7)}
 	}
 	var ans clients.Answer
 	a.report(t, tok1, clients.Report{Time: since, IntervalMS: 1000, Clients: []clients.Client{cl(ba.ID, "dev-2", "10.0.0.2:1"), cl(ba.ID, "dev-1", "10.0.0.1:1"), cl(bb.ID, "secret-of-b", "10.9.9.9:1")}}).ok(t, &ans)
@@ -81,7 +86,8 @@ func TestClients(t *testing.T) {
 				t.Errorf("[%d] = %s on %s, want %s on %s", i, list[i].ClientID, list[i].Node, w.id, w.node)
 			}
 		}
-		if c := list[0]; c.JTI != "jti-dev-1" || c.Transport != "mqtts" || c.RemoteAddr != "10.0.0.1:1" || parseTime(t, c.ConnectedAt) != since || c.Subscribed != 1 || len(c.Subscriptions) != 1 {
+		if c := list[0]; c.JTI != "jti-dev-1" || c.Transport != "mqtts" || c.RemoteAddr != "10.0.0.1:1" || parseTime(t, c.ConnectedAt) != since || c.Subscribed != 1 || len(c.Subscriptions) != 1 ||
+			c.MessagesIn == nil || *c.MessagesIn != int64(len("10.0.0.1:1")) || c.MessagesOut == nil || *c.MessagesOut != 7 {
 			t.Errorf("client: %+v", c)
 		}
 	})
@@ -138,10 +144,11 @@ func TestClients(t *testing.T) {
 	t.Run("ErrSSEOnly", func(t *testing.T) {
 		stream := cl(ba.ID, "reader", "10.0.0.9:1")
 		stream.Transport = clients.TransportSSE
+		stream.MessagesIn, stream.MessagesOut = nil, nil
 		a.report(t, tok1, clients.Report{Time: since, IntervalMS: 1000, Clients: []clients.Client{stream}}).ok(t, nil)
 		var list []clientResult
 		a.do("GET", "/namespaces/ns/brokers/b/clients?search=reader", "").ok(t, &list)
-		if len(list) != 1 || list[0].Transport != "sse" {
+		if len(list) != 1 || list[0].Transport != "sse" || list[0].MessagesIn != nil || list[0].MessagesOut != nil {
 			t.Fatalf("got %+v", list)
 		}
 		a.do("POST", "/namespaces/ns/brokers/b/clients/disconnect", `{"client_id": "reader"}`).fails(t, 400, 10012, "revoke its token")
@@ -175,6 +182,11 @@ type statsResult struct {
 			Dropped     int64  `json:"dropped"`
 			Refused     int64  `json:"refused"`
 			Denied      int64  `json:"denied"`
+			Hook        *struct {
+				Requests      map[string]int64 `json:"requests"`
+				Changed       int64            `json:"changed"`
+				DroppedByHook int64            `json:"dropped_by_hook"`
+			} `json:"hook"`
 		} `json:"samples"`
 	} `json:"nodes"`
 }
@@ -205,7 +217,7 @@ func TestBrokerStats(t *testing.T) {
 	for i := range n {
 		a.report(t, tok, clients.Report{IntervalMS: 1000, Brokers: []clients.BrokerStats{
 			{BrokerID: ba.ID, Connections: 3, MessagesIn: int64(i), MessagesOut: int64(2 * i), Dropped: 1, Refused: 2, Denied: 4},
-			{BrokerID: bb.ID, MessagesIn: 1000},
+			{BrokerID: bb.ID, MessagesIn: 1000, Hook: &clients.HookStats{Requests: map[string]int64{"ok": int64(i), "timeout": 1}, Changed: 2, DroppedByHook: 3}},
 		}}).ok(t, nil)
 	}
 	a.do("GET", "/namespaces/ns/brokers/b/stats", "").ok(t, &st)
@@ -218,10 +230,16 @@ func TestBrokerStats(t *testing.T) {
 		t.Errorf("first %+v, last %+v", first, last)
 	}
 	parseTime(t, s[0].Time)
+	if last := s[len(s)-1]; last.Hook != nil {
+		t.Errorf("a broker without a hook has hook counters: %+v", last.Hook)
+	}
 
 	other.do("GET", "/namespaces/ns-b/brokers/b/stats", "").ok(t, &st)
 	if len(st.Nodes) != 1 || st.Nodes[0].Samples[0].MessagesIn != 1000 {
 		t.Fatalf("account B's stats: %+v", st)
+	}
+	if h := st.Nodes[0].Samples[len(st.Nodes[0].Samples)-1].Hook; h == nil || h.Requests["ok"] != int64(n-1) || h.Requests["timeout"] != 1 || h.Changed != 2 || h.DroppedByHook != 3 {
+		t.Fatalf("account B's hook counters: %+v", h)
 	}
 	other.doWith("GET", a.base()+"/namespaces/ns/brokers/b/stats", "", map[string]string{"Authorization": "Bearer " + other.acct.APIToken}).fails(t, 403, 10002, "do not grant access to account")
 	a.do("GET", "/namespaces/ns-b/brokers/b/stats", "").fails(t, 404, 10020, "not found")

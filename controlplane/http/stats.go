@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/openpubsub/pubsub/pkg/clients"
 )
 
 // statsJSON is a broker's recent counters on each node.
@@ -24,6 +26,9 @@ type sampleJSON struct {
 	Dropped     int64  `json:"dropped"`
 	Refused     int64  `json:"refused"`
 	Denied      int64  `json:"denied"`
+	// Hook is the broker's on-publish hook on the node, null when it has
+	// none there.
+	Hook *clients.HookStats `json:"hook"`
 }
 
 func (s *Server) handleBrokerStats(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +42,7 @@ func (s *Server) handleBrokerStats(w http.ResponseWriter, r *http.Request) {
 		out.Nodes[i] = nodeStatsJSON{Node: n.Node, Samples: make([]sampleJSON, len(n.Samples))}
 		for j, x := range n.Samples {
 			out.Nodes[i].Samples[j] = sampleJSON{Time: formatTime(x.At), Connections: x.Connections, MessagesIn: x.MessagesIn,
-				MessagesOut: x.MessagesOut, Dropped: x.Dropped, Refused: x.Refused, Denied: x.Denied}
+				MessagesOut: x.MessagesOut, Dropped: x.Dropped, Refused: x.Refused, Denied: x.Denied, Hook: x.Hook}
 		}
 	}
 	writeOK(w, out)

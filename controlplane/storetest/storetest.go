@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) controlplane.Store) {
 		{"Change", changeTests},
 		{"Concurrency", concurrencyTests},
 		{"Node", nodeTests},
+		{"ClientReport", clientReportTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

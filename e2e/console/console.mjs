@@ -1,7 +1,8 @@
 // Drives the operators' console in headless Chromium (Debian's package,
 // through playwright-core). Usage:
 //   node console.mjs <console URL> <account id> <API token> <SPKI hash> <screenshot dir>
-// with the account's email and global key in $EMAIL and $API_KEY.
+// with the account's email and global key in $EMAIL and $API_KEY, and
+// the URL of an on-publish hook that passes every message in $HOOK_URL.
 // The Go test (console_test.go) talks with it line by line: this script
 // prints what it did (TOKEN <client id> <token>, MINTED, WATCHING, ...)
 // and reads from stdin what the test did meanwhile.
@@ -12,7 +13,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const [url, account, apiToken, spki, shots] = process.argv.slice(2);
-const { EMAIL: email, API_KEY: apiKey } = process.env;
+const { EMAIL: email, API_KEY: apiKey, HOOK_URL: hookURL } = process.env;
 const profile = mkdtempSync(join(tmpdir(), "pubsub-console-"));
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const next = async () => (await lines.next()).value;
@@ -90,6 +91,7 @@ try {
   await page.waitForSelector("#endpoints", T);
   await page.fill("#e-desc", "edited by the console");
   await page.fill("#e-exp", "86400");
+  await page.fill("#e-hook", hookURL);
   await page.click("#edit-broker button");
   await flashOK("Saved broker example-broker");
   // The page reloads the broker from the API after saving.
@@ -164,6 +166,13 @@ try {
   }, null, T);
   await page.waitForSelector("#chart-messages canvas", T);
   await page.waitForSelector("#chart-connections canvas", T);
+  // The on-publish hook passed the test's and the console's messages.
+  await page.waitForFunction(() => {
+    const ok = document.querySelector("#overview-hook tbody tr [data-outcome=ok]");
+    const passed = document.querySelectorAll("#overview-hook tbody tr td")[2];
+    return ok && Number(ok.textContent.split(" ")[1]) >= 2 && Number(passed?.textContent) >= 2;
+  }, null, T);
+  await page.waitForSelector("#chart-hook canvas", T);
   await shot(page, "overview");
   console.log("OVERVIEW");
 
@@ -173,6 +182,11 @@ try {
   await page.click("#tab-clients");
   await page.waitForSelector(`#clients tr[data-client='${first}']`, T);
   await page.waitForSelector(`#clients tr[data-client='${second}']`, T);
+  // The first published one message and was sent the console's.
+  await page.waitForFunction((id) => {
+    const m = document.querySelector(`#clients tr[data-client='${id}'] td.counters`)?.textContent.match(/^(\d+) \/ (\d+)$/);
+    return m && Number(m[1]) >= 1 && Number(m[2]) >= 1;
+  }, first, T);
   await page.fill("#client-search", first.slice(-6));
   await page.waitForFunction(() => document.querySelectorAll("#clients tbody tr").length === 1, null, T);
   await page.fill("#client-search", "");

@@ -44,6 +44,27 @@ type BrokerStats struct {
 	Dropped     int64  `json:"dropped"`      // deliveries dropped (full queues, inflight limit) and refused QoS 0 publishes
 	Refused     int64  `json:"refused"`      // CONNECTs refused (bad, expired or revoked tokens, ...)
 	Denied      int64  `json:"denied"`       // publishes and filters the token's ACL refused
+	// Hook is the broker's on-publish hook on the node; nil when the
+	// broker has none there.
+	Hook *HookStats `json:"hook,omitempty"`
+}
+
+// HookStats are the counters of one broker's on-publish hook on one node,
+// since the broker's server started there, as /metrics has them
+// (pubsub_hook_requests_total, pubsub_hook_messages_total, ...).
+type HookStats struct {
+	// Requests counts requests, retries included, by outcome: ok,
+	// timeout, connection, status_5xx, status, invalid, oversized,
+	// refused, closed. Outcomes never seen are left out.
+	Requests         map[string]int64 `json:"requests"`
+	Passed           int64            `json:"passed"`             // delivered unchanged
+	Changed          int64            `json:"changed"`            // delivered with the hook's payload
+	DroppedByHook    int64            `json:"dropped_by_hook"`    // left out of the hook's answer
+	DroppedOnFailure int64            `json:"dropped_on_failure"` // dropped because the request failed
+	PassedOnFailure  int64            `json:"passed_on_failure"`  // delivered unchanged because the request failed (on_failure pass)
+	Retries          int64            `json:"retries"`
+	InFlight         int64            `json:"in_flight"` // requests in flight now
+	Queued           int64            `json:"queued"`    // messages waiting for a request now
 }
 
 // The transports of a Client.
@@ -65,6 +86,11 @@ type Client struct {
 	Subscriptions []string  `json:"subscriptions"`
 	Subscribed    int       `json:"subscribed"` // how many filters, when Subscriptions is cut
 	Inflight      int       `json:"inflight"`   // QoS 1 and 2 messages awaiting acknowledgement; for SSE, events queued
+	// MessagesIn and MessagesOut count the PUBLISH packets received
+	// from and sent to an MQTT session since it connected; nil for an
+	// SSE stream, whose events are not counted per stream.
+	MessagesIn  *int64 `json:"messages_in,omitempty"`
+	MessagesOut *int64 `json:"messages_out,omitempty"`
 }
 
 // Answer is the control plane's answer to a report: the clients the node

@@ -51,30 +51,19 @@ var (
 // are, topic names for exact matching (the caller may read them as MQTT
 // filters). Errors are *Error values that never repeat the token.
 func VerifyHS256(tok string, keys HMACKeys, now time.Time, leeway time.Duration) (*SelfSigned, error) {
-	if len(tok) > MaxSize {
-		return nil, errTooLarge
-	}
-	d1 := strings.IndexByte(tok, '.')
-	if d1 < 0 {
-		return nil, errSegments
-	}
-	d2 := strings.IndexByte(tok[d1+1:], '.')
-	if d2 < 0 {
-		return nil, errSegments
-	}
-	d2 += d1 + 1
-	if strings.IndexByte(tok[d2+1:], '.') >= 0 {
-		return nil, errSegments
+	hseg, pseg, sseg, err := splitToken(tok)
+	if err != nil {
+		return nil, err
 	}
 	var h selfSignedHeader
-	if err := h.parse(tok[:d1]); err != nil {
+	if err := h.parse(hseg); err != nil {
 		return nil, err
 	}
 	secret, ok := keys[h.kid()]
 	if !ok || len(secret) == 0 {
 		return nil, errUnknownKID
 	}
-	sseg := tok[d2+1:]
+	signed := tok[:len(hseg)+1+len(pseg)]
 	switch n := decodedLen(len(sseg)); {
 	case n < 0 || !decodeSegment(nil, sseg):
 		return nil, errBase64
@@ -84,13 +73,12 @@ func VerifyHS256(tok string, keys HMACKeys, now time.Time, leeway time.Duration)
 	var sig [sha256.Size]byte
 	decodeSegment(sig[:], sseg)
 	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(tok[:d2]))
+	mac.Write([]byte(signed))
 	var want [sha256.Size]byte
 	if !hmac.Equal(mac.Sum(want[:0]), sig[:]) {
 		return nil, errSignature
 	}
 
-	pseg := tok[d1+1 : d2]
 	if decodedLen(len(pseg)) < 0 || !decodeSegment(nil, pseg) {
 		return nil, errBase64
 	}
@@ -125,92 +113,26 @@ type selfSignedHeader struct {
 
 func (h *selfSignedHeader) kid() string { return string(h.kidBuf[:h.kidLen]) }
 
-// parse reads the base64url header segment hseg.
+// parse reads the base64url header segment hseg: alg HS256, a kid, and
+// a typ, if any, of JWT or a media type ending in +JWT.
 func (h *selfSignedHeader) parse(hseg string) error {
-	n := decodedLen(len(hseg))
-	switch {
-	case n < 0 || !decodeSegment(nil, hseg):
-		return errBase64
-	case n > maxHeader:
-		return errHeader
+	var buf [maxHeader]byte
+	hd, err := readHeader(&buf, hseg, errHSAlgorithm, errHSType)
+	if err != nil {
+		return err
 	}
-	var b [maxHeader]byte
-	decodeSegment(b[:n], hseg)
-	s := scanner{b: b[:n]}
-	var alg, kid, typ span
-	var haveAlg, haveKID, haveTyp bool
-	if !s.consume('{') {
-		return errHeader
-	}
-	for more := !s.consume('}'); more; {
-		k, ok := s.str()
-		if !ok || !s.consume(':') {
-			return errHeader
-		}
-		switch {
-		case s.equal(k, "alg"):
-			if haveAlg {
-				return errHeader
-			}
-			haveAlg = true
-			if alg, ok = s.str(); !ok {
-				return errHSAlgorithm
-			}
-		case s.equal(k, "kid"):
-			if haveKID {
-				return errHeader
-			}
-			haveKID = true
-			if s.next() != '"' {
-				return errHeader
-			}
-			if kid, ok = s.str(); !ok {
-				return errHeader
-			}
-		case s.equal(k, "typ"):
-			if haveTyp {
-				return errHeader
-			}
-			haveTyp = true
-			if s.next() != '"' {
-				return errHSType
-			}
-			if typ, ok = s.str(); !ok {
-				return errHeader
-			}
-		case s.equal(k, "crit"):
-			return errCrit
-		default:
-			if !s.value(0) {
-				return errHeader
-			}
-		}
-		switch {
-		case s.consume(','):
-		case s.consume('}'):
-			more = false
-		default:
-			return errHeader
-		}
-	}
-	if !s.atEnd() {
-		return errHeader
-	}
-	if !haveAlg || !s.equal(alg, "HS256") {
+	if !hd.algIs("HS256") {
 		return errHSAlgorithm
 	}
-	if haveTyp {
-		t, ok := unescape(nil, s.b[typ.start:typ.end], maxHeader)
+	if hd.haveTyp {
+		t, ok := unescape(nil, hd.s.b[hd.typ.start:hd.typ.end], maxHeader)
 		if !ok || !(strings.EqualFold(string(t), "JWT") || len(t) > 4 && strings.EqualFold(string(t[len(t)-4:]), "+JWT")) {
 			return errHSType
 		}
 	}
-	if !haveKID || kid.end == kid.start {
-		return errNoKID
-	}
-	k, ok := unescape(h.kidBuf[:0], s.b[kid.start:kid.end], maxKID)
-	if !ok || len(k) > maxKID {
-		return errUnknownKID
+	k, err := hd.keyID(h.kidBuf[:0])
+	if err != nil {
+		return err
 	}
 	h.kidLen = len(k)
 	return nil

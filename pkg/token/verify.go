@@ -2,7 +2,6 @@ package token
 
 import (
 	"crypto/ed25519"
-	"strings"
 	"time"
 
 	"github.com/openpubsub/pubsub/pkg/topic"
@@ -144,35 +143,23 @@ func (u *Unverified) key(keys KeySet) (ed25519.PublicKey, bool) {
 }
 
 func (u *Unverified) parse(tok string) error {
-	if len(tok) > MaxSize {
-		return errTooLarge
-	}
-	d1 := strings.IndexByte(tok, '.')
-	if d1 < 0 {
-		return errSegments
-	}
-	d2 := strings.IndexByte(tok[d1+1:], '.')
-	if d2 < 0 {
-		return errSegments
-	}
-	d2 += d1 + 1
-	if strings.IndexByte(tok[d2+1:], '.') >= 0 {
-		return errSegments
-	}
-	hseg, pseg, sseg := tok[:d1], tok[d1+1:d2], tok[d2+1:]
-
-	n := decodedLen(len(hseg))
-	switch {
-	case n < 0 || !decodeSegment(nil, hseg):
-		return errBase64
-	case n > maxHeader:
-		return errHeader
-	}
-	var hbuf [maxHeader]byte
-	decodeSegment(hbuf[:n], hseg)
-	if err := u.parseHeader(hbuf[:n]); err != nil {
+	hseg, pseg, sseg, err := splitToken(tok)
+	if err != nil {
 		return err
 	}
+	var hbuf [maxHeader]byte
+	h, err := readHeader(&hbuf, hseg, errAlgorithm, nil)
+	if err != nil {
+		return err
+	}
+	if !h.algIs("EdDSA") {
+		return errAlgorithm
+	}
+	k, err := h.keyID(u.kid[:0])
+	if err != nil {
+		return err
+	}
+	u.kidLen = len(k)
 
 	if decodedLen(len(pseg)) < 0 || !decodeSegment(nil, pseg) {
 		return errBase64
@@ -184,70 +171,7 @@ func (u *Unverified) parse(tok string) error {
 		return errSigLength
 	}
 	decodeSegment(u.sig[:], sseg)
-	u.signed, u.payload = tok[:d2], pseg
-	return nil
-}
-
-func (u *Unverified) parseHeader(b []byte) error {
-	s := scanner{b: b}
-	var alg, kid span
-	var haveAlg, haveKID bool
-	if !s.consume('{') {
-		return errHeader
-	}
-	for more := !s.consume('}'); more; {
-		k, ok := s.str()
-		if !ok || !s.consume(':') {
-			return errHeader
-		}
-		switch {
-		case s.equal(k, "alg"):
-			if haveAlg {
-				return errHeader
-			}
-			haveAlg = true
-			if alg, ok = s.str(); !ok {
-				return errAlgorithm
-			}
-		case s.equal(k, "kid"):
-			if haveKID {
-				return errHeader
-			}
-			haveKID = true
-			if kid, ok = s.str(); !ok {
-				return errHeader
-			}
-		case s.equal(k, "crit"):
-			// RFC 7515 §4.1.11: extensions listed there must be
-			// understood, and we understand none.
-			return errCrit
-		default:
-			if !s.value(0) {
-				return errHeader
-			}
-		}
-		switch {
-		case s.consume(','):
-		case s.consume('}'):
-			more = false
-		default:
-			return errHeader
-		}
-	}
-	if !s.atEnd() {
-		return errHeader
-	}
-	if !haveAlg || !s.equal(alg, "EdDSA") {
-		return errAlgorithm
-	}
-	if !haveKID || kid.end == kid.start {
-		return errNoKID
-	}
-	k, ok := unescape(u.kid[:0], b[kid.start:kid.end], maxKID)
-	if !ok || len(k) > maxKID {
-		return errUnknownKID
-	}
-	u.kidLen = len(k)
+	u.signed, u.payload = tok[:len(hseg)+1+len(pseg)], pseg
 	return nil
 }
 

@@ -128,6 +128,18 @@ type Client struct {
 	// subscription its own credentials would not be granted: with
 	// Options.ACLCoversFilters, only such a client's deliveries are checked.
 	checkDeliveries bool
+
+	// Counters (fork) are this connection's PUBLISH packets, counted where
+	// the server's Info counts them.
+	Counters ClientCounters
+}
+
+// ClientCounters (fork) count one connection's PUBLISH packets: decoded
+// from the client, and written to it. A client that takes over a
+// session starts from zero.
+type ClientCounters struct {
+	MessagesReceived atomic.Int64
+	MessagesSent     atomic.Int64
 }
 
 // ClientConnection contains the connection transport and metadata for the client.
@@ -785,6 +797,7 @@ func (cl *Client) readPacket(fh *packets.FixedHeader, pk *packets.Packet) error 
 		err = pk.PublishDecode(px)
 		if err == nil {
 			atomic.AddInt64(&cl.ops.info.MessagesReceived, 1)
+			cl.Counters.MessagesReceived.Add(1)
 		}
 	case packets.Puback:
 		err = pk.PubackDecode(px)
@@ -944,6 +957,7 @@ func (cl *Client) writePacket(pk packets.Packet, until time.Time) error {
 	atomic.AddInt64(&cl.ops.info.PacketsSent, 1)
 	if pk.FixedHeader.Type == packets.Publish {
 		atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
+		cl.Counters.MessagesSent.Add(1)
 	}
 
 	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())

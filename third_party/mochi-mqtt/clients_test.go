@@ -1095,3 +1095,33 @@ func TestDisconnectClientDoesNotWaitOnBlockedWrite(t *testing.T) {
 	require.ErrorIs(t, cl.StopCause(), packets.ErrSessionTakenOver)
 	require.Zero(t, atomic.LoadInt64(&cl.ops.info.SlowConsumers), "a client disconnected for another reason is not counted")
 }
+
+// TestClientCounters: a connection counts the PUBLISH packets it decodes
+// and writes, and no other packet (fork).
+func TestClientCounters(t *testing.T) {
+	cl, r, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	go func() { _, _ = io.Copy(io.Discard, r) }()
+	pub := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic)
+	ping := packets.TPacketData[packets.Pingresp].Get(packets.TPingresp)
+	for _, pk := range []*packets.Packet{pub.Packet, ping.Packet, pub.Packet} {
+		require.NoError(t, cl.WritePacket(*pk))
+	}
+	require.Equal(t, int64(2), cl.Counters.MessagesSent.Load())
+	require.Equal(t, int64(0), cl.Counters.MessagesReceived.Load())
+
+	cl2, rw, _ := newTestClient()
+	defer cl2.Stop(errClientStop)
+	go func() {
+		_, _ = rw.Write(pub.RawBytes)
+		_, _ = rw.Write(packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).RawBytes)
+	}()
+	for range 2 {
+		fh := new(packets.FixedHeader)
+		require.NoError(t, cl2.ReadFixedHeader(fh))
+		_, err := cl2.ReadPacket(fh)
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(1), cl2.Counters.MessagesReceived.Load())
+	require.Equal(t, int64(0), cl2.Counters.MessagesSent.Load())
+}

@@ -638,17 +638,29 @@ function loadUPlot() {
 }
 
 // rates turns one node's counter samples into [times, per-second rates]
-// of field; a counter that went down (the node restarted) counts as 0.
+// of field (a sample's field name, or a function of the sample); a
+// counter that went down (the node restarted) counts as 0.
 function rates(samples, field) {
+  const get = typeof field === "function" ? field : (x) => x[field];
   const xs = [], ys = [];
   for (let i = 1; i < samples.length; i++) {
     const dt = (Date.parse(samples[i].time) - Date.parse(samples[i - 1].time)) / 1000;
     if (dt <= 0) continue;
     xs.push(Date.parse(samples[i].time) / 1000);
-    ys.push(Math.max(0, samples[i][field] - samples[i - 1][field]) / dt);
+    ys.push(Math.max(0, get(samples[i]) - get(samples[i - 1])) / dt);
   }
   return [xs, ys];
 }
+
+// The on-publish hook's counters of a sample (0 when it has no hook):
+// requests, those that failed, and messages by what became of them.
+const hookOf = {
+  requests: (x) => (x.hook ? Object.values(x.hook.requests).reduce((a, b) => a + b, 0) : 0),
+  failed: (x) => (x.hook ? Object.entries(x.hook.requests).reduce((a, [o, n]) => a + (o === "ok" ? 0 : n), 0) : 0),
+  passed: (x) => (x.hook ? x.hook.passed + x.hook.passed_on_failure : 0),
+  changed: (x) => (x.hook ? x.hook.changed : 0),
+  dropped: (x) => (x.hook ? x.hook.dropped_by_hook + x.hook.dropped_on_failure : 0),
+};
 
 const COLORS = ["#1a5fb4", "#c64600", "#26a269", "#813d9c", "#a51d2d", "#986a44"];
 
@@ -657,8 +669,9 @@ BROKER_TABS.overview = async (body, ns, b) => {
   const summary = h("div", { id: "overview-summary" });
   const charts = h("div", { id: "charts" });
   const nodes = h("div", {});
+  const hooks = h("div", {});
   const plots = {};
-  body.replaceChildren(summary, charts, h("h2", {}, "By node"), nodes);
+  body.replaceChildren(summary, charts, h("h2", {}, "By node"), nodes, hooks);
   const uPlot = await loadUPlot();
 
   // chart draws or updates one chart: series is [[label, [xs, ys]], ...].
@@ -693,28 +706,55 @@ BROKER_TABS.overview = async (body, ns, b) => {
       summary.replaceChildren(h("div", { class: "empty", id: "overview-empty" },
         "No node has reported this broker's counters in the last seconds. A broker's server starts on a node with its first client; connect one with a credential of this broker."));
       nodes.replaceChildren();
+      hooks.replaceChildren();
       return;
     }
     const latest = st.nodes.map((n) => ({ node: n.node, s: n.samples[n.samples.length - 1], r: (f) => { const [, ys] = rates(n.samples, f); return ys.length ? ys[ys.length - 1] : 0; } }));
     const sum = (f) => latest.reduce((acc, n) => acc + f(n), 0);
     const fmt = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
     const card = (label, value) => h("div", { class: "stat" }, h("div", { class: "stat-value" }, value), h("div", { class: "muted" }, label));
+    const hooked = latest.filter((n) => n.s.hook);
     summary.replaceChildren(h("div", { class: "stats" },
       card("connections", sum((n) => n.s.connections)),
       card("messages in / s", fmt(sum((n) => n.r("messages_in")))),
       card("messages out / s", fmt(sum((n) => n.r("messages_out")))),
       card("dropped / s", fmt(sum((n) => n.r("dropped")))),
       card("refused connects / s", fmt(sum((n) => n.r("refused")))),
-      card("ACL denials / s", fmt(sum((n) => n.r("denied"))))));
+      card("ACL denials / s", fmt(sum((n) => n.r("denied")))),
+      hooked.length ? card("hook requests / s", fmt(sum((n) => n.r(hookOf.requests)))) : null,
+      hooked.length ? card("hook failures / s", fmt(sum((n) => n.r(hookOf.failed)))) : null));
     nodes.replaceChildren(h("table", { id: "overview-nodes" },
       h("thead", {}, h("tr", {}, ["Node", "Connections", "Messages in", "Messages out", "Dropped", "Refused connects", "ACL denials", "Reported"].map((x) => h("th", {}, x)))),
       h("tbody", {}, latest.map((n) => h("tr", {}, h("td", {}, n.node), h("td", {}, n.s.connections), h("td", {}, n.s.messages_in), h("td", {}, n.s.messages_out),
         h("td", {}, n.s.dropped), h("td", {}, n.s.refused), h("td", {}, n.s.denied), h("td", {}, when(n.s.time)))))));
+    // The on-publish hook, on the nodes where the broker has one: its
+    // requests by outcome and what became of the messages, since the
+    // broker's server started on the node.
+    hooks.replaceChildren(...(hooked.length === 0 ? [] : [
+      h("h2", {}, "On-publish hook"),
+      h("table", { id: "overview-hook" },
+        h("thead", {}, h("tr", {}, ["Node", "Requests by outcome", "Passed", "Changed", "Dropped by the hook", "Dropped on failure", "Passed on failure", "Retries", "In flight", "Queued"].map((x) => h("th", {}, x)))),
+        h("tbody", {}, hooked.map((n) => {
+          const k = n.s.hook;
+          const outcomes = Object.entries(k.requests).sort(([a], [b]) => (a === "ok" ? -1 : b === "ok" ? 1 : a.localeCompare(b)));
+          return h("tr", { "data-node": n.node }, h("td", {}, n.node),
+            h("td", {}, outcomes.map(([o, c], i) => h("span", { class: o === "ok" ? "badge live" : "badge revoked", "data-outcome": o, title: `requests that ended ${o}` }, `${o} ${c}`, i < outcomes.length - 1 ? " " : ""))),
+            h("td", {}, k.passed), h("td", {}, k.changed), h("td", {}, k.dropped_by_hook), h("td", {}, k.dropped_on_failure),
+            h("td", {}, k.passed_on_failure), h("td", {}, k.retries), h("td", {}, k.in_flight), h("td", {}, k.queued));
+        })))]));
     const multi = st.nodes.length > 1;
     const label = (n, what) => (multi ? `${n.node} ${what}` : what);
     chart("chart-connections", "Connections", st.nodes.map((n) => [label(n, "connections"), [n.samples.map((x) => Date.parse(x.time) / 1000), n.samples.map((x) => x.connections)]]));
     chart("chart-messages", "Messages per second", st.nodes.flatMap((n) => [[label(n, "in"), rates(n.samples, "messages_in")], [label(n, "out"), rates(n.samples, "messages_out")]]));
     chart("chart-problems", "Drops, refusals and denials per second", st.nodes.flatMap((n) => [[label(n, "dropped"), rates(n.samples, "dropped")], [label(n, "refused"), rates(n.samples, "refused")], [label(n, "denied"), rates(n.samples, "denied")]]));
+    const withHook = st.nodes.filter((n) => n.samples.some((x) => x.hook));
+    if (withHook.length) {
+      chart("chart-hook", "On-publish hook: messages per second", withHook.flatMap((n) => [[label(n, "passed"), rates(n.samples, hookOf.passed)], [label(n, "changed"), rates(n.samples, hookOf.changed)], [label(n, "dropped"), rates(n.samples, hookOf.dropped)], [label(n, "failed requests"), rates(n.samples, hookOf.failed)]]));
+    } else if (plots["chart-hook"]) {
+      plots["chart-hook"].u.destroy();
+      delete plots["chart-hook"];
+      $("chart-hook")?.remove();
+    }
   }
   const tick = every(CLIENTS_REFRESH, show);
   cleanups.push(() => { tick(); for (const p of Object.values(plots)) p.u.destroy(); });
@@ -747,7 +787,7 @@ BROKER_TABS.clients = async (body, ns, b) => {
   };
   const show = pagedTable(list, {
     id: "clients",
-    head: ["Client id", "jti", "Node", "Transport", "Remote address", "Connected since", "Subscriptions", "In flight", ""],
+    head: ["Client id", "jti", "Node", "Transport", "Remote address", "Connected since", "Subscriptions", "Messages in / out", "In flight", ""],
     empty: "No client of this broker is connected right now (nodes report every 2 s). Connect one with a credential of this broker.",
     load: async (page) => {
       const env = await api("GET", `${bp}/clients`, { query: { page, per_page: PER_PAGE, search: search.value.trim() } });
@@ -758,6 +798,9 @@ BROKER_TABS.clients = async (body, ns, b) => {
       h("td", { class: "mono" }, c.client_id), h("td", { class: "mono" }, c.jti), h("td", {}, c.node), h("td", {}, c.transport),
       h("td", { class: "mono" }, c.remote_addr), h("td", {}, when(c.connected_at)),
       h("td", { class: "mono" }, c.subscriptions.join(", "), c.subscribed > c.subscriptions.length ? ` … (${c.subscribed} in all)` : ""),
+      // SSE streams are not counted per stream.
+      h("td", { class: "counters", title: "PUBLISH packets received from and sent to the client since it connected" },
+        c.messages_in == null ? "–" : `${c.messages_in} / ${c.messages_out}`),
       h("td", {}, c.inflight),
       h("td", {},
         // A disconnection ends MQTT sessions; an SSE stream ends with its token.

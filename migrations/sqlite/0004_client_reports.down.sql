@@ -1,0 +1,4 @@
+DROP TABLE queued_disconnects;
+DROP TABLE broker_samples;
+DROP TABLE reported_clients;
+DROP TABLE client_reports;

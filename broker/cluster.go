@@ -25,6 +25,10 @@ import (
 //     RetainedStore, from which a broker's server is reloaded when it
 //     starts. broker/retainlog implements it in a file of the node's data
 //     dir; a store shared by the nodes (JetStream, say) would replace it.
+//   - Persistent sessions: mochi keeps a session on the node its client
+//     connected to; the node also writes its subscriptions to a
+//     SessionStore, from which another node resumes it when the client
+//     connects there (broker/node/fleetsession.go).
 
 // Message is an application message as it would cross node boundaries.
 type Message struct {
@@ -124,4 +128,98 @@ type SharedRetainedStore interface {
 	// them now (it has lost its connection, its last load failed): the
 	// watch then goes on, and applies them once it can.
 	WatchRetained(brokerID string, apply func(*Message)) (loaded <-chan struct{}, stop func())
+}
+
+// Journal is one broker's log of its recent messages, shared by the
+// nodes of a fleet, from which SSE clients resume on any node: every
+// message accepted on any node gets one sequence number, the same on
+// every node, and the log keeps the messages of a bounded window (the
+// SSE replay age, and a count and byte limit per broker).
+type Journal interface {
+	// Open makes the log if needed and returns its epoch, which names
+	// this lifetime of the log: sequence numbers of another epoch mean
+	// nothing here.
+	Open(ctx context.Context) (epoch uint64, err error)
+	// Last returns the sequence number of the newest message in the log
+	// (0 when it has never held one).
+	Last(ctx context.Context) (uint64, error)
+	// Follow calls deliver, on one goroutine and in log order, with each
+	// message whose topic filter matches and whose sequence number is
+	// above after, until stop is called. It resumes by itself after a
+	// connection loss, without gap or repetition.
+	Follow(ctx context.Context, filter string, after uint64, deliver func(JournalEntry)) (stop func(), err error)
+	// Read returns the messages filter matches with sequence numbers in
+	// (after, upto], oldest first: the newest limit of them when there
+	// are more. complete is false when some may be missing: the log no
+	// longer holds the message after after, or there were more than
+	// limit.
+	Read(ctx context.Context, filter string, after, upto uint64, limit int) (entries []JournalEntry, complete bool, err error)
+	// Delete removes the log, once the broker is deleted.
+	Delete(ctx context.Context) error
+}
+
+// JournalEntry is one message of a Journal and its sequence number.
+type JournalEntry struct {
+	Seq     uint64
+	Message *Message
+}
+
+// StoredSession is what a fleet keeps of a persistent MQTT session (Clean
+// Start 0, Session Expiry above 0), so that the client resumes it on any
+// node: its subscriptions, and the connection that owns it. Messages
+// queued for it stay on the node that queued them.
+type StoredSession struct {
+	BrokerID string
+	ClientID string
+	// Node and At name the connection that owns the session, as its Claim
+	// does: a store never lets an earlier connection overwrite a later
+	// one's session.
+	Node string
+	At   time.Time
+	// Expiry is the session expiry interval.
+	Expiry time.Duration
+	// Disconnected is when the owning connection ended; zero while it is
+	// connected. The session expires Expiry after it.
+	Disconnected  time.Time
+	Subscriptions []StoredSubscription
+}
+
+// Owner is the claim of the connection that owns the session.
+func (s *StoredSession) Owner() Claim {
+	return Claim{ClientID: s.ClientID, Node: s.Node, At: s.At}
+}
+
+// Expired reports whether the session has expired at now.
+func (s *StoredSession) Expired(now time.Time) bool {
+	return !s.Disconnected.IsZero() && !s.Disconnected.Add(s.Expiry).After(now)
+}
+
+// StoredSubscription is a subscription of a stored session, with its
+// SUBSCRIBE options.
+type StoredSubscription struct {
+	Filter            string
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	Identifier        int // the subscription identifier; 0 for none
+}
+
+// SessionStore keeps the persistent sessions of the fleet's clients.
+// Writes are ordered by owner: a write for a connection that another
+// connection superseded (Claim.Supersedes) changes nothing.
+type SessionStore interface {
+	// LoadSession returns the session of a broker's client id, or nil
+	// when there is none or it has expired.
+	LoadSession(ctx context.Context, brokerID, clientID string) (*StoredSession, error)
+	// SaveSession stores s, unless a later connection owns the stored
+	// session. A session whose connection ended is removed once it
+	// expires.
+	SaveSession(ctx context.Context, s *StoredSession) error
+	// DeleteSession deletes the session owner owns; nothing if a later
+	// connection owns it.
+	DeleteSession(ctx context.Context, brokerID string, owner Claim) error
+	// DeleteSessions deletes every session of a broker, once the broker
+	// is deleted.
+	DeleteSessions(ctx context.Context, brokerID string) error
 }

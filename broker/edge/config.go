@@ -41,6 +41,16 @@ type Bus interface {
 	Retained(filter string) []*broker.Message
 }
 
+// JournaledBus is a Bus whose broker keeps a Journal shared by the
+// nodes of a fleet. Its SSE streams then follow the journal rather than
+// the bus, so that their event ids are the journal's sequence numbers,
+// which every node resolves: a client resumes on any node.
+type JournaledBus interface {
+	Bus
+	// Journal returns the broker's journal; nil when the node runs alone.
+	Journal() broker.Journal
+}
+
 // Config configures the edge. A zero field takes its default, listed in
 // DefaultConfig.
 type Config struct {
@@ -96,6 +106,12 @@ type Config struct {
 	Keys broker.KeyIssuer
 	// Logger receives the edge's logs, which never contain a token.
 	Logger *slog.Logger
+}
+
+// ReplayWindow returns the bounds of the edge's SSE replay buffers, after
+// defaults: a count of zero or less keeps none.
+func (s *Server) ReplayWindow() (count int, age time.Duration) {
+	return s.cfg.ReplayCount, s.cfg.ReplayAge
 }
 
 // DefaultConfig returns the defaults of the zero fields of a Config.

@@ -29,4 +29,13 @@
 // the replay buffers; one that cannot be served (another epoch, or a gap
 // the buffer no longer covers) gets the retained messages first when
 // durable=true.
+//
+// # In a fleet
+//
+// When the broker's bus has a Journal (JournaledBus: a node of a fleet),
+// the subscriptions follow the journal instead of the bus, the epoch is
+// the journal's and sequence numbers are the journal's, the same on every
+// node: a client resumes on any node, and what a buffer no longer holds
+// (or never held, on a node the client was not on) is read from the
+// journal, before the buffer and the live events, without gap or repeat.
 package edge

@@ -87,11 +87,12 @@ func appendControlEvent(b []byte, id []byte, event string, data any) []byte {
 //	<epoch>-<seq>[.<seq>...]
 //
 // epoch is 16 lower-case hex digits (zero-padded), naming the lifetime of
-// the broker's hub on this node; seq, in decimal, is for each filter of
-// the request (sorted, as subscribeParams lists them) the sequence number
-// of the last message of that filter the client has. Sequence numbers
-// come from one counter per hub, so that a filter whose subscription was
-// dropped and made again never reuses one.
+// the broker's hub on this node, or in a fleet that of the broker's
+// journal; seq, in decimal, is for each filter of the request (sorted, as
+// subscribeParams lists them) the sequence number of the last message of
+// that filter the client has. Sequence numbers come from one counter per
+// hub (in a fleet, the journal's), so that a filter whose subscription
+// was dropped and made again never reuses one.
 
 // appendEventID appends the id for cursor in epoch.
 func appendEventID(b []byte, epoch uint64, cursor []uint64) []byte {

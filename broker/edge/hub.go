@@ -25,9 +25,17 @@ type hub struct {
 	srv   *Server
 	id    string // broker id
 	bus   Bus
-	rate  *limiter // nil: no message rate
-	epoch uint64
-	seq   atomic.Uint64 // the last sequence number handed out
+	rate  *limiter      // nil: no message rate
+	epoch uint64        // in a fleet, the journal's, set once by open
+	seq   atomic.Uint64 // the last sequence number handed out, without a journal
+
+	// journal, in a fleet, is the broker's log shared by the nodes: the
+	// subscriptions follow it instead of the bus, and their events carry
+	// its sequence numbers. nil on a node that runs alone.
+	journal broker.Journal
+	jmu     sync.Mutex
+	opened  bool     // the journal is open and epoch is its; guarded by jmu
+	opening *opening // the open under way, if any; guarded by jmu
 
 	sessions broker.Sessions // the streams, for enforcement
 
@@ -54,7 +62,82 @@ func newHub(srv *Server, id string, bus Bus) *hub {
 	if srv.cfg.MessageRate > 0 {
 		h.rate = newLimiter(srv.cfg.MessageRate, srv.cfg.MessageBurst, maxRateBuckets)
 	}
+	if jb, ok := bus.(JournaledBus); ok && srv.cfg.ReplayCount > 0 {
+		h.journal = jb.Journal()
+	}
 	return h
+}
+
+// journalTimeout bounds each call into the journal a stream's start
+// makes.
+const journalTimeout = 5 * time.Second
+
+// errNoJournal refuses a stream while the fleet's journal cannot be
+// reached: its events would have no id another node could resume from.
+var errNoJournal = &Error{EUNAVAILABLE, "the fleet's SSE journal is not reachable (NATS); try again"}
+
+// open opens the broker's journal, in a fleet, once: its epoch becomes
+// the hub's. It is called before a stream reads the hub's epoch. One
+// request opens it, without holding jmu over the call; the others wait
+// for its result, as long as their own request lasts.
+func (h *hub) open(ctx context.Context) *Error {
+	if h.journal == nil {
+		return nil
+	}
+	h.jmu.Lock()
+	if h.opened {
+		h.jmu.Unlock()
+		return nil
+	}
+	if p := h.opening; p != nil {
+		h.jmu.Unlock()
+		select {
+		case <-p.done:
+			return p.err
+		case <-ctx.Done():
+			return errNoJournal
+		}
+	}
+	p := &opening{done: make(chan struct{})}
+	h.opening = p
+	h.jmu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	defer cancel()
+	epoch, err := h.journal.Open(ctx)
+	h.jmu.Lock()
+	if err != nil {
+		h.srv.log.Warn("opening the SSE journal", "broker_id", h.id, "error", err)
+		p.err = errNoJournal
+	} else {
+		h.epoch, h.opened = epoch, true
+	}
+	h.opening = nil
+	h.jmu.Unlock()
+	close(p.done)
+	return p.err
+}
+
+// opening is an open of the journal under way, and its outcome once done
+// is closed.
+type opening struct {
+	done chan struct{}
+	err  *Error
+}
+
+// follow makes subscription s follow the journal from its newest
+// message on.
+func (h *hub) follow(s *subscription) (func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	last, err := h.journal.Last(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.floor, s.last = last, last
+	s.mu.Unlock()
+	return h.journal.Follow(ctx, s.filter, last, s.deliverEntry)
 }
 
 // event is one message as SSE clients get it, rendered once.
@@ -124,10 +207,19 @@ func (h *hub) acquire(ctx context.Context, filter string) (*subscription, *Error
 	h.subs[filter] = s
 	h.mu.Unlock()
 
-	cancel, err := h.bus.Subscribe(filter, s.deliver)
+	var cancel func()
+	var err error
+	if h.journal != nil {
+		cancel, err = h.follow(s)
+	} else {
+		cancel, err = h.bus.Subscribe(filter, s.deliver)
+	}
 
 	h.mu.Lock()
 	switch {
+	case err != nil && h.journal != nil:
+		h.srv.log.Warn("following the SSE journal", "filter", filter, "error", err)
+		s.err = errNoJournal
 	case err != nil:
 		h.srv.log.Error("subscribing the SSE hub", "filter", filter, "error", err)
 		s.err = errorf(EINTERNAL, "internal error")
@@ -195,17 +287,37 @@ func (h *hub) dropLocked(s *subscription) func() {
 
 // deliver is the bus callback: it runs on the publisher's goroutine, so
 // it renders the event once and only pushes it to each stream's queue.
-func (s *subscription) deliver(m *broker.Message) {
+func (s *subscription) deliver(m *broker.Message) { s.add(0, m) }
+
+// deliverEntry is the journal's callback, in a fleet: the event's
+// sequence number is the journal's.
+func (s *subscription) deliverEntry(e broker.JournalEntry) { s.add(e.Seq, e.Message) }
+
+// newEvent renders message m as event seq; nil when m has expired.
+func newEvent(seq uint64, m *broker.Message, now time.Time) *event {
+	if !m.Expiry.IsZero() && !m.Expiry.After(now) {
+		return nil
+	}
+	return &event{seq: seq, at: now.UnixNano(), body: appendEventBody(make([]byte, 0, len(m.Payload)+32), m.Payload)}
+}
+
+// add stores and pushes message m as event seq, or as the hub's next
+// sequence number when seq is 0.
+func (s *subscription) add(seq uint64, m *broker.Message) {
 	h := s.hub
 	cfg := &h.srv.cfg
 	now := time.Now()
-	if !m.Expiry.IsZero() && !m.Expiry.After(now) {
+	ev := newEvent(seq, m, now)
+	if ev == nil {
 		return
 	}
-	ev := &event{at: now.UnixNano(), body: appendEventBody(make([]byte, 0, len(m.Payload)+32), m.Payload)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ev.seq = h.seq.Add(1)
+	if seq == 0 {
+		ev.seq = h.seq.Add(1)
+	} else if seq <= s.last {
+		return // before the subscription's start: the client reads it from the journal
+	}
 	s.last = ev.seq
 	if cfg.ReplayCount > 0 {
 		s.ring = append(s.ring, ev)
@@ -243,8 +355,10 @@ func (s *subscription) trim(now time.Time) {
 // client was subscribed before at a position the buffer cannot tell
 // (resume). start is the cursor value before the missed events, gap
 // reports that messages may have been lost, and live is the cursor value
-// from which the stream's queue takes over.
-func (s *subscription) attach(c *client, idx int, from uint64, known, resume bool) (missed []*event, start uint64, gap bool, live uint64) {
+// from which the stream's queue takes over. In a fleet, a known position
+// older than the buffer is read from the journal: read, above start,
+// says that the client also missed the journal's events in (start, read].
+func (s *subscription) attach(c *client, idx int, from uint64, known, resume bool) (missed []*event, start uint64, gap bool, live, read uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.trim(time.Now())
@@ -257,12 +371,15 @@ func (s *subscription) attach(c *client, idx int, from uint64, known, resume boo
 				missed = append(missed, ev)
 			}
 		}
+	case known && s.hub.journal != nil:
+		start, read = from, s.floor
+		missed = append(missed, s.ring...)
 	case known || resume:
 		start, gap = s.floor, true
 		missed = append(missed, s.ring...)
 	}
 	s.clients[c] = idx
-	return missed, start, gap, s.last
+	return missed, start, gap, s.last, read
 }
 
 func (s *subscription) detach(c *client) {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -207,6 +208,9 @@ func (s *Server) authorizeRead(r *http.Request, b *broker.Broker) (subscribePara
 // (stream-error) and the end of the stream.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Broker) {
 	p, g, h, perr := s.authorizeRead(r, b)
+	if perr == nil {
+		perr = h.open(r.Context())
+	}
 	if perr != nil {
 		writeError(w, perr)
 		return
@@ -253,7 +257,15 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		if known {
 			at = from[i]
 		}
-		m, start, gap, l := sub.attach(c, i, at, known, resume)
+		m, start, gap, l, read := sub.attach(c, i, at, known, resume)
+		if read > start {
+			var older []*event
+			older, gap = s.readJournal(r.Context(), h, f, start, read)
+			if gap && older == nil {
+				start = read // the journal did not answer
+			}
+			m = append(older, m...)
+		}
 		for _, ev := range m {
 			missed = append(missed, item{idx: i, ev: ev})
 		}
@@ -304,6 +316,28 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, b *broker.Brok
 		return
 	}
 	s.stream(c, out, p.filters, missed, retained, live)
+}
+
+// readJournal returns the events of filter in (after, upto] from the
+// fleet's journal, at most ReplayCount (the newest), and whether some
+// may be missing: the journal no longer held them, there were more, or
+// it could not be read (then it returns nil).
+func (s *Server) readJournal(ctx context.Context, h *hub, filter string, after, upto uint64) ([]*event, bool) {
+	ctx, cancel := context.WithTimeout(ctx, journalTimeout)
+	defer cancel()
+	entries, complete, err := h.journal.Read(ctx, filter, after, upto, s.cfg.ReplayCount)
+	if err != nil {
+		s.log.Warn("reading the SSE journal", "broker_id", h.id, "filter", filter, "error", err)
+		return nil, true
+	}
+	now := time.Now()
+	out := make([]*event, 0, len(entries))
+	for _, e := range entries {
+		if ev := newEvent(e.Seq, e.Message, now); ev != nil {
+			out = append(out, ev)
+		}
+	}
+	return out, !complete
 }
 
 func cmpUint(a, b uint64) int {

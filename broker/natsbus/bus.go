@@ -41,10 +41,14 @@ type Config struct {
 	// bus reconnects; past it, publishes fail and are counted as drops.
 	// Default: 8 MiB.
 	ReconnectBuffer int
-	// RetainedReplicas is the replication of the retained message bucket
-	// in JetStream. Default: 3 when NATS reports three servers or more
+	// RetainedReplicas is the replication of the retained message and
+	// session buckets in JetStream. Default: 3 when NATS reports three servers or more
 	// (R3 survives one server's loss), else 1.
 	RetainedReplicas int
+	// JournalMessages and JournalBytes bound, per broker, the SSE replay
+	// journal (Bus.Journal), oldest messages dropped first. Default:
+	// 10,000 messages and 16 MiB.
+	JournalMessages, JournalBytes int64
 	// Logger receives the bus's logs. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -65,7 +69,9 @@ type Stats struct {
 	// Reconnects counts the reconnections to NATS.
 	Reconnects uint64
 	// JetStreamErrors counts the failures of the retained message store's
-	// watches, each retried.
+	// writes and watches (each watch retried), of the SSE journals' and of
+	// the session store's
+	// calls.
 	JetStreamErrors uint64
 }
 
@@ -121,6 +127,12 @@ func Connect(cfg Config) (*Bus, error) {
 	}
 	if cfg.ReconnectBuffer <= 0 {
 		cfg.ReconnectBuffer = 8 << 20
+	}
+	if cfg.JournalMessages <= 0 {
+		cfg.JournalMessages = 10_000
+	}
+	if cfg.JournalBytes <= 0 {
+		cfg.JournalBytes = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -188,6 +200,19 @@ func (b *Bus) asyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
 		return
 	}
 	b.log.Error("NATS error", "error", err)
+}
+
+// replicas returns the replication of a JetStream stream the fleet
+// shares: n when positive, else 3 when NATS reports three servers or more
+// (R3 survives one server's loss), else 1.
+func (b *Bus) replicas(n int) int {
+	switch {
+	case n > 0:
+		return n
+	case len(b.nc.Servers()) >= 3:
+		return 3
+	}
+	return 1
 }
 
 // NodeID returns the node's id on the bus.

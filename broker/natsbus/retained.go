@@ -113,6 +113,20 @@ func (b *Bus) Retained(replicas int) (*Retained, error) {
 	return &Retained{bus: b, js: js, replicas: replicas, binding: make(chan struct{}, 1)}, nil
 }
 
+// keyValue makes the bucket of cfg, or binds it and updates its
+// configuration if it exists.
+func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	// Create first: a create of the same config as a bucket that exists,
+	// or is being created by another node, succeeds; an update (what
+	// CreateOrUpdateKeyValue tries first) of a replicated stream that
+	// another node is creating is left unanswered until its deadline.
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.UpdateKeyValue(ctx, cfg) // another replication
+	}
+	return kv, err
+}
+
 // bucket binds the bucket, making it if needed. One call at a time asks
 // JetStream, so that the watches of the brokers a node starts at once
 // and their first retained publishes make one request, not one each.
@@ -129,28 +143,13 @@ func (r *Retained) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if kv := r.kv.Load(); kv != nil {
 		return *kv, nil
 	}
-	replicas := r.replicas
-	if replicas <= 0 {
-		replicas = 1
-		if len(r.bus.nc.Servers()) >= 3 {
-			replicas = 3
-		}
-	}
-	cfg := jetstream.KeyValueConfig{
+	kv, err := keyValue(ctx, r.js, jetstream.KeyValueConfig{
 		Bucket:         RetainedBucket,
 		Description:    "Pub/Sub retained messages, one key per broker and topic",
 		History:        1,
-		Replicas:       replicas,
+		Replicas:       r.bus.replicas(r.replicas),
 		LimitMarkerTTL: markerTTL,
-	}
-	// Create first: a create of the same config as a bucket that exists,
-	// or is being created by another node, succeeds; an update (what
-	// CreateOrUpdateKeyValue tries first) of a replicated stream that
-	// another node is creating is left unanswered until its deadline.
-	kv, err := r.js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = r.js.UpdateKeyValue(ctx, cfg) // another replication
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: the retained message bucket: %w", err)
 	}

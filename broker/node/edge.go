@@ -80,7 +80,17 @@ type bus struct {
 	srv    *server
 	cl     *mqtt.Client // the inline client HTTP publishes come from
 	nextID atomic.Int64 // inline subscription ids
+
+	// journal is the broker's SSE journal in a fleet (journal.go); nil
+	// when the node runs alone.
+	journal broker.Journal
 }
+
+var _ edge.JournaledBus = (*bus)(nil)
+
+// Journal returns the broker's SSE journal, nil without a fleet
+// (edge.JournaledBus).
+func (b *bus) Journal() broker.Journal { return b.journal }
 
 func newBus(s *server) *bus {
 	cl := s.mochi.NewClient(nil, mqtt.LocalListener, "$edge", true)

@@ -59,6 +59,11 @@ type serverFleet struct {
 	claims    sync.Map     // client id → claim: the connected clients and when they connected
 	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
 	takeovers atomic.Int64 // connections ended for a connection on another node
+
+	sessionCounters                // fleetsession.go
+	writes          sync.WaitGroup // session store writes in the background
+	deleting        atomic.Int64   // how many of them
+	warned          atomic.Int64   // unix time of the last warning about the bus
 }
 
 // claim is when a client connected here.
@@ -126,6 +131,9 @@ func (s *server) joinFleet() error {
 	// that hands every message to one node with a member, which delivers
 	// it to one of its members (DeliverShared).
 	s.mochi.Options.FleetShared = true
+	if s.node.sessions != nil {
+		s.mochi.Options.ResumeSession = s.resumeSession
+	}
 	s.mochi.Topics.Interest = func(filter, shared string, on bool) {
 		if len(filter) > 0 && filter[0] == '$' {
 			return // nobody may publish to $ topics
@@ -148,6 +156,7 @@ func (s *server) leaveFleet() {
 	if s.fleet.unwatch != nil {
 		s.fleet.unwatch()
 	}
+	s.fleet.writes.Wait() // session store writes, each bounded by sessionWait
 }
 
 // applyRetained mirrors a change of the fleet's retained messages, this
@@ -164,15 +173,21 @@ func (s *server) applyRetained(m *broker.Message) {
 
 // claimed ends the connection of a client id that connected on another
 // node since it connected here (DISCONNECT 0x8E), and drops its session
-// here: one client id has one connection and one session fleet-wide.
+// here, connected or offline: one client id has one connection and one
+// session fleet-wide, and a persistent session resumes on the other node
+// from the fleet's store (fleetsession.go).
 func (s *server) claimed(c broker.Claim) {
 	v, ok := s.fleet.claims.Load(c.ClientID)
 	if !ok {
+		s.movedAway(c)
 		return
 	}
 	local := v.(claim)
 	if !c.Supersedes(local.at, s.node.bus.NodeID()) {
 		return // ours is the later one: the other node ends its own
+	}
+	if sess := sessionOf(local.cl); sess != nil {
+		sess.moved.Store(true)
 	}
 	s.fleet.kicked.Store(local.cl, struct{}{})
 	s.fleet.takeovers.Add(1)
@@ -199,9 +214,8 @@ func (s *server) deliverRemote(m *broker.Message, shared string) {
 // or 2 publisher's PUBACK means the bus has the message.
 type fleetHook struct {
 	mqtt.HookBase
-	srv    *server
-	link   broker.Link
-	warned atomic.Int64 // unix time of the last warning about the bus
+	srv  *server
+	link broker.Link
 }
 
 var _ mqtt.InPlaceHook = (*fleetHook)(nil)
@@ -210,9 +224,15 @@ var _ mqtt.InPlaceHook = (*fleetHook)(nil)
 func (h *fleetHook) ID() string { return "pubsub-fleet" }
 
 // Provides tells mochi the hook follows publishes, subscriptions for the
-// retained messages, and connections for the fleet-wide client ids.
+// retained messages and the fleet's sessions, and connections for the
+// fleet-wide client ids.
 func (h *fleetHook) Provides(b byte) bool {
-	return b == mqtt.OnPublish || b == mqtt.OnSessionEstablished || b == mqtt.OnDisconnect || b == mqtt.OnWillSent || b == mqtt.OnSubscribe
+	switch b {
+	case mqtt.OnPublish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnWillSent,
+		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribed:
+		return true
+	}
+	return false
 }
 
 // OnSubscribe holds a SUBSCRIBE, briefly, until the retained messages it
@@ -230,26 +250,51 @@ func (h *fleetHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
 }
 
 // OnSessionEstablished claims the client id across the fleet, once the
-// client has its CONNACK.
+// client has its CONNACK, after storing its session if it is persistent
+// (or deleting a stored one it does not keep). The claim's time is taken
+// as it is noted here: a claim from another node that comes before was
+// made earlier, and one that comes after finds this one, so that two
+// nodes always agree on which connection is the later.
 func (h *fleetHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
-	if sessionOf(cl) == nil {
+	sess := sessionOf(cl)
+	if sess == nil {
 		return
 	}
-	at := time.Now()
-	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: at})
-	if err := h.link.Claim(cl.ID, at); err != nil {
+	sess.at = time.Now()
+	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: sess.at})
+	kept := h.srv.sessionEstablished(sess, cl)
+	if err := h.link.Claim(cl.ID, sess.at); err != nil {
 		h.srv.log.Warn("could not claim a client id across the fleet", "client_id", cl.ID, "error", err)
+	}
+	if !kept {
+		h.srv.discardSession(sess)
 	}
 }
 
+// OnSubscribed saves a persistent session's subscriptions for the other
+// nodes, before its SUBACK.
+func (h *fleetHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, _ []byte) {
+	h.srv.sessionChanged(cl, pk)
+}
+
+// OnUnsubscribed saves a persistent session's subscriptions for the
+// other nodes, before its UNSUBACK.
+func (h *fleetHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	h.srv.sessionChanged(cl, pk)
+}
+
 // OnDisconnect forgets the client's claim and, when another node took
-// its client id over, drops the session mochi would keep here.
+// its client id over, drops the session mochi would keep here, with the
+// QoS 1 and 2 messages queued for it (counted).
 func (h *fleetHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 	if v, ok := h.srv.fleet.claims.Load(cl.ID); ok && v.(claim).cl == cl {
 		h.srv.fleet.claims.CompareAndDelete(cl.ID, v)
 	}
 	if _, ok := h.srv.fleet.kicked.LoadAndDelete(cl); ok && !expire {
-		h.srv.mochi.DropSession(cl)
+		queued := cl.State.Inflight.Len()
+		if h.srv.mochi.DropSession(cl) {
+			h.srv.fleet.queuedDrops.Add(int64(queued))
+		}
 	}
 }
 
@@ -267,10 +312,7 @@ func (h *fleetHook) OnPublishInPlace(_ *mqtt.Client, pk *packets.Packet) error {
 func (h *fleetHook) forward(pk *packets.Packet) {
 	m := messageOf(h.srv.id, pk)
 	if err := h.link.Publish(m); err != nil {
-		now := time.Now().Unix()
-		if last := h.warned.Load(); now-last >= 60 && h.warned.CompareAndSwap(last, now) {
-			h.srv.log.Warn("a message reached this node's subscribers only: the bus refused it", "topic", pk.TopicName, "error", err)
-		}
+		h.srv.fleet.warn(h.srv, "a message reached this node's subscribers only: the bus refused it", "topic", pk.TopicName, "error", err)
 	}
 }
 
@@ -282,8 +324,10 @@ var (
 	descFleetPubDrops  = newDesc("pubsub_fleet_publish_drops_total", "Messages the bus refused (NATS down past the reconnect buffer, subject or payload too large); they reached this node's subscribers only.")
 	descFleetRecvDrops = newDesc("pubsub_fleet_receive_drops_total", "Messages from other nodes lost because this node did not keep up (slow consumer) or could not read them.")
 	descFleetReconnect = newDesc("pubsub_fleet_reconnects_total", "Reconnections to NATS.")
-	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed writes and watches of the fleet's retained messages in JetStream.")
+	descFleetJSErrors  = newDesc("pubsub_fleet_jetstream_errors_total", "Failed reads, writes and watches of the fleet's retained messages and sessions, and failed calls to the SSE journals, in JetStream.")
 	descFleetTakeovers = newDesc("pubsub_fleet_takeovers_total", "Connections ended (DISCONNECT 0x8E) because their client id connected on another node.")
+	descFleetResumed   = newDesc("pubsub_fleet_sessions_resumed_total", "Persistent sessions resumed on this node from the fleet's store (their client id had its session on another node).")
+	descFleetQueued    = newDesc("pubsub_fleet_session_messages_dropped_total", "QoS 1 and 2 messages queued on this node for sessions that moved to another node, dropped.")
 	descFleetRetained  = newDesc("pubsub_fleet_retained_updates_total", "Retained messages loaded or changed from the fleet's store (any node's, this one's included).", "broker")
 )
 
@@ -308,7 +352,9 @@ func (n *Node) collectFleetMetrics(ch chan<- prometheus.Metric, servers []*serve
 		{descFleetRecvDrops, st.ReceiveDrops},
 		{descFleetReconnect, st.Reconnects},
 		{descFleetJSErrors, st.JetStreamErrors},
-		{descFleetTakeovers, uint64(n.takeovers())},
+		{descFleetTakeovers, uint64(fleetSum(servers, func(s *server) int64 { return s.fleet.takeovers.Load() }))},
+		{descFleetResumed, uint64(fleetSum(servers, func(s *server) int64 { return s.fleet.resumed.Load() }))},
+		{descFleetQueued, uint64(fleetSum(servers, func(s *server) int64 { return s.fleet.queuedDrops.Load() }))},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(c.v))
 	}
@@ -340,11 +386,11 @@ func (n *Node) FleetNodeID() string {
 	return n.bus.NodeID()
 }
 
-// takeovers counts the cross-node takeovers of every server.
-func (n *Node) takeovers() int64 {
+// fleetSum sums a counter of servers.
+func fleetSum(servers []*server, counter func(*server) int64) int64 {
 	var t int64
-	for _, s := range n.serverList() {
-		t += s.fleet.takeovers.Load()
+	for _, s := range servers {
+		t += counter(s)
 	}
 	return t
 }

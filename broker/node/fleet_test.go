@@ -18,8 +18,9 @@ import (
 // fleet is two nodes serving the same brokers, joined by NATS.
 type fleet struct {
 	nats   *natstest.Cluster
-	base   *env // a node without NATS, for comparison
-	n1, n2 *env // the same brokers and certificates, each dialing its node
+	base   *env              // a node without NATS, for comparison
+	n1, n2 *env              // the same brokers and certificates, each dialing its node
+	store  *natsbus.Sessions // the fleet's session store, read by the test (fleetsession_test.go)
 	edit   func(*node.Config)
 }
 
@@ -71,8 +72,6 @@ func TestFleetCrossNodeDelivery(t *testing.T) {
 	if _, err := ws.subscribe(t, "room/#", 0); err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := f.n2.brokers["a"].token(t, nil)
-	sse := f.n2.subscribeSSE("a", "topic=room/%2B", tok, nil)
 	other, _ := f.n2.mustConnect("b") // another broker: gets nothing
 	if _, err := other.subscribe(t, "#", 0); err != nil {
 		t.Fatal(err)
@@ -82,6 +81,11 @@ func TestFleetCrossNodeDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitInterest(t, "a", "room/1")
+	// SSE streams follow the broker's journal, a JetStream stream that
+	// is itself an interest in every topic of the broker: open it once
+	// the MQTT subscribers' interest is known.
+	tok, _ := f.n2.brokers["a"].token(t, nil)
+	sse := f.n2.subscribeSSE("a", "topic=room/%2B", tok, nil)
 
 	pub, _ := f.n1.mustConnect("a")
 	if _, err := pub.publish(t, "room/1", 1, "over MQTT"); err != nil {
@@ -215,11 +219,12 @@ func TestFleetInterestLeavesNoStaleSubscriptions(t *testing.T) {
 	_ = c2.Disconnect(&paho.Disconnect{})
 	subs(0)
 
+	// An SSE stream follows the broker's journal (a JetStream consumer),
+	// not the broker's subjects.
 	tok, _ := f.n2.brokers["a"].token(t, nil)
 	sse := f.n2.subscribeSSE("a", "topic=u", tok, nil)
-	subs(1)
-	sse.resp.Body.Close()
 	subs(0)
+	sse.resp.Body.Close()
 
 	// A session kept offline keeps its interest, so that its messages
 	// queue; taken over, it keeps it once.
@@ -395,8 +400,11 @@ func TestFleetTakeover(t *testing.T) {
 	if got := f.n1.metric("pubsub_fleet_takeovers_total"); got != 1 {
 		t.Fatalf("pubsub_fleet_takeovers_total = %d on node 1, want 1", got)
 	}
-	// Node 1 dropped the session it would have kept, and its interest.
-	natstest.Poll(t, "no stale NATS subscription", func() bool { return f.nats.Subscriptions(t, "pubsub.") == 0 })
+	// Node 1 dropped the session it would have kept, and its interest:
+	// the session lives on node 2 (fleetsession_test.go).
+	natstest.Poll(t, "no stale NATS subscription", func() bool {
+		return subscriptions(f.n1, "a") == 0 && f.nats.Subscriptions(t, "pubsub.") == 1
+	})
 	if got := f.n2.metric("pubsub_fleet_takeovers_total"); got != 0 {
 		t.Fatalf("node 2 ended %d connections", got)
 	}

@@ -49,6 +49,7 @@ type Node struct {
 	retained broker.RetainedStore // nil: retained messages live in memory only
 	closeRet func() error         // closes a store the node opened
 	bus      *natsbus.Bus         // the fleet's bus; nil without NATS (fleet.go)
+	sessions broker.SessionStore  // the fleet's persistent sessions; nil without NATS (fleetsession.go)
 
 	wg        sync.WaitGroup // accept loops and connections
 	closeOnce sync.Once
@@ -140,6 +141,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.startFleet(); err != nil {
 		_ = opsLn.Close()
 		return fail(fmt.Errorf("node: %w", err))
+	}
+	if n.bus != nil {
+		if n.sessions, err = n.fleetSessions(); err != nil {
+			_ = opsLn.Close()
+			n.closeFleet()
+			return fail(fmt.Errorf("node: %w", err))
+		}
 	}
 	switch {
 	case n.cfg.RetainedStore != nil:
@@ -273,12 +281,25 @@ func (n *Node) Apply(st *broker.State) {
 		}
 	}
 	n.edge.Apply(old, st, now)
+	if old != nil {
+		for b := range old.Brokers() {
+			if st.Broker(b.ID) == nil {
+				n.deleteJournal(b.ID)
+			}
+		}
+	}
 	if n.retained != nil && old != nil {
 		// A deleted broker's retained messages go with it.
 		for b := range old.Brokers() {
 			if st.Broker(b.ID) == nil {
 				if err := n.retained.DeleteRetained(context.Background(), b.ID); err != nil {
 					n.log.Error("deleting a deleted broker's retained messages", "broker", b.Hostname, "error", err)
+				}
+				if n.sessions == nil {
+					continue
+				}
+				if err := n.sessions.DeleteSessions(context.Background(), b.ID); err != nil {
+					n.log.Error("deleting a deleted broker's sessions", "broker", b.Hostname, "error", err)
 				}
 			}
 		}

@@ -104,6 +104,9 @@ func newServer(n *Node, b *broker.Broker) (*server, error) {
 	if err := s.joinFleet(); err != nil {
 		return nil, err
 	}
+	if err := s.joinJournal(); err != nil {
+		return nil, err
+	}
 	if err := s.mochi.AddListener(s.ln); err != nil {
 		return nil, err
 	}
@@ -194,10 +197,14 @@ func (s *server) ended(sess *session) {
 	switch {
 	case sess.cl.IsTakenOver() || !s.mochi.Retains(sess.cl):
 		sess.disconnected(0)
+		s.sessionEnded(sess, false)
 	case dropsState(sess.endedFor()):
 		sess.disconnected(0)
 		s.dropOffline(sess, sess.endedFor())
 	case sess.disconnected(keepFor(sess.cl)):
+		// Kept in the fleet's store also when this server is closing:
+		// the client may resume it on another node.
+		s.sessionEnded(sess, true)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -206,6 +213,10 @@ func (s *server) ended(sess *session) {
 		s.offline[sess.clientID] = sess
 		s.mu.Unlock()
 		return
+	default:
+		// Ended by the node (an expired token, a shutdown): mochi keeps
+		// the session, and so does the fleet, unless its broker is gone.
+		s.sessionEnded(sess, sess.endedFor() != broker.RefuseDeleted)
 	}
 	s.sessions.Unregister(sess)
 }
@@ -217,9 +228,14 @@ func dropsState(r *broker.Refusal) bool {
 	return r == broker.RefuseRevoked || r == broker.RefuseKeyRemoved || r == broker.RefuseTooOld
 }
 
-// dropOffline drops what mochi keeps of an offline session ended for r.
+// dropOffline drops what mochi keeps of an offline session ended for r,
+// and, when r takes its credentials away for good, what the fleet's
+// store keeps.
 func (s *server) dropOffline(sess *session, r *broker.Refusal) {
 	s.forget(sess)
+	if dropsState(r) {
+		s.sessionEnded(sess, false)
+	}
 	s.mu.Lock()
 	closed := s.closed // mochi is closing: nothing to keep anyway
 	s.mu.Unlock()

@@ -31,6 +31,14 @@ type session struct {
 
 	established atomic.Bool
 
+	// at is when the session was established, in a fleet: its claim on
+	// the client id, and the owner of its session in the fleet's store
+	// (fleetsession.go). Set once, before the claim.
+	at time.Time
+	// stored is set once the fleet's store may hold the session: saved,
+	// or resumed from there; moved once another node took it over.
+	stored, moved atomic.Bool
+
 	mu      sync.Mutex
 	ended   *broker.Refusal // why End was called: the session is on its way out
 	offline bool            // the connection is gone; mochi keeps the session

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -87,4 +88,52 @@ func TestMaximumClientSubscriptions(t *testing.T) {
 	ack = sub("a", "d")
 	require.Equal(t, []byte{1, packets.ErrQuotaExceeded.Code}, ack[len(ack)-2:], "SUBACK % x", ack)
 	require.Equal(t, 2, cl.State.Subscriptions.Len())
+}
+
+// A session the server does not hold resumes through ResumeSession, with
+// the checks of a takeover: a subscription the new credentials are
+// refused is kept, and the client's deliveries are checked. A clean start,
+// or a session held here, never asks for it.
+func TestResumeSession(t *testing.T) {
+	s := New(&Options{Logger: logger, ACLCoversFilters: true})
+	defer s.Close()
+	require.NoError(t, s.AddHook(&readChecks{allowed: "ok/"}, nil))
+	var asked []string
+	s.Options.ResumeSession = func(cl *Client) ([]packets.Subscription, bool) {
+		asked = append(asked, cl.ID)
+		if cl.ID != "kept" {
+			return nil, false
+		}
+		return []packets.Subscription{{Filter: "ok/#", Qos: 1, Identifier: 7}, {Filter: "secret/#", Qos: 2, NoLocal: true}}, true
+	}
+	connect := func(id string, clean bool) (*Client, bool) {
+		cl, _, _ := newTestClient()
+		cl.ID = id
+		cl.Properties.ProtocolVersion = 5
+		return cl, s.inheritClientSession(packets.Packet{Connect: packets.ConnectParams{ClientIdentifier: id, Clean: clean}}, cl)
+	}
+
+	cl, present := connect("kept", false)
+	require.True(t, present, "the resumed session is not present")
+	require.Equal(t, 2, cl.State.Subscriptions.Len())
+	sub, ok := cl.State.Subscriptions.Get("ok/#")
+	require.True(t, ok)
+	require.Equal(t, 7, sub.Identifier)
+	require.Equal(t, byte(1), sub.Qos)
+	require.Contains(t, s.Topics.Subscribers("ok/x").Subscriptions, "kept")
+	require.Contains(t, s.Topics.Subscribers("secret/x").Subscriptions, "kept")
+	require.True(t, cl.checkDeliveries, "deliveries through the refused secret/# are not checked")
+	require.Equal(t, int64(2), atomic.LoadInt64(&s.Info.Subscriptions))
+
+	_, present = connect("other", false)
+	require.False(t, present, "a session nobody keeps is present")
+
+	_, present = connect("kept", true)
+	require.False(t, present, "a clean start resumed a session")
+
+	s.Clients.Add(cl) // held here: taken over without asking
+	asked = nil
+	_, present = connect("kept", false)
+	require.True(t, present)
+	require.Empty(t, asked, "asked for a session held here")
 }

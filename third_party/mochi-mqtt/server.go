@@ -168,6 +168,15 @@ type Options struct {
 	// other subscribers only, and the fleet hands each message of a shared
 	// subscription to one server, which delivers it with DeliverShared.
 	FleetShared bool `yaml:"-" json:"-"`
+
+	// Fork: ResumeSession, when set, is asked for the session of a client
+	// that connects with Clean Start 0 and whose client id this server
+	// holds no session of: a fleet keeps persistent sessions beyond one
+	// server. It returns the session's subscriptions, and ok when there
+	// is one: the client then resumes it (CONNACK Session Present 1), with
+	// the checks of a session taken over here (inheritSubscription). It
+	// runs on the client's goroutine before CONNACK, and may block.
+	ResumeSession func(cl *Client) (subs []packets.Subscription, ok bool) `yaml:"-" json:"-"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -735,16 +744,7 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		}
 
 		for _, sub := range existing.State.Subscriptions.GetAll() {
-			// Fork: a subscription granted to the old credentials and not
-			// to the new ones is kept, and the client's deliveries checked.
-			if s.Options.ACLCoversFilters && !cl.checkDeliveries && !s.hooks.OnACLCheck(cl, sub.Filter, false) {
-				cl.checkDeliveries = true
-			}
-			existed := !s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
-			if !existed {
-				atomic.AddInt64(&s.Info.Subscriptions, 1)
-			}
-			cl.State.Subscriptions.Add(sub.Filter, sub)
+			s.inheritSubscription(cl, sub)
 		}
 
 		// Clean the state of the existing client to prevent sequential take-overs
@@ -757,11 +757,40 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		return true // [MQTT-3.2.2-3]
 	}
 
+	// Fork: a session this server does not hold may be kept elsewhere
+	// (by another server of a fleet): it resumes here with its
+	// subscriptions, under the same rule as a session taken over here.
+	if !pk.Connect.Clean && s.Options.ResumeSession != nil {
+		if subs, ok := s.Options.ResumeSession(cl); ok {
+			for _, sub := range subs {
+				s.inheritSubscription(cl, sub)
+			}
+			return true // [MQTT-3.2.2-3]
+		}
+	}
+
 	if atomic.LoadInt64(&s.Info.ClientsConnected) > atomic.LoadInt64(&s.Info.ClientsMaximum) {
 		atomic.AddInt64(&s.Info.ClientsMaximum, 1)
 	}
 
 	return false // [MQTT-3.2.2-2]
+}
+
+// inheritSubscription gives a resumed session's subscription to its new
+// client cl.
+//
+// Fork: a subscription granted to the old credentials and not to the new
+// ones is kept, and the client's deliveries are checked (OnACLCheck), so
+// that the session gets only what its new credentials may read.
+func (s *Server) inheritSubscription(cl *Client, sub packets.Subscription) {
+	if s.Options.ACLCoversFilters && !cl.checkDeliveries && !s.hooks.OnACLCheck(cl, sub.Filter, false) {
+		cl.checkDeliveries = true
+	}
+	existed := !s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
+	if !existed {
+		atomic.AddInt64(&s.Info.Subscriptions, 1)
+	}
+	cl.State.Subscriptions.Add(sub.Filter, sub)
 }
 
 // SendConnack returns a Connack packet to a client.

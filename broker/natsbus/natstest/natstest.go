@@ -192,7 +192,9 @@ func (c *Cluster) Subscriptions(t testing.TB, prefix string) int {
 }
 
 // WaitInterest waits until server i knows of a subscription to subject,
-// its own clients' or another server's.
+// its own clients' or another server's. A JetStream stream is one too: a
+// broker's SSE journal (natsbus.Journal) is an interest in every subject
+// of the broker, so wait for a node's interest before making one.
 func (c *Cluster) WaitInterest(t testing.TB, i int, subject string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

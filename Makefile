@@ -46,7 +46,7 @@ fmt:
 bench: bench-deps bench-bin
 	bin/pubsub-bench suite -profile short -command "make bench" $(BENCH_FLAGS)
 
-## bench-full: the full suite (about 40 minutes); writes the report into
+## bench-full: the full suite (about an hour); writes the report into
 ## docs/benchmarks.md, its charts into docs/img/, profiles into bench/out/pprof
 bench-full: bench-deps bench-bin
 	bin/pubsub-bench suite -profile full -command "make bench-full" -doc docs/benchmarks.md -pprof bench/out/pprof $(BENCH_FLAGS)

@@ -17,7 +17,7 @@ type Kind string
 
 // The kinds of scenario.
 const (
-	Throughput Kind = "throughput" // deliveries/s at saturation, latency at half of it
+	Throughput Kind = "throughput" // deliveries/s at saturation, latency at half of it and at common rates
 	Storm      Kind = "storm"      // TLS connects/s
 	Idle       Kind = "idle"       // idle connections held, RSS per connection
 	Revocation Kind = "revocation" // API answer to DISCONNECT
@@ -44,6 +44,9 @@ type Scenario struct {
 	SSE bool
 	// MinRounds, when above the suite's rounds, is the scenario's own.
 	MinRounds int
+	// CommonRates makes a throughput scenario measure every broker's
+	// latency at the same offered rates after each round (latency.go).
+	CommonRates bool
 	// topology returns the roles of client i.
 	topology func(i int) (sub, pub string)
 }
@@ -157,6 +160,9 @@ type Result struct {
 	HeapKnown    bool          `json:"heap_known,omitempty"`
 	Disconnected int           `json:"disconnected,omitempty"`
 	Silent       int           `json:"silent,omitempty"` // subscribers that got nothing in the latency run
+	// Common holds the latency runs at the rates offered to every broker
+	// of the round alike, one per fraction of the reference's max.
+	Common []RateLatency `json:"common,omitempty"`
 
 	// Storm and idle.
 	Connected   int           `json:"connected,omitempty"`
@@ -192,35 +198,34 @@ func cpuOf(pids ...int) time.Duration {
 	return t
 }
 
-// runThroughput runs a throughput scenario on a started broker.
-func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker, res *Result) error {
+// throughputClients starts a pool of two workers and connects s's
+// clients to the started broker b; reconnect closes them and connects
+// them again, fresh. The caller stops the pool.
+func (r *Runner) throughputClients(ctx context.Context, s Scenario, b target.Broker, res *Result) (pool *load.Pool, reconnect func() error, err error) {
 	creds, err := b.Clients(ctx, s.Clients())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	pool, err := r.pool(2)
+	pool, err = r.pool(2)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer pool.Stop()
 	tg := b.Target()
 	tg.SourceIPs = r.cfg.SourceIPs
 	tg.MLKEM = r.cfg.MLKEM
 	cs, err := pool.Connect(ctx, tg, s.clientsFor(creds), 32)
-	if err != nil {
-		return err
-	}
-	if cs.Failed > 0 {
+	if err == nil && cs.Failed > 0 {
 		res.Errors = errorList(cs.Errors)
+		err = fmt.Errorf("%d of %d clients failed to connect", cs.Failed, s.Clients())
 		if s.SSE && cs.Connected <= s.Publishers {
-			return errNoEdge
+			err = errNoEdge
 		}
-		return fmt.Errorf("%d of %d clients failed to connect", cs.Failed, s.Clients())
 	}
-	defer pool.CloseClients(context.Background())
-
-	spec := load.RunSpec{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Drain: 3 * time.Second, PayloadSize: r.cfg.PayloadSize}
-	reconnect := func() error {
+	if err != nil {
+		pool.Stop()
+		return nil, nil, err
+	}
+	reconnect = func() error {
 		if err := pool.CloseClients(ctx); err != nil {
 			return err
 		}
@@ -231,6 +236,19 @@ func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker,
 		}
 		return nil
 	}
+	return pool, reconnect, nil
+}
+
+// runThroughput runs a throughput scenario on a started broker.
+func (r *Runner) runThroughput(ctx context.Context, s Scenario, b target.Broker, res *Result) error {
+	pool, reconnect, err := r.throughputClients(ctx, s, b, res)
+	if err != nil {
+		return err
+	}
+	defer pool.Stop()
+	defer pool.CloseClients(context.Background())
+
+	spec := load.RunSpec{Warmup: r.cfg.Warmup, Duration: r.cfg.Duration, Drain: 3 * time.Second, PayloadSize: r.cfg.PayloadSize}
 	// No flood over SSE: the edge ends a stream whose queue overflows
 	// (it would resume with Last-Event-ID), so a flood only measures how
 	// fast every stream is cut.

@@ -39,9 +39,13 @@ type Config struct {
 	// SearchDuration is the window of each paced run of the search for
 	// the sustainable max rate.
 	SearchDuration time.Duration
-	// LatencyFraction is the fraction of the max rate the latency run
-	// paces its publishers at; the issue's target is set at one half.
+	// LatencyFraction is the fraction of its own max rate each broker's
+	// latency run paces its publishers at.
 	LatencyFraction float64
+	// CommonFractions are the rates, as fractions of Mosquitto's max in
+	// the same round, at which every broker's latency is measured in the
+	// scenarios with CommonRates; none turns those runs off.
+	CommonFractions []float64
 	// StormConcurrency is the connects in flight per worker in a storm.
 	StormConcurrency int
 	// SourceIPs spread client connections over loopback addresses.
@@ -75,8 +79,8 @@ func Profiles(profile string) []Scenario {
 	if profile == "full" {
 		return []Scenario{
 			FanIn(100),
-			FanOut(10), FanOut(100), targeted(FanOut(1000)), FanOut(10000),
-			targeted(Pairs(100, 0)), Pairs(100, 1),
+			common(FanOut(1)), FanOut(10), common(FanOut(100)), common(targeted(FanOut(1000))), FanOut(10000),
+			common(targeted(Pairs(100, 0))), Pairs(100, 1),
 			{Name: "storm-10000", Kind: Storm, Conns: 10000},
 			{Name: "storm-resume-10000", Kind: Storm, Conns: 10000, Resume: true},
 			{Name: "idle-19000", Kind: Idle, Conns: 19000},
@@ -88,7 +92,7 @@ func Profiles(profile string) []Scenario {
 	// The short profile keeps one scenario of each kind, and the two
 	// the throughput targets name, to stay within a few minutes.
 	return []Scenario{
-		FanOut(1000), Pairs(100, 0),
+		common(FanOut(1000)), common(Pairs(100, 0)),
 		{Name: "storm-5000", Kind: Storm, Conns: 5000},
 		{Name: "idle-5000", Kind: Idle, Conns: 5000},
 		{Name: "revocation-1-node", Kind: Revocation, Conns: 50, Nodes: 1},
@@ -117,6 +121,11 @@ func (c Config) validate() error {
 	if !slices.Contains(ProfileNames, c.Profile) {
 		return fmt.Errorf("unknown profile %q: want %s", c.Profile, strings.Join(ProfileNames, " or "))
 	}
+	for _, f := range c.CommonFractions {
+		if !(f > 0 && f <= 1) {
+			return fmt.Errorf("common rate %v: want a fraction of Mosquitto's max rate, above 0 and at most 1", f)
+		}
+	}
 	var names []string
 	for _, s := range Profiles(c.Profile) {
 		names = append(names, s.Name)
@@ -138,6 +147,13 @@ func (c Config) validate() error {
 // next on this machine, and the median of four (two in each order of the
 // brokers) moves less than that of two.
 const targetRounds = 4
+
+// common makes a scenario measure latency at the common rates too: the
+// four issue 20 names (1→1, 1→100, 1→1,000 and 100 pairs).
+func common(s Scenario) Scenario {
+	s.CommonRates = true
+	return s
+}
 
 // targeted gives a scenario with a throughput target its rounds.
 func targeted(s Scenario) Scenario {
@@ -292,6 +308,11 @@ func (r *Runner) Run(ctx context.Context) error {
 					return ctx.Err()
 				}
 				r.record(r.runOne(ctx, s, b, round))
+			}
+			if s.CommonRates && len(r.cfg.CommonFractions) > 0 {
+				if err := r.runCommonRates(ctx, s, round); err != nil {
+					return err
+				}
 			}
 		}
 	}

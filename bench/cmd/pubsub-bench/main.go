@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,7 +77,11 @@ func listScenarios(w io.Writer) {
 	for _, p := range suite.ProfileNames {
 		fmt.Fprintf(w, "%s profile:\n", p)
 		for _, s := range suite.Profiles(p) {
-			fmt.Fprintf(w, "  %-20s %s\n", s.Name, s.Params())
+			extra := ""
+			if s.CommonRates {
+				extra = "; latency at common rates"
+			}
+			fmt.Fprintf(w, "  %-20s %s%s\n", s.Name, s.Params(), extra)
 		}
 	}
 }
@@ -92,7 +97,8 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	search := fs.Duration("search-duration", 0, "window of each paced run searching for the sustained max (default: 2s)")
 	warmup := fs.Duration("warmup", 0, "warm-up before each window (default: 1s)")
 	payload := fs.Int("payload", 256, "payload size in bytes")
-	latFrac := fs.Float64("latency-fraction", 0.5, "the latency run's rate, as a fraction of the max run's")
+	latFrac := fs.Float64("latency-fraction", 0.5, "the latency run's rate, as a fraction of the broker's own max")
+	commonRates := fs.String("common-rates", "0.1,0.3", "comma-separated fractions of Mosquitto's max in the same round (the slowest broker's without it) at which every broker's latency is measured in fan-out-1, -100, -1000 and pairs-100; empty for none")
 	stormConc := fs.Int("storm-concurrency", 32, "connects in flight per worker in a storm")
 	mlkem := fs.Bool("mlkem", false, "clients offer the hybrid post-quantum X25519MLKEM768 key exchange before X25519")
 	nIPs := fs.Int("source-ips", 16, "spread connections over 127.0.0.2 … 127.0.0.(1+N)")
@@ -108,6 +114,10 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodeEnv := fs.String("node-env", "", "extra environment for the node and mochi processes, comma-separated (e.g. GOMEMLIMIT=1GiB)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	fracs, err := parseFractions(*commonRates)
+	if err != nil {
+		return fmt.Errorf("-common-rates: %w", err)
 	}
 	if *command == "" {
 		*command = commandLine(args)
@@ -152,7 +162,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Profile: *profile, Scenarios: split(*scenarios), Brokers: split(*brokers), Rounds: *rounds,
 		Warmup: pick(*warmup, time.Second, time.Second), Duration: pick(*duration, 3*time.Second, 5*time.Second),
 		SearchDuration: pick(*search, 2*time.Second, 2*time.Second),
-		PayloadSize:    *payload, LatencyFraction: *latFrac, StormConcurrency: *stormConc, SourceIPs: ips, MLKEM: *mlkem,
+		PayloadSize:    *payload, LatencyFraction: *latFrac, CommonFractions: fracs, StormConcurrency: *stormConc, SourceIPs: ips, MLKEM: *mlkem,
 		PubSubBin: *pubsubBin, MochiBin: *mochiBin, MosquittoBin: *mosqBin, MochiUpstreamBin: *upstreamBin,
 		WorkerExe: exe, WorkerArgs: []string{"worker"}, WorkDir: workDir, ProfileDir: *profDir, NodeEnv: split(*nodeEnv),
 		Command: *command, Log: stderr,
@@ -222,6 +232,20 @@ func replaceSection(path string, body []byte) error {
 		s += "\n" + block + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// parseFractions parses comma-separated numbers; suite.New checks their
+// range.
+func parseFractions(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range split(s) {
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func split(s string) []string {

@@ -42,7 +42,8 @@ func TestScenarioCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"list"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"full profile:", "fan-out-10000", "1 pub → 1000 sub, QoS 0", "revocation-2-nodes", "200 revocations, 2 node(s)"} {
+	for _, want := range []string{"full profile:", "fan-out-10000", "1 pub → 1000 sub, QoS 0", "revocation-2-nodes", "200 revocations, 2 node(s)",
+		"fan-out-1            1 pub → 1 sub, QoS 0; latency at common rates"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("list lacks %q:\n%s", want, out.String())
 		}
@@ -58,6 +59,8 @@ func TestScenarioCommands(t *testing.T) {
 		{[]string{"suite", "-scenarios", "fan-out-7"}, `unknown scenario "fan-out-7"; the short profile has fan-out-1000, pairs-100`},
 		{[]string{"suite", "-profile", "long"}, `unknown profile "long"`},
 		{[]string{"fan-out-7"}, `unknown command "fan-out-7"`},
+		{[]string{"pairs-100", "-common-rates", "0.1,ten"}, `-common-rates: "ten" is not a number`},
+		{[]string{"pairs-100", "-common-rates", "0.1,2"}, "common rate 2: want a fraction of Mosquitto's max rate"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), append(tc.args, "-out", t.TempDir()), &out, &stderr)

@@ -285,6 +285,9 @@ func BenchmarkFleetFanOut(b *testing.B) {
 		n++
 	}
 	finish()
+	if n < turn*len(auds) {
+		b.Fatalf("%d messages give not every audience a turn of %d: run at least %dx (-benchtime)", n, turn, turn*len(auds))
+	}
 	rate := map[string]float64{}
 	for _, a := range auds {
 		rate[a.name] = float64(a.sent*fanOutSubscribers) / a.took.Seconds()
@@ -384,6 +387,9 @@ func BenchmarkFleetLatencyAtRate(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")
+	if n < 2*turn {
+		b.Fatalf("%d messages give not both subscribers a turn of %d: run at least %dx (-benchtime)", n, turn, 2*turn)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, p := range paths {
 		for p.got.Load() < p.sent && time.Now().Before(deadline) {

@@ -56,6 +56,10 @@ type serverFleet struct {
 	loadBy  time.Time       // when subscriptions stop waiting for them
 	applied atomic.Int64    // changes of the fleet's retained messages applied here
 
+	// claimMu orders the noting of a local claim (dated as it is noted)
+	// against claims from other nodes, so that each remote claim is
+	// compared with every local claim noted before it.
+	claimMu   sync.Mutex
 	claims    sync.Map     // client id → claim: the connected clients and when they connected
 	kicked    sync.Map     // *mqtt.Client → struct{}: taken over from another node
 	takeovers atomic.Int64 // connections ended for a connection on another node
@@ -70,6 +74,9 @@ type serverFleet struct {
 type claim struct {
 	cl *mqtt.Client
 	at time.Time
+	// established is set, under claimMu, once the client has its CONNACK:
+	// a connection taken over before that is ended right after it.
+	established *bool
 }
 
 // retainedLoadWait bounds how long after a broker's server starts its
@@ -189,10 +196,18 @@ func (s *server) claimed(c broker.Claim) {
 	if sess := sessionOf(local.cl); sess != nil {
 		sess.moved.Store(true)
 	}
-	s.fleet.kicked.Store(local.cl, struct{}{})
+	s.fleet.claimMu.Lock()
+	_, already := s.fleet.kicked.LoadOrStore(local.cl, struct{}{})
+	established := *local.established
+	s.fleet.claimMu.Unlock()
+	if already {
+		return
+	}
 	s.fleet.takeovers.Add(1)
 	s.log.Info("session taken over on another node", "client_id", c.ClientID, "node_id", c.Node)
-	_ = s.mochi.DisconnectClient(local.cl, packets.ErrSessionTakenOver)
+	if established {
+		_ = s.mochi.DisconnectClient(local.cl, packets.ErrSessionTakenOver)
+	} // else OnSessionEstablished ends it once its CONNACK is out
 }
 
 // deliverRemote hands a message another node accepted to this node's
@@ -228,7 +243,7 @@ func (h *fleetHook) ID() string { return "pubsub-fleet" }
 // fleet-wide client ids.
 func (h *fleetHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnPublish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnWillSent,
+	case mqtt.OnPublish, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnWillSent,
 		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnUnsubscribed:
 		return true
 	}
@@ -249,25 +264,54 @@ func (h *fleetHook) OnWillSent(_ *mqtt.Client, pk packets.Packet) {
 	h.forward(&pk)
 }
 
+// OnSessionEstablish notes the client's claim on its client id, dated
+// now: after its token is checked and before its CONNACK, so that a
+// client that reconnects to another node as soon as it has its CONNACK
+// there makes a later claim. A claim from another node that comes before
+// this one is noted was made earlier; one that comes after finds it
+// (claimMu), so two nodes always agree on which connection is the later.
+func (h *fleetHook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	sess := sessionOf(cl)
+	if sess == nil {
+		return
+	}
+	h.srv.fleet.claimMu.Lock()
+	sess.at = time.Now()
+	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: sess.at, established: new(bool)})
+	h.srv.fleet.claimMu.Unlock()
+}
+
+// establishedDelay holds OnSessionEstablished, in tests: a node whose
+// goroutine runs late after a CONNACK.
+var establishedDelay atomic.Int64 // nanoseconds
+
 // OnSessionEstablished claims the client id across the fleet, once the
 // client has its CONNACK, after storing its session if it is persistent
-// (or deleting a stored one it does not keep). The claim's time is taken
-// as it is noted here: a claim from another node that comes before was
-// made earlier, and one that comes after finds this one, so that two
-// nodes always agree on which connection is the later.
+// (or deleting a stored one it does not keep). A connection another node
+// took over before its CONNACK is ended now.
 func (h *fleetHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	sess := sessionOf(cl)
 	if sess == nil {
 		return
 	}
-	sess.at = time.Now()
-	h.srv.fleet.claims.Store(cl.ID, claim{cl: cl, at: sess.at})
+	if d := establishedDelay.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	kept := h.srv.sessionEstablished(sess, cl)
 	if err := h.link.Claim(cl.ID, sess.at); err != nil {
 		h.srv.log.Warn("could not claim a client id across the fleet", "client_id", cl.ID, "error", err)
 	}
 	if !kept {
 		h.srv.discardSession(sess)
+	}
+	h.srv.fleet.claimMu.Lock()
+	if v, ok := h.srv.fleet.claims.Load(cl.ID); ok && v.(claim).cl == cl {
+		*v.(claim).established = true
+	}
+	_, kicked := h.srv.fleet.kicked.Load(cl)
+	h.srv.fleet.claimMu.Unlock()
+	if kicked {
+		_ = h.srv.mochi.DisconnectClient(cl, packets.ErrSessionTakenOver)
 	}
 }
 

@@ -605,3 +605,34 @@ func TestFleetSlowJetStreamHoldsNoConnection(t *testing.T) {
 	}
 	sub.expectMessage(t, "s/1", "served")
 }
+
+// TestFleetTakeoverRightAfterConnack reconnects a client to node 2 as soon
+// as node 1 has sent its CONNACK, while node 1 is slow to go on from
+// there: the later connection, node 2's, must stay, and node 1's end with
+// 0x8E. A claim dated after the CONNACK would make node 1's the later.
+func TestFleetTakeoverRightAfterConnack(t *testing.T) {
+	f := newFleet(t, 1, nil, "a")
+	b := f.n1.brokers["a"]
+	f.n1.mustConnect("a")
+	f.n2.mustConnect("a")
+	f.nats.WaitInterest(t, 0, "pubsub-claims.a")
+	node.SetEstablishedDelay(300 * time.Millisecond)
+	t.Cleanup(func() { node.SetEstablishedDelay(0) })
+	tok, claims := b.token(t, nil)
+	old, _, err := f.n1.connect(b.host, claims.Subject, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.SetEstablishedDelay(0)
+	cur, _, err := f.n2.connect(b.host, claims.Subject, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.expectDisconnect(t, 0x8E)
+	if got := f.n2.metric("pubsub_fleet_takeovers_total"); got != 0 {
+		t.Fatalf("node 2 ended %d connections: the later one was taken for the earlier", got)
+	}
+	if _, err := cur.publish(t, "t/1", 1, "still here"); err != nil {
+		t.Fatalf("node 2's connection: %v", err)
+	}
+}

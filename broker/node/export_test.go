@@ -1,0 +1,7 @@
+package node
+
+import "time"
+
+// SetEstablishedDelay makes the fleet hook's OnSessionEstablished wait d
+// (a node slow after a CONNACK), until it is called again with 0.
+func SetEstablishedDelay(d time.Duration) { establishedDelay.Store(int64(d)) }

@@ -159,7 +159,7 @@ func dialBroker(t *testing.T, d *app.Dev, host, tok string) (*mqttClient, *paho.
 	}
 	c := &mqttClient{msgs: make(chan *paho.Publish, 16), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
+		Conn: pahoConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			c.msgs <- pr.Packet
 			return true, nil

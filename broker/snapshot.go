@@ -10,11 +10,14 @@ import (
 // Snapshot returns the State as a snapshot event: what a node writes to its
 // disk cache, so that NewState(s.Snapshot()) serves the same brokers once
 // feed.SecretBox.OpenSecrets has opened its self-signed keys' secrets,
-// which it holds only sealed as the feed sent them. Key states are not
+// which it holds only sealed as the feed sent them, and its TLS ticket keys. Key states are not
 // kept (a node verifies with every key alike), and neither are
 // revocations of tokens that expired before now (Unix seconds).
 func (s *State) Snapshot(now int64) feed.Event {
 	ev := feed.Event{Type: feed.TypeSnapshot, Revision: s.Revision(), Brokers: make([]feed.Broker, 0, s.Len())}
+	if tk := s.TicketKeys(); tk != nil {
+		ev.TicketKeys = append([]feed.HMACKey(nil), tk.sealed...)
+	}
 	for b := range s.Brokers() {
 		fb := feed.Broker{
 			ID: b.ID, Name: b.Name, Namespace: b.Namespace, Hostname: b.Hostname,

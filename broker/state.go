@@ -21,6 +21,7 @@ import (
 type State struct {
 	revision int64
 	idx      *index
+	tickets  *TicketKeys // nil: the control plane sent none
 }
 
 // index is the part of a State that pings do not change, so that a ping
@@ -180,9 +181,10 @@ func (s *State) Brokers() iter.Seq[*Broker] {
 // type or an invalid broker; the State is then unchanged.
 func (s *State) Apply(evs ...feed.Event) (*State, error) {
 	var base *index
+	var tickets *TicketKeys
 	rev := int64(0)
 	if s != nil {
-		base, rev = s.idx, s.revision
+		base, rev, tickets = s.idx, s.revision, s.tickets
 	}
 	bd := builder{base: base}
 	for i := range evs {
@@ -196,6 +198,10 @@ func (s *State) Apply(evs ...feed.Event) (*State, error) {
 				if err := bd.put(fb); err != nil {
 					return nil, err
 				}
+			}
+			var err error
+			if tickets, err = newTicketKeys(ev); err != nil {
+				return nil, err
 			}
 			rev = ev.Revision
 			continue
@@ -219,6 +225,16 @@ func (s *State) Apply(evs ...feed.Event) (*State, error) {
 			}
 		case feed.TypeBrokerDeleted:
 			bd.delete(ev.BrokerID)
+		case feed.TypeTicketKeys:
+			// An empty set keeps the keys the node has: a node cannot go
+			// back to keys of its own without ending every ticket anyway.
+			tk, err := newTicketKeys(ev)
+			if err != nil {
+				return nil, err
+			}
+			if tk != nil {
+				tickets = tk
+			}
 		case feed.TypeRevoked, feed.TypeUnrevoked:
 			if ev.Revocation == nil || ev.Revocation.JTI == "" {
 				return nil, Errorf(EINVALID, "%s event at revision %d has no jti", ev.Type, ev.Revision)
@@ -236,7 +252,7 @@ func (s *State) Apply(evs ...feed.Event) (*State, error) {
 			return nil, Errorf(EINVALID, "unknown event type %q at revision %d", ev.Type, ev.Revision)
 		}
 	}
-	return &State{revision: rev, idx: bd.index()}, nil
+	return &State{revision: rev, idx: bd.index(), tickets: tickets}, nil
 }
 
 // builder assembles the index of a new State, copying the base's maps on

@@ -9,10 +9,11 @@ import (
 // feed look up the current state, so a reader that applies changes in
 // revision order always converges on the latest state.
 const (
-	ChangeNamespace  = "namespace"  // a namespace was created or deleted
-	ChangeBroker     = "broker"     // a broker was created, updated or deleted
-	ChangeKeys       = "keys"       // a broker's key set changed (rotation, deletion)
-	ChangeRevocation = "revocation" // a jti was revoked or unrevoked
+	ChangeNamespace  = "namespace"   // a namespace was created or deleted
+	ChangeBroker     = "broker"      // a broker was created, updated or deleted
+	ChangeKeys       = "keys"        // a broker's key set changed (rotation, deletion)
+	ChangeRevocation = "revocation"  // a jti was revoked or unrevoked
+	ChangeTicketKeys = "ticket_keys" // the fleet's TLS session ticket keys rotated (no namespace, no broker)
 )
 
 // Change is one entry of the change feed. Revisions are strictly increasing

@@ -46,6 +46,11 @@ func (s *Service) StreamFeed(ctx context.Context, after int64, emit func(*feed.E
 		for _, b := range snap.Brokers {
 			ev.Brokers = append(ev.Brokers, s.feedBroker(b))
 		}
+		// Read after the snapshot: a rotation that commits in between
+		// has a later revision, and its event follows.
+		if ev.TicketKeys, err = s.feedTicketKeys(ctx); err != nil {
+			return err
+		}
 		if err := emit(ev); err != nil {
 			return err
 		}
@@ -110,6 +115,12 @@ func (s *Service) feedEvent(ctx context.Context, c *Change) (*feed.Event, error)
 		}
 		rev := feedRevocation(r)
 		return &feed.Event{Type: feed.TypeRevoked, Revision: c.Revision, BrokerID: c.BrokerID, Revocation: &rev}, nil
+	case ChangeTicketKeys:
+		keys, err := s.feedTicketKeys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &feed.Event{Type: feed.TypeTicketKeys, Revision: c.Revision, TicketKeys: keys}, nil
 	}
 	return nil, nil
 }

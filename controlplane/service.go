@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/openpubsub/pubsub/pkg/feed"
 )
 
 // Config holds the settings of a Service.
@@ -23,6 +25,12 @@ type Config struct {
 	// SelfSignedLeeway is the clock tolerance nodes give self-signed
 	// tokens' exp, nbf and iat; 0 means fastly's 900 s.
 	SelfSignedLeeway time.Duration
+	// TicketKeyRotation is how often a new TLS session ticket key is made;
+	// 0 means DefaultTicketKeyRotation.
+	TicketKeyRotation time.Duration
+	// TicketLifetime is how long a ticket stays usable after its key
+	// stopped encrypting; 0 means DefaultTicketLifetime.
+	TicketLifetime time.Duration
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 }
@@ -59,6 +67,18 @@ func NewService(store Store, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TicketKeyRotation == 0 {
+		cfg.TicketKeyRotation = DefaultTicketKeyRotation
+	}
+	if cfg.TicketLifetime == 0 {
+		cfg.TicketLifetime = DefaultTicketLifetime
+	}
+	if cfg.TicketKeyRotation < time.Minute || cfg.TicketLifetime < 0 || cfg.TicketLifetime > DefaultTicketLifetime {
+		return nil, fmt.Errorf("the TLS ticket key rotation must be at least a minute (got %s) and the ticket lifetime at most %s (got %s)", cfg.TicketKeyRotation, DefaultTicketLifetime, cfg.TicketLifetime)
+	}
+	if n := cfg.TicketLifetime/cfg.TicketKeyRotation + 2; n > feed.MaxTicketKeys {
+		return nil, fmt.Errorf("a ticket lifetime of %s with a key every %s keeps %d TLS ticket keys, more than %d", cfg.TicketLifetime, cfg.TicketKeyRotation, n, feed.MaxTicketKeys)
 	}
 	if cfg.SelfSignedLeeway < 0 || cfg.SelfSignedLeeway > 24*time.Hour || cfg.SelfSignedLeeway%time.Second != 0 {
 		return nil, fmt.Errorf("the self-signed token leeway must be whole seconds from 0 to 24h, got %s", cfg.SelfSignedLeeway)
@@ -123,11 +143,15 @@ const FeedRetention = 100_000
 
 // PurgeLoop deletes revocations of expired tokens, and changes older than
 // FeedRetention revisions, every interval until ctx ends. ListRevocations
-// already hides expired revocations; this only reclaims space.
+// already hides expired revocations; this only reclaims space. It also
+// rotates the TLS session ticket keys, at once and then every interval.
 func (s *Service) PurgeLoop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		if _, err := s.RotateTicketKeys(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("rotate the TLS session ticket keys", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -11,6 +11,7 @@ type Store interface {
 	BrokerStore
 	KeyStore
 	HMACKeyStore
+	TicketKeyStore
 	CredentialStore
 	ChangeStore
 	NodeStore

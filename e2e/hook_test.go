@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,7 +20,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	brokernode "github.com/openpubsub/pubsub/broker/node"
+	"github.com/openpubsub/pubsub/broker/onpublish"
 	"github.com/openpubsub/pubsub/internal/app"
+	"github.com/openpubsub/pubsub/pkg/token"
 )
 
 // startHookReceiver runs e2e/hook/serve.mjs with the Worker of the README
@@ -141,7 +145,8 @@ func staleProbe(got, want string) bool {
 
 // TestOnPublishHookWorker runs the README's Worker in Node, verifying
 // each request with WebCrypto's Ed25519 against the broker's published
-// JWKS, as the on-publish hook of `pubsub dev`: MQTT and SSE subscribers
+// JWKS, as the on-publish hook of `pubsub dev`: MQTT, MQTT over WebSocket
+// and SSE subscribers
 // get exactly what it returns, for messages published over MQTT and over
 // HTTP; then the hook fails (500, garbage, no answer, unreachable) under
 // each on_failure.
@@ -156,7 +161,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 	}
 	t.Cleanup(func() { d.Close() })
 	var toks []string
-	for _, tok := range setupBroker(t, d, 3) {
+	for _, tok := range setupBroker(t, d, 4) {
 		toks = append(toks, tok)
 	}
 	var jwks json.RawMessage
@@ -180,7 +185,22 @@ func TestOnPublishHookWorker(t *testing.T) {
 	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
+	ws, _, err := dialBrokerWS(t, d, brokerHost, toks[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
 	sse := sseData(t, edge, toks[2], "t")
+	// expect waits for want at every subscriber: MQTT, MQTT over
+	// WebSocket, SSE.
+	expect := func(t *testing.T, want string) {
+		t.Helper()
+		expectMQTT(t, sub, want)
+		expectMQTT(t, ws, want)
+		expectData(t, sse, want)
+	}
 	pub, _, err := dialBroker(t, d, brokerHost, toks[0])
 	if err != nil {
 		t.Fatal(err)
@@ -200,13 +220,11 @@ func TestOnPublishHookWorker(t *testing.T) {
 		if r := publish("up:over mqtt"); r.ReasonCode != 0 {
 			t.Fatalf("PUBACK %#x", r.ReasonCode)
 		}
-		expectMQTT(t, sub, "UP:OVER MQTT")
-		expectData(t, sse, "UP:OVER MQTT")
+		expect(t, "UP:OVER MQTT")
 		if status, body := httpPublish(t, edge, toks[0], "t", "up:over http"); status != 200 {
 			t.Fatalf("HTTP publish: %d %s", status, body)
 		}
-		expectMQTT(t, sub, "UP:OVER HTTP")
-		expectData(t, sse, "UP:OVER HTTP")
+		expect(t, "UP:OVER HTTP")
 	})
 	t.Run("Drop", func(t *testing.T) {
 		if r := publish("please drop me"); r.ReasonCode != 0x10 {
@@ -216,8 +234,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 			t.Fatalf("HTTP publish: %s", body)
 		}
 		publish("marker")
-		expectMQTT(t, sub, "marker")
-		expectData(t, sse, "marker")
+		expect(t, "marker")
 	})
 
 	failing := map[string]string{
@@ -240,8 +257,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 				})
 				// The probes that passed reached the subscribers.
 				if onFailure == "pass" {
-					expectMQTT(t, sub, want+" probe")
-					expectData(t, sse, want+" probe")
+					expect(t, want+" probe")
 				}
 				status, _ := httpPublish(t, edge, toks[0], "t", want+" http")
 				switch onFailure {
@@ -249,8 +265,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 					if status != 200 {
 						t.Fatalf("HTTP publish: %d, want 200", status)
 					}
-					expectMQTT(t, sub, want+" http")
-					expectData(t, sse, want+" http")
+					expect(t, want+" http")
 				default:
 					if status != 502 {
 						t.Fatalf("HTTP publish: %d, want 502", status)
@@ -261,8 +276,7 @@ func TestOnPublishHookWorker(t *testing.T) {
 	}
 	patchHook(t, d, `{"url": "`+url+`"}`)
 	poll(t, "the working hook again", func() bool { return publish("marker 2").ReasonCode == 0 })
-	expectMQTT(t, sub, "marker 2")
-	expectData(t, sse, "marker 2")
+	expect(t, "marker 2")
 }
 
 // TestOnPublishHookGoReceiver runs the README's Go receiver
@@ -299,4 +313,139 @@ func TestOnPublishHookGoReceiver(t *testing.T) {
 	httpPublish(t, edge, toks[0], "t", "please drop")
 	httpPublish(t, edge, toks[0], "t", "up:go receiver")
 	expectData(t, sse, "UP:GO RECEIVER")
+}
+
+// TestOnPublishHookKeyRotation checks that rotating a broker's keys keeps
+// its hook requests verifiable, with the JWKS a receiver copied before
+// the rotations as with the one published after: the control plane
+// rotates twice and deletes the retired key that signed the first
+// tokens, the node follows (a token of the deleted key is refused), and
+// the node still signs with the hook key, which stays last in the JWKS.
+func TestOnPublishHookKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	d, err := app.StartDev(context.Background(), app.DevConfig{DataDir: dir, Addr: "127.0.0.1:0", Domain: "pubsub.localhost",
+		MQTTAddrs: []string{"127.0.0.1:0"}, HTTPSAddrs: []string{"127.0.0.1:0"}, OpsAddr: "127.0.0.1:0",
+		Hooks: brokernode.HookConfig{AllowHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	var first string
+	for _, tok := range setupBroker(t, d, 1) {
+		first = tok
+	}
+	const bp = "/namespaces/my-namespace/brokers/example-broker"
+	publicKeys := func() token.JWKSet {
+		t.Helper()
+		var set token.JWKSet
+		apiGet(t, d, bp+"/publickeys", &set)
+		return set
+	}
+	before := publicKeys()
+	if len(before.Keys) != 3 {
+		t.Fatalf("JWKS %+v, want current, next and the hook key", before.Keys)
+	}
+	hookKID := before.Keys[2].Kid
+
+	type request struct {
+		header http.Header
+		body   []byte
+	}
+	requests := make(chan request, 100)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		requests <- request{r.Header.Clone(), body}
+		_, _ = w.Write(body) // deliver everything unchanged
+	}))
+	t.Cleanup(rc.Close)
+	patchHook(t, d, `{"url": "`+rc.URL+`"}`)
+
+	edge := edgeClient(t, d)
+	// verified publishes payload over HTTP with tok and checks the hook
+	// request that carries it against each JWKS.
+	verified := func(t *testing.T, tok, payload string, sets ...token.JWKSet) {
+		t.Helper()
+		if status, body := httpPublish(t, edge, tok, "t", payload); status != 200 {
+			t.Fatalf("HTTP publish: %d %s", status, body)
+		}
+		for {
+			select {
+			case r := <-requests:
+				if !carries(t, r.body, payload) {
+					continue // an earlier probe's request
+				}
+				if got := r.header.Get(onpublish.HeaderKeyID); got != hookKID {
+					t.Fatalf("request signed by %q, want the hook key %q", got, hookKID)
+				}
+				for i, set := range sets {
+					keys, err := set.ParseKeys()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := onpublish.Verify(r.header, r.body, keys, time.Now(), onpublish.DefaultTolerance); err != nil {
+						t.Fatalf("JWKS %d does not verify the request: %v", i, err)
+					}
+				}
+				return
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no hook request with %q", payload)
+			}
+		}
+	}
+	poll(t, "the node to call the hook", func() bool {
+		_, body := httpPublish(t, edge, first, "probe", "probe")
+		return len(requests) > 0 && !strings.Contains(body, `"dropped":true`)
+	})
+	verified(t, first, "before the rotations", before)
+
+	rotate := func() {
+		t.Helper()
+		var out map[string]any
+		decode(t, shell(t, d, `curl -s -X POST -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub`+bp+`/publickeys/rotate"`), &out)
+	}
+	rotate()
+	rotate()
+	firstKID := before.Keys[0].Kid // current at creation, now retired
+	var deleted map[string]any
+	decode(t, shell(t, d, `curl -s -X DELETE -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub`+bp+`/publickeys/`+firstKID+`"`), &deleted)
+	poll(t, "the node to apply the rotations (a token of the deleted key refused)", func() bool {
+		_, _, err := dialBroker(t, d, brokerHost, first)
+		return err != nil
+	})
+	after := publicKeys()
+	if n := len(after.Keys); n != 4 || after.Keys[n-1].Kid != hookKID {
+		t.Fatalf("JWKS after the rotations %+v, want current, next, one retired key and the hook key last", after.Keys)
+	}
+	if _, ok := after.Key(firstKID); ok {
+		t.Fatal("the deleted key is still published")
+	}
+	var fresh string
+	for _, tok := range mintTokens(t, d, 1) {
+		fresh = tok
+	}
+	verified(t, fresh, "after the rotations", before, after)
+}
+
+// carries reports whether a hook request's body has a message with
+// payload.
+func carries(t *testing.T, body []byte, payload string) bool {
+	t.Helper()
+	var msgs []struct {
+		Payload string `json:"payload"`
+		PFI     int    `json:"payloadFormatIndicator"`
+	}
+	if err := json.Unmarshal(body, &msgs); err != nil {
+		t.Fatalf("hook request %s: %v", body, err)
+	}
+	for _, m := range msgs {
+		p := m.Payload
+		if m.PFI != 1 {
+			b, _ := base64.StdEncoding.DecodeString(p)
+			p = string(b)
+		}
+		if p == payload {
+			return true
+		}
+	}
+	return false
 }

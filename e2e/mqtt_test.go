@@ -6,15 +6,20 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/gorilla/websocket"
 
 	"github.com/openpubsub/pubsub/internal/app"
 )
@@ -25,6 +30,13 @@ func setupBroker(t *testing.T, d *app.Dev, n int) map[string]string {
 	t.Helper()
 	shell(t, d, guideStep3)
 	shell(t, d, guideStep4)
+	return mintTokens(t, d, n)
+}
+
+// mintTokens mints n tokens of my-namespace/example-broker (client id ->
+// token).
+func mintTokens(t *testing.T, d *app.Dev, n int) map[string]string {
+	t.Helper()
 	var creds map[string]string
 	decode(t, shell(t, d, fmt.Sprintf(`curl -s -H "X-Auth-Email: ${CF_API_EMAIL}" -H "X-Auth-Key: ${CF_API_KEY}" "${PUBSUB_API_URL}/accounts/${CF_ACCOUNT_ID}/pubsub/namespaces/my-namespace/brokers/example-broker/credentials?number=%d"`, n)), &creds)
 	return creds
@@ -147,16 +159,28 @@ type mqttClient struct {
 
 func dialBroker(t *testing.T, d *app.Dev, host, tok string) (*mqttClient, *paho.Connack, error) {
 	t.Helper()
+	conn, err := tls.Dial("tcp", d.Node.MQTTAddrs()[0].String(), &tls.Config{ServerName: host, RootCAs: devCAPool(t, d)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pahoSession(t, conn, tok)
+}
+
+// devCAPool is a pool holding the dev stack's CA.
+func devCAPool(t *testing.T, d *app.Dev) *x509.CertPool {
+	t.Helper()
 	pem, err := os.ReadFile(d.CA.CAFile())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	conn, err := tls.Dial("tcp", d.Node.MQTTAddrs()[0].String(), &tls.Config{ServerName: host, RootCAs: pool})
-	if err != nil {
-		return nil, nil, err
-	}
+	return pool
+}
+
+// pahoSession runs an MQTT session with tok over conn.
+func pahoSession(t *testing.T, conn net.Conn, tok string) (*mqttClient, *paho.Connack, error) {
+	t.Helper()
 	c := &mqttClient{msgs: make(chan *paho.Publish, 16), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: pahoConn(conn),
@@ -173,6 +197,74 @@ func dialBroker(t *testing.T, d *app.Dev, host, tok string) (*mqttClient, *paho.
 		t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
 	}
 	return c, ca, err
+}
+
+// dialBrokerWS is dialBroker over WebSocket: MQTT at wss://host/mqtt on
+// the dev node's HTTPS listener, as MQTT.js and browsers connect.
+func dialBrokerWS(t *testing.T, d *app.Dev, host, tok string) (*mqttClient, *paho.Connack, error) {
+	t.Helper()
+	addr := d.Node.HTTPSAddrs()[0].String()
+	dialer := websocket.Dialer{
+		NetDialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:  &tls.Config{RootCAs: devCAPool(t, d)},
+		HandshakeTimeout: 10 * time.Second,
+		Subprotocols:     []string{"mqtt"},
+	}
+	ws, _, err := dialer.Dial("wss://"+host+"/mqtt", nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(func() { ws.Close() })
+	return pahoSession(t, &wsConn{Conn: ws}, tok)
+}
+
+// wsConn is a client WebSocket as the net.Conn paho reads and writes:
+// each write one binary message, reads across message boundaries.
+type wsConn struct {
+	*websocket.Conn
+	r  io.Reader
+	mu sync.Mutex // one writer at a time
+	// pk is held by paho across the writes of one packet (it locks a
+	// conn that is a sync.Locker), so that no other write comes between
+	// a packet's header and its body.
+	pk sync.Mutex
+}
+
+func (c *wsConn) Lock()   { c.pk.Lock() }
+func (c *wsConn) Unlock() { c.pk.Unlock() }
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			_, r, err := c.NextReader()
+			if err != nil {
+				return 0, err
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if errors.Is(err, io.EOF) {
+			c.r = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(p), c.WriteMessage(websocket.BinaryMessage, p)
+}
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	_ = c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 // jtiOf returns the jti claim of a token, without verifying it.

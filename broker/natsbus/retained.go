@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openpubsub/pubsub/broker"
@@ -38,7 +39,61 @@ type Retained struct {
 	kv       atomic.Pointer[jetstream.KeyValue]
 	binding  chan struct{} // held by the one call of bucket that asks JetStream
 	down     atomic.Bool   // the last watch failed: new watches do not wait
+
+	mu       sync.Mutex
+	watching map[string]*progress // broker id → its watch's progress
 }
+
+// progress is how far a broker's watch has applied the bucket: the
+// revision of the last entry it applied. Retain waits on it, so that a
+// change the node writes is applied here, after every older one, before
+// Retain returns: without that wait, the watch's late copy of the node's
+// previous write would, applied after the node's PUBACK of the next one,
+// bring the previous message back for a while.
+type progress struct {
+	mu      sync.Mutex
+	rev     uint64
+	advance chan struct{} // closed and replaced when rev grows
+}
+
+func newProgress() *progress { return &progress{advance: make(chan struct{})} }
+
+// applied records that the watch applied revision rev.
+func (p *progress) applied(rev uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rev > p.rev {
+		p.rev = rev
+		close(p.advance)
+		p.advance = make(chan struct{})
+	}
+}
+
+// wait returns once revision rev is applied, or after at most limit, or
+// when ctx ends.
+func (p *progress) wait(ctx context.Context, rev uint64, limit time.Duration) {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		done, advance := p.rev >= rev, p.advance
+		p.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-advance:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// appliedWait bounds how long Retain waits for the node's own watch to
+// apply what it wrote; a watch that lags more is left behind.
+const appliedWait = 2 * time.Second
 
 // ErrBusDown is returned by the store while the node has no NATS
 // connection: the message stays in this node's memory only.
@@ -107,7 +162,10 @@ func key(brokerID, topic string) (string, error) {
 	return TopicSubject(EncodeToken(brokerID), topic)
 }
 
-// Retain implements broker.RetainedStore.
+// Retain implements broker.RetainedStore. When this node watches the
+// broker's retained messages, it returns once the watch has applied the
+// change (within appliedWait), so that from the publisher's PUBACK on no
+// older change of the topic can come after it here.
 func (r *Retained) Retain(ctx context.Context, m *broker.Message) (err error) {
 	defer func() {
 		if err != nil {
@@ -126,23 +184,45 @@ func (r *Retained) Retain(ctx context.Context, m *broker.Message) (err error) {
 	if err != nil {
 		return err
 	}
-	if len(m.Payload) == 0 {
-		err := kv.Purge(ctx, k, jetstream.PurgeTTL(markerTTL))
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
+	var rev uint64
+	switch now := time.Now(); {
+	case len(m.Payload) == 0:
+		// kv.Purge's message (a purge marker that rolls up the key's
+		// history, kept for markerTTL), published here for its revision.
+		msg := nats.NewMsg("$KV." + RetainedBucket + "." + k)
+		msg.Header.Set("KV-Operation", "PURGE")
+		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		ack, err := r.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(markerTTL))
+		if err != nil {
+			return err
 		}
-		return err
+		rev = ack.Sequence
+	case m.Expiry.IsZero():
+		if rev, err = kv.Put(ctx, k, r.value(m, now)); err != nil {
+			return err
+		}
+	default:
+		ttl := max(time.Second, m.Expiry.Sub(now).Round(time.Second))
+		ack, err := r.js.Publish(ctx, "$KV."+RetainedBucket+"."+k, r.value(m, now), jetstream.WithMsgTTL(ttl))
+		if err != nil {
+			return err
+		}
+		rev = ack.Sequence
 	}
-	now := time.Now()
+	r.mu.Lock()
+	p := r.watching[m.BrokerID]
+	r.mu.Unlock()
+	if p != nil && !r.down.Load() {
+		p.wait(ctx, rev, appliedWait)
+	}
+	return nil
+}
+
+// value is what the bucket keeps of m: its absolute expiry, then the
+// bus's envelope.
+func (r *Retained) value(m *broker.Message, now time.Time) []byte {
 	v := binary.BigEndian.AppendUint64(nil, uint64(max(0, unixOrZero(m.Expiry))))
-	v = appendEnvelope(v, r.bus.cfg.NodeID, m, now)
-	if m.Expiry.IsZero() {
-		_, err = kv.Put(ctx, k, v)
-		return err
-	}
-	ttl := max(time.Second, m.Expiry.Sub(now).Round(time.Second))
-	_, err = r.js.Publish(ctx, "$KV."+RetainedBucket+"."+k, v, jetstream.WithMsgTTL(ttl))
-	return err
+	return appendEnvelope(v, r.bus.cfg.NodeID, m, now)
 }
 
 func unixOrZero(t time.Time) int64 {
@@ -239,9 +319,23 @@ func (r *Retained) WatchRetained(brokerID string, apply func(m *broker.Message))
 		r.bus.log.Warn("serving without the fleet's retained messages until JetStream answers", "broker_id", brokerID)
 		markLoaded()
 	}
+	p := newProgress()
+	r.mu.Lock()
+	if r.watching == nil {
+		r.watching = map[string]*progress{}
+	}
+	r.watching[brokerID] = p
+	r.mu.Unlock()
 	go func() {
 		defer close(done)
-		r.watch(wctx, brokerID, apply, markLoaded)
+		defer func() {
+			r.mu.Lock()
+			if r.watching[brokerID] == p {
+				delete(r.watching, brokerID)
+			}
+			r.mu.Unlock()
+		}()
+		r.watch(wctx, brokerID, apply, markLoaded, p)
 	}()
 	return loaded, stopWatch(cancel, done)
 }
@@ -257,10 +351,10 @@ func stopWatch(cancel func(), done <-chan struct{}) func() {
 // watch follows the broker's keys until ctx ends, starting over after a
 // failure; loaded is called after the first initial load, and after the
 // first failure.
-func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broker.Message), loaded func()) {
+func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broker.Message), loaded func(), p *progress) {
 	prefix := EncodeToken(brokerID)
 	for ctx.Err() == nil {
-		err := r.watchOnce(ctx, brokerID, prefix, apply, loaded)
+		err := r.watchOnce(ctx, brokerID, prefix, apply, loaded, p)
 		if ctx.Err() != nil {
 			return
 		}
@@ -276,7 +370,7 @@ func (r *Retained) watch(ctx context.Context, brokerID string, apply func(*broke
 	}
 }
 
-func (r *Retained) watchOnce(ctx context.Context, brokerID, prefix string, apply func(*broker.Message), loaded func()) error {
+func (r *Retained) watchOnce(ctx context.Context, brokerID, prefix string, apply func(*broker.Message), loaded func(), p *progress) error {
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	kv, err := r.bucket(tctx)
 	cancel()
@@ -301,20 +395,27 @@ func (r *Retained) watchOnce(ctx context.Context, brokerID, prefix string, apply
 				loaded()
 				continue
 			}
-			if e.Operation() != jetstream.KeyValuePut {
-				topic, err := TopicOf(prefix, e.Key())
-				if err != nil || !strings.HasPrefix(e.Key(), prefix+".") {
-					continue
-				}
-				apply(&broker.Message{BrokerID: brokerID, Topic: topic, Retain: true})
-				continue
-			}
-			m, err := decodeRetained(brokerID, e.Key(), e.Value(), time.Now())
-			if err != nil {
-				r.bus.malformed.Add(1)
-				continue
-			}
-			apply(m)
+			r.applyEntry(brokerID, prefix, e, apply)
+			p.applied(e.Revision())
 		}
 	}
+}
+
+// applyEntry applies one entry of the watch: a stored message, or the
+// deletion of one.
+func (r *Retained) applyEntry(brokerID, prefix string, e jetstream.KeyValueEntry, apply func(*broker.Message)) {
+	if e.Operation() != jetstream.KeyValuePut {
+		topic, err := TopicOf(prefix, e.Key())
+		if err != nil || !strings.HasPrefix(e.Key(), prefix+".") {
+			return
+		}
+		apply(&broker.Message{BrokerID: brokerID, Topic: topic, Retain: true})
+		return
+	}
+	m, err := decodeRetained(brokerID, e.Key(), e.Value(), time.Now())
+	if err != nil {
+		r.bus.malformed.Add(1)
+		return
+	}
+	apply(m)
 }

@@ -218,3 +218,75 @@ func TestRetainedBucketMadeByTwoNodesAtOnce(t *testing.T) {
 		t.Fatalf("a later node: %d messages, %v; want 2", len(got), err)
 	}
 }
+
+// A node's watch applies every change of the bucket, its own writes too:
+// Retain returns once the node's own watch has applied what it wrote, so
+// that the watch's late copy of an earlier change cannot bring that one
+// back after the publisher has its PUBACK.
+func TestRetainReturnsOnceItsOwnWatchAppliedIt(t *testing.T) {
+	c := natstest.Start(t, 1)
+	a, b := startBus(t, c.URL(0), "a"), startBus(t, c.URL(0), "b")
+	ra, rb := retainedStore(t, a), retainedStore(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Node a's watch holds the first change it gets until the gate opens.
+	gate, held := make(chan struct{}), make(chan struct{})
+	var open, hold sync.Once
+	openGate := func() { open.Do(func() { close(gate) }) }
+	var mu sync.Mutex
+	state := "" // what node a holds for topic t
+	loaded, stop := ra.WatchRetained(b1, func(m *broker.Message) {
+		hold.Do(func() {
+			close(held)
+			<-gate
+		})
+		mu.Lock()
+		state = string(m.Payload)
+		mu.Unlock()
+	})
+	defer stop()
+	defer openGate()
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		t.Fatal("the watch never loaded")
+	}
+
+	if err := rb.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("node a's watch got nothing")
+	}
+	returned := make(chan string, 1)
+	go func() {
+		if err := ra.Retain(ctx, &broker.Message{BrokerID: b1, Topic: "t", Payload: []byte("2")}); err != nil {
+			returned <- "error: " + err.Error()
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		returned <- state
+	}()
+	// A Retain that does not wait for its watch returns about when the
+	// change is stored.
+	kv, err := ra.bucket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := key(b1, "t")
+	natstest.Poll(t, "the second change to be stored", func() bool {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			return false
+		}
+		m, err := decodeRetained(b1, k, e.Value(), time.Now())
+		return err == nil && string(m.Payload) == "2"
+	})
+	openGate()
+	if got := <-returned; got != "2" {
+		t.Fatalf("when Retain returned, node a held %q for the topic, want %q, what it wrote", got, "2")
+	}
+}

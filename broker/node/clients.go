@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -22,17 +23,70 @@ import (
 // Each server's lock is held only to copy its connections; sessions are
 // read after.
 func (n *Node) Clients() []clients.Client {
-	out := n.edge.Streams()
+	var out []clients.Client
+	_ = n.eachClient(func(c *clients.Client) error {
+		out = append(out, *c)
+		return nil
+	})
+	return out
+}
+
+// eachClient calls fn with each client Clients returns, one at a time, so
+// that a report of tens of thousands of idle connections never holds them
+// all (and their JSON) in memory at once. It stops at fn's first error.
+func (n *Node) eachClient(fn func(*clients.Client) error) error {
+	for _, c := range n.edge.Streams() {
+		if err := fn(&c); err != nil {
+			return err
+		}
+	}
 	for _, s := range n.serverList() {
 		for _, c := range s.connList() {
 			sess := c.sess.Load()
 			if sess == nil || !sess.established.Load() {
 				continue
 			}
-			out = append(out, s.clientOf(c, sess))
+			cl := s.clientOf(c, sess)
+			if err := fn(&cl); err != nil {
+				return err
+			}
 		}
 	}
-	return out
+	return nil
+}
+
+// writeReport writes the JSON of a clients.Report of the node, its clients
+// streamed one by one.
+func (n *Node) writeReport(w io.Writer, interval time.Duration) error {
+	bw := bufio.NewWriterSize(w, 16<<10)
+	head, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds()})
+	if err != nil {
+		return err
+	}
+	// The head ends with "clients":null,"brokers":null}: cut it there.
+	cut := bytes.LastIndex(head, []byte(`"clients":`))
+	if cut < 0 {
+		return fmt.Errorf("unexpected report head %s", head)
+	}
+	bw.Write(head[:cut])
+	bw.WriteString(`"clients":[`)
+	enc := json.NewEncoder(bw)
+	first := true
+	if err := n.eachClient(func(c *clients.Client) error {
+		if !first {
+			bw.WriteByte(',')
+		}
+		first = false
+		return enc.Encode(c)
+	}); err != nil {
+		return err
+	}
+	bw.WriteString(`],"brokers":`)
+	if err := enc.Encode(n.BrokerStats()); err != nil {
+		return err
+	}
+	bw.WriteString("}")
+	return bw.Flush()
 }
 
 // BrokerStats returns the counters of each broker server running on the
@@ -156,12 +210,13 @@ func (n *Node) ReportClients(ctx context.Context, baseURL, nodeToken string, int
 }
 
 func (n *Node) reportClients(ctx context.Context, hc *http.Client, baseURL, nodeToken string, interval time.Duration) error {
-	body, err := json.Marshal(clients.Report{Time: time.Now().UTC(), IntervalMS: interval.Milliseconds(), Clients: n.Clients(), Brokers: n.BrokerStats()})
+	// The body is written as the request sends it; the transport closes
+	// pr when it is done, which stops the writer.
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(n.writeReport(pw, interval)) }()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+clients.Path, pr)
 	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+clients.Path, bytes.NewReader(body))
-	if err != nil {
+		pr.Close()
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+nodeToken)

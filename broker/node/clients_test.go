@@ -142,6 +142,11 @@ func TestReportClients(t *testing.T) {
 	if !sawStats {
 		t.Errorf("no report had b1's counters (1 connection, 1 message in): %+v", reports[0].Brokers)
 	}
+	// The report is streamed client by client: the same JSON fields.
+	if first := reports[0]; first.Time.IsZero() || first.IntervalMS != 20 || len(first.Clients) != 1 ||
+		first.Clients[0].ClientID != cl.Subject || first.Clients[0].Transport != clients.TransportMQTTS || first.Clients[0].ConnectedAt.IsZero() {
+		t.Errorf("first report = %+v", first)
+	}
 }
 
 // TestClientsListSSE lists an open SSE stream with its filters, as

@@ -21,6 +21,7 @@ type fleet struct {
 	base   *env              // a node without NATS, for comparison
 	n1, n2 *env              // the same brokers and certificates, each dialing its node
 	store  *natsbus.Sessions // the fleet's session store, read by the test (fleetsession_test.go)
+	edit   func(*node.Config)
 }
 
 // newFleet starts an env without NATS for the certificates and brokers,
@@ -28,21 +29,26 @@ type fleet struct {
 // the last.
 func newFleet(t testing.TB, servers int, edit func(*node.Config), ids ...string) *fleet {
 	t.Helper()
-	base := newEnv(t, node.Limits{}, ids...)
-	c := natstest.Start(t, servers)
-	start := func(url, nodeID string) *env {
-		n := base.startNodeWith(func(cfg *node.Config) {
-			cfg.NATS = &natsbus.Config{URL: url, NodeID: nodeID}
-			if edit != nil {
-				edit(cfg)
-			}
-		})
-		e := *base
-		e.useNode(n)
-		natstest.Poll(t, nodeID+" to connect", func() bool { return e.metric("pubsub_fleet_nats_connected") == 1 })
-		return &e
-	}
-	return &fleet{nats: c, base: base, n1: start(c.URL(0), "node-1"), n2: start(c.URL(servers-1), "node-2")}
+	f := &fleet{base: newEnv(t, node.Limits{}, ids...), nats: natstest.Start(t, servers), edit: edit}
+	f.n1 = f.join(t, f.nats.URL(0), "node-1")
+	f.n2 = f.join(t, f.nats.URL(servers-1), "node-2")
+	return f
+}
+
+// join starts one more node of the fleet, dialing the NATS server at
+// url, and waits until it is connected.
+func (f *fleet) join(t testing.TB, url, nodeID string) *env {
+	t.Helper()
+	n := f.base.startNodeWith(func(cfg *node.Config) {
+		cfg.NATS = &natsbus.Config{URL: url, NodeID: nodeID}
+		if f.edit != nil {
+			f.edit(cfg)
+		}
+	})
+	e := *f.base
+	e.useNode(n)
+	natstest.Poll(t, nodeID+" to connect", func() bool { return e.metric("pubsub_fleet_nats_connected") == 1 })
+	return &e
 }
 
 // waitInterest waits until the NATS server of node 1 knows that a node

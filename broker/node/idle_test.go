@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
+	mqtt "github.com/mochi-mqtt/server/v2"
 
 	"github.com/openpubsub/pubsub/broker/node"
 )
@@ -33,16 +34,17 @@ func goroutinesIn(fn string) int {
 }
 
 const (
-	// A session reading on its own goroutine, and one whose wait was
-	// handed over (see the mochi fork's ServeConnection).
+	// A session reading on its own goroutine, and one waiting for its
+	// socket on a goroutine of its own, which the fork's idle poller
+	// replaced (see its ServeConnection).
 	inRead    = "mochi-mqtt/server/v2.(*Client).Read("
 	inWaiting = "mochi-mqtt/server/v2.waitReadable("
 )
 
 // TestIdleSessionsHandOverTheirWait: sessions that have sent nothing for
-// IdleLinger (50 ms in these tests) wait on a waiter goroutine with a
-// small stack instead of a read, and still receive, publish and ping as
-// before, going idle again after each wake.
+// IdleLinger (50 ms in these tests) are parked in the fork's idle poller,
+// with no goroutine of their own, instead of waiting in a read, and still
+// receive, publish and ping as before, going idle again after each wake.
 func TestIdleSessionsHandOverTheirWait(t *testing.T) {
 	e := newEnv(t, node.Limits{}, "a")
 	a := e.brokers["a"]
@@ -65,7 +67,11 @@ func TestIdleSessionsHandOverTheirWait(t *testing.T) {
 	}
 	allIdle := func(what string) {
 		t.Helper()
-		eventually(t, what, func() bool { return goroutinesIn(inWaiting) >= n })
+		eventually(t, what, func() bool { return mqtt.IdleSessions() >= n })
+		// Parked in the fork's idle poller: no goroutine waits for them.
+		if waiting := goroutinesIn(inWaiting); waiting > 0 {
+			t.Fatalf("%d goroutines wait for idle sessions", waiting)
+		}
 	}
 	allIdle("the idle sessions to hand over their waits")
 
@@ -137,7 +143,7 @@ func TestIdleSessionKeepAlive(t *testing.T) {
 	if ack.ReasonCode != 0 {
 		t.Fatalf("CONNACK %#x", ack.ReasonCode)
 	}
-	eventually(t, "the session to hand over its wait", func() bool { return goroutinesIn(inWaiting) == 1 })
+	eventually(t, "the session to hand over its wait", func() bool { return mqtt.IdleSessions() == 1 })
 	r.expectClosed(t, 0)
 	watcher.expectMessage(t, "idle/will", "gone quiet")
 }

@@ -91,7 +91,17 @@ var unroutedReasons = []string{
 
 // nodeMetrics are the counters of the node itself.
 type nodeMetrics struct {
-	unrouted [10]atomic.Int64
+	unrouted   [10]atomic.Int64
+	handshakes [2]atomic.Int64 // full, resumed
+}
+
+// handshake counts a TLS handshake that succeeded.
+func (m *nodeMetrics) handshake(resumed bool) {
+	if resumed {
+		m.handshakes[1].Add(1)
+	} else {
+		m.handshakes[0].Add(1)
+	}
 }
 
 func (m *nodeMetrics) count(reason string) {
@@ -115,6 +125,8 @@ var (
 	descReady      = newDesc("pubsub_node_ready", "1 once the node has applied its first configuration.")
 	descRevision   = newDesc("pubsub_node_config_revision", "Config feed revision the node has applied.")
 	descBrokers    = newDesc("pubsub_node_brokers", "Brokers in the node's configuration.")
+	descTicketKeys = newDesc("pubsub_node_tls_ticket_keys", "TLS session ticket keys shared by the fleet through the config feed; 0 while the node uses keys of its own.")
+	descHandshakes = newDesc("pubsub_tls_handshakes_total", "TLS handshakes that succeeded, full or resumed from a session ticket.", "kind")
 	descActive     = newDesc("pubsub_node_brokers_active", "Brokers with a running MQTT server (one client has connected since start).")
 	descCacheHits  = newDesc("pubsub_token_cache_hits_total", "Token checks answered from the cache of verified tokens (no signature check).")
 	descCacheMiss  = newDesc("pubsub_token_cache_misses_total", "Token checks that verified a signature.")
@@ -195,6 +207,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gaugeOf(descReady, ready)
 	gaugeOf(descRevision, float64(st.Revision()))
 	gaugeOf(descBrokers, float64(st.Len()))
+	ticketKeys := 0
+	if tk := st.TicketKeys(); tk != nil {
+		ticketKeys = len(tk.Keys)
+	}
+	gaugeOf(descTicketKeys, float64(ticketKeys))
+	counterOf(descHandshakes, n.m.handshakes[0].Load(), "full")
+	counterOf(descHandshakes, n.m.handshakes[1].Load(), "resumed")
 	gaugeOf(descActive, float64(len(servers)))
 	hits, misses := n.grants.Stats()
 	counterOf(descCacheHits, hits)

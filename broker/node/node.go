@@ -28,7 +28,9 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 	tls *tls.Config
-	m   nodeMetrics
+	// tlsALPN is tls offering ALPN, for the clients that ask (alpnConfig).
+	tlsALPN *tls.Config
+	m       nodeMetrics
 
 	state   atomic.Pointer[broker.State]
 	ready   atomic.Bool
@@ -74,6 +76,19 @@ func serverTLS(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tl
 	}
 }
 
+// setTicketKeys makes the node encrypt its TLS session tickets with the
+// fleet's newest ticket key, and accept tickets of every key in tk, so a
+// client resumes on any node fed the same keys. Both configurations need
+// them: a config returned by GetConfigForClient uses its own keys once
+// they are set. Until the first call the node uses keys of its own, which
+// Go rotates, and a client resumes only here.
+func (n *Node) setTicketKeys(tk *broker.TicketKeys) {
+	for _, c := range []*tls.Config{n.tls, n.tlsALPN} {
+		c.SetSessionTicketKeys(tk.Keys)
+	}
+	n.log.Info("TLS session ticket keys updated", "keys", len(tk.Keys))
+}
+
 // New validates cfg, fills in its defaults and returns a Node that is not
 // yet listening.
 func New(cfg Config) (*Node, error) {
@@ -88,7 +103,9 @@ func New(cfg Config) (*Node, error) {
 		conns:   map[net.Conn]struct{}{},
 	}
 	n.tls = serverTLS(n.getCertificate)
-	n.tls.GetConfigForClient = alpnConfig(n.tls.Clone())
+	n.tlsALPN = n.tls.Clone()
+	n.tlsALPN.NextProtos = alpnProtocols
+	n.tls.GetConfigForClient = alpnConfig(n.tlsALPN)
 	ecfg := cfg.Edge
 	ecfg.MaxPacketSize, ecfg.TokenLeeway, ecfg.Logger = cfg.Limits.MaxPacketSize, cfg.Limits.TokenLeeway, cfg.Logger
 	ecfg.MessageRate, ecfg.MessageBurst = cfg.Limits.MessageRate, cfg.Limits.MessageBurst
@@ -247,6 +264,11 @@ func (n *Node) Apply(st *broker.State) {
 	}
 	n.applyMu.Lock()
 	defer n.applyMu.Unlock()
+	// Keys first, so that a State seen applied (its revision in the
+	// metrics) has its ticket keys in use.
+	if tk := st.TicketKeys(); tk != nil && tk != n.state.Load().TicketKeys() {
+		n.setTicketKeys(tk)
+	}
 	old := n.state.Swap(st)
 	n.ready.Store(true)
 	now := time.Now()

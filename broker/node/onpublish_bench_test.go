@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,32 +55,63 @@ func (e *hookBenchEnv) hook(url string, o *feed.OnPublish) {
 }
 
 // echoHook is a local hook that answers each request with its body: every
-// message delivered unchanged.
+// message delivered unchanged. It reads each body into a buffer of the
+// declared length, as a receiver that cares about its own cost would.
 func echoHook(b *testing.B) *httptest.Server {
+	var bufs sync.Pool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
+		bp, _ := bufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		if int64(cap(*bp)) < r.ContentLength {
+			*bp = make([]byte, r.ContentLength)
+		}
+		body := (*bp)[:r.ContentLength]
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Length", itoa(r.ContentLength))
 		_, _ = w.Write(body)
+		bufs.Put(bp)
 	}))
 	b.Cleanup(srv.Close)
 	return srv
 }
 
-// throughput publishes n QoS 0 messages of 64 bytes from pubs publishers
-// of broker id at once, and returns the messages a second one subscriber
-// received them at.
-func (e *hookBenchEnv) throughput(b *testing.B, id string, pubs, n int) float64 {
+// fleetOf is a subscriber of "bench" counting what it gets and pubs
+// publishers, all of broker id, connected once for several runs.
+type fleetOf struct {
+	got  *atomic.Int64
+	sub  *client
+	pubs []*client
+	cpu  []float64 // CPU µs per message of each run
+}
+
+// connectFleet connects a fleetOf for broker id.
+func (e *hookBenchEnv) connectFleet(b *testing.B, id string, pubs int) *fleetOf {
 	got, sub := counting0(b, e.env, id, "bench")
-	defer sub.Disconnect(&paho.Disconnect{}) // the next run has its own
-	clients := make([]*client, pubs)
-	for i := range clients {
-		clients[i], _ = e.mustConnect(id)
-		defer clients[i].Disconnect(&paho.Disconnect{})
+	f := &fleetOf{got: got, sub: sub, pubs: make([]*client, pubs)}
+	for i := range f.pubs {
+		f.pubs[i], _ = e.mustConnect(id)
 	}
+	return f
+}
+
+// run publishes n QoS 0 messages of 64 bytes from the fleet's
+// publishers at once, and returns the messages a second the subscriber
+// received them at. The process's CPU time per message (node, clients
+// and hook together: everything runs in this process; cpuTime is in
+// fleet_sse_bench_test.go) goes to f.cpu.
+func (f *fleetOf) run(b *testing.B, n int) float64 {
 	payload := make([]byte, 64)
-	per := n / pubs
+	per := n / len(f.pubs)
+	base := f.got.Load()
+	cpu0 := cpuTime()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, c := range clients {
+	for _, c := range f.pubs {
 		wg.Go(func() {
 			for range per {
 				if err := c.Publish0(payload); err != nil {
@@ -90,11 +122,22 @@ func (e *hookBenchEnv) throughput(b *testing.B, id string, pubs, n int) float64 
 		})
 	}
 	wg.Wait()
-	want := int64(per * pubs)
-	if !reach([]*atomic.Int64{got}, want) {
-		b.Fatalf("the subscriber got %d of %d messages", got.Load(), want)
+	want := base + int64(per*len(f.pubs))
+	if !reach([]*atomic.Int64{f.got}, want) {
+		b.Fatalf("the subscriber got %d of %d messages", f.got.Load()-base, want-base)
 	}
-	return float64(want) / time.Since(start).Seconds()
+	d := time.Since(start)
+	f.cpu = append(f.cpu, float64((cpuTime()-cpu0).Microseconds())/float64(per*len(f.pubs)))
+	return float64(per*len(f.pubs)) / d.Seconds()
+}
+
+// close disconnects the fleet's clients, so that the next run has its
+// own.
+func (f *fleetOf) close() {
+	_ = f.sub.Disconnect(&paho.Disconnect{})
+	for _, c := range f.pubs {
+		_ = c.Disconnect(&paho.Disconnect{})
+	}
 }
 
 // Publish0 publishes at QoS 0 on "bench".
@@ -126,6 +169,9 @@ func (e *hookBenchEnv) latencies(b *testing.B, id string, rate int, d time.Durat
 	if _, err := sub.subscribe(b, "lat", 0); err != nil {
 		b.Fatal(err)
 	}
+	// The next run's messages must not reach this subscriber, whose
+	// queue nobody reads once it has counted this run's.
+	defer sub.Disconnect(&paho.Disconnect{})
 	const pubs = 10
 	total := int(float64(rate) * d.Seconds())
 	lat := make([]time.Duration, 0, total)
@@ -142,6 +188,7 @@ func (e *hookBenchEnv) latencies(b *testing.B, id string, rate int, d time.Durat
 	var wg sync.WaitGroup
 	for range pubs {
 		c, _ := e.mustConnect(id)
+		defer c.Disconnect(&paho.Disconnect{})
 		wg.Go(func() {
 			// Each publisher sends its share every millisecond.
 			per := float64(rate) / pubs / 1000
@@ -179,30 +226,57 @@ func pct(l []time.Duration, p int) float64 {
 // same broker without one, in the same run, with a local hook that
 // answers each request with its body:
 //
-//   - Throughput: QoS 0 messages a second from 64 publishers to one
-//     subscriber, without a hook and through it (nohook-msgs/s,
-//     hook-msgs/s);
+//   - Throughput: QoS 0 messages a second from 64 and from 256
+//     publishers to one subscriber, without a hook and through it
+//     (nohook-msgs/s, hook-msgs/s), and the process's CPU time per
+//     message of each;
 //   - Latency: publish-to-delivery p50 and p99 at 1,000 and 10,000
 //     messages a second, without and with the hook, and the difference
 //     (added-p50-ms, added-p99-ms);
-//   - Isolation: broker "plain"'s throughput while broker "hooked" has an
-//     idle echo hook, then while its 64 publishers wait on a hook that
-//     never answers, then with the echo hook again (other-ratio: the
-//     second over the mean of the others).
+//   - Isolation: the throughput of broker "plain", which has no hook,
+//     alone and while broker "hooked"'s 64 publishers wait on a hook that
+//     never answers (other-ratio: the second over the first), and the
+//     CPU time per message of each;
+//   - Path: b.N messages through the hook, for profiles.
 //
-// b.N sets the messages of each throughput run.
+// b.N sets the messages of each throughput run (at least 6,400).
 func BenchmarkOnPublishHook(b *testing.B) {
 	e := newHookBenchEnv(b)
 	echo := echoHook(b)
-	n := max(b.N, 64*100)
-	b.Run("Throughput", func(b *testing.B) {
-		e.hook("", nil)
-		noHook := e.throughput(b, "hooked", 64, n)
+	for _, pubs := range []int{64, 256} {
+		b.Run("Throughput/"+itoa(int64(pubs)), func(b *testing.B) {
+			// Runs alternate without and with the hook, with the same
+			// clients, so that both see the same machine; medians of 3
+			// each. Each publisher waits for the hook's verdict on its
+			// message before its next one is read, so a request carries at
+			// most as many messages as there are publishers.
+			n := max(b.N, pubs*100)
+			f := e.connectFleet(b, "hooked", pubs)
+			defer f.close()
+			var noHook, withHook, noHookCPU, withHookCPU []float64
+			for range 3 {
+				e.hook("", nil)
+				noHook = append(noHook, f.run(b, n))
+				noHookCPU = append(noHookCPU, f.cpu[len(f.cpu)-1])
+				e.hook(echo.URL, nil)
+				withHook = append(withHook, f.run(b, n))
+				withHookCPU = append(withHookCPU, f.cpu[len(f.cpu)-1])
+			}
+			b.ReportMetric(median(noHook), "nohook-msgs/s")
+			b.ReportMetric(median(withHook), "hook-msgs/s")
+			b.ReportMetric(median(withHook)/median(noHook), "hook-ratio")
+			b.ReportMetric(median(noHookCPU), "nohook-cpu-µs/msg")
+			b.ReportMetric(median(withHookCPU), "hook-cpu-µs/msg")
+		})
+	}
+	b.Run("Path", func(b *testing.B) {
+		// b.N messages through the hook alone, for profiles.
+		f := e.connectFleet(b, "hooked", 64)
+		defer f.close()
 		e.hook(echo.URL, nil)
-		withHook := e.throughput(b, "hooked", 64, n)
-		b.ReportMetric(noHook, "nohook-msgs/s")
-		b.ReportMetric(withHook, "hook-msgs/s")
-		b.ReportMetric(withHook/noHook, "hook-ratio")
+		b.ResetTimer()
+		b.ReportMetric(f.run(b, max(b.N, 64)), "hook-msgs/s")
+		b.ReportMetric(f.cpu[0], "hook-cpu-µs/msg")
 	})
 	for _, rate := range []int{1000, 10000} {
 		b.Run("Latency/"+itoa(int64(rate)), func(b *testing.B) {
@@ -219,32 +293,65 @@ func BenchmarkOnPublishHook(b *testing.B) {
 		})
 	}
 	b.Run("Isolation", func(b *testing.B) {
-		e.hook(echo.URL, nil)
-		before := e.throughput(b, "plain", 64, n)
-		release := make(chan struct{})
-		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-			case <-release: // the end of the run
+		// Broker "plain" (no hook) alone, and while broker "hooked"'s 64
+		// publishers wait on a hook that never answers, with the same
+		// clients of "plain", in the order alone, stuck, stuck, alone,
+		// twice, so that a trend in the machine's load favours neither;
+		// medians of 4 each.
+		n := max(b.N, 64*100)
+		f := e.connectFleet(b, "plain", 64)
+		defer f.close()
+		var alone, during, aloneCPU, duringCPU []float64
+		for _, stuck := range []bool{false, true, true, false, false, true, true, false} {
+			if !stuck {
+				alone = append(alone, f.run(b, n))
+				aloneCPU = append(aloneCPU, f.cpu[len(f.cpu)-1])
+				continue
 			}
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}))
-		defer hang.Close()
-		e.hook(hang.URL, &feed.OnPublish{Timeout: 60})
-		stuck := make([]*client, 64)
-		for i := range stuck {
-			stuck[i], _ = e.mustConnect("hooked")
-			go func() { _ = stuck[i].Publish0([]byte("never answered")) }()
+			release := e.stickHook(b, 64)
+			during = append(during, f.run(b, n))
+			duringCPU = append(duringCPU, f.cpu[len(f.cpu)-1])
+			release()
 		}
-		metric := `pubsub_hook_messages_queued{broker="` + e.brokers["hooked"].host + `"}`
-		eventually(b, "the hooked broker's publishers to wait", func() bool { return e.metric(metric) > 0 })
-		during := e.throughput(b, "plain", 64, n)
-		close(release)
-		e.hook(echo.URL, nil)
-		after := e.throughput(b, "plain", 64, n)
-		b.ReportMetric(before, "other-before-msgs/s")
-		b.ReportMetric(during, "other-during-msgs/s")
-		b.ReportMetric(after, "other-after-msgs/s")
-		b.ReportMetric(during/((before+after)/2), "other-ratio")
+		b.ReportMetric(median(alone), "other-alone-msgs/s")
+		b.ReportMetric(median(during), "other-during-msgs/s")
+		b.ReportMetric(median(during)/median(alone), "other-ratio")
+		b.ReportMetric(median(aloneCPU), "other-alone-cpu-µs/msg")
+		b.ReportMetric(median(duringCPU), "other-during-cpu-µs/msg")
 	})
+}
+
+// stickHook points broker "hooked" at a hook that never answers (timeout
+// 60 s) and has pubs of its clients publish one QoS 0 message each, and
+// returns once they all wait for it. release answers the requests,
+// removes the hook and disconnects the clients.
+func (e *hookBenchEnv) stickHook(b *testing.B, pubs int) (release func()) {
+	end := make(chan struct{})
+	var held atomic.Int64 // messages in the requests the hook holds
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []json.RawMessage
+		_ = json.NewDecoder(r.Body).Decode(&batch)
+		held.Add(int64(len(batch)))
+		select {
+		case <-r.Context().Done():
+		case <-end:
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	e.hook(hang.URL, &feed.OnPublish{Timeout: 60})
+	stuck := make([]*client, pubs)
+	for i := range stuck {
+		stuck[i], _ = e.mustConnect("hooked")
+		go func() { _ = stuck[i].Publish0([]byte("never answered")) }()
+	}
+	queued := `pubsub_hook_messages_queued{broker="` + e.brokers["hooked"].host + `"}`
+	eventually(b, "the hooked broker's publishers to wait", func() bool { return held.Load()+e.metric(queued) == int64(pubs) })
+	return func() {
+		close(end)
+		e.hook("", nil)
+		hang.Close()
+		for _, c := range stuck {
+			_ = c.Disconnect(&paho.Disconnect{})
+		}
+	}
 }

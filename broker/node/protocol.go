@@ -17,13 +17,11 @@ import (
 // preference.
 var alpnProtocols = []string{"h2", "http/1.1", "mqtt"}
 
-// alpnConfig answers a ClientHello with a configuration offering ALPN
-// only when the client asks for one of our protocols: a client offering
-// only others (x-amzn-mqtt-ca, say) would otherwise fail the handshake,
-// and it gets the first-byte test instead.
-func alpnConfig(base *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error) {
-	withALPN := base.Clone()
-	withALPN.NextProtos = alpnProtocols
+// alpnConfig answers a ClientHello with withALPN, a configuration
+// offering alpnProtocols, only when the client asks for one of our
+// protocols: a client offering only others (x-amzn-mqtt-ca, say) would
+// otherwise fail the handshake, and it gets the first-byte test instead.
+func alpnConfig(withALPN *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error) {
 	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		for _, p := range hello.SupportedProtos {
 			if slices.Contains(alpnProtocols, p) {

@@ -98,6 +98,7 @@ func (n *Node) handle(raw net.Conn, ended func()) (kept bool) {
 		n.log.Debug("TLS handshake failed", "remote", raw.RemoteAddr().String(), "error", err)
 		return false
 	}
+	n.m.handshake(tc.ConnectionState().DidResume)
 	proto, first, peeked, err := sniff(tc)
 	switch {
 	case err != nil:

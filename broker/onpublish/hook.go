@@ -61,7 +61,7 @@ type Hook struct {
 // item is one message waiting for its verdict; res is buffered so that
 // the sender never waits for the publisher.
 type item struct {
-	msg  *Message
+	msg  Message // a copy, so that the caller's Message stays on its stack
 	res  chan Result
 	wait bool // false in Notify mode: nobody reads res
 }
@@ -107,16 +107,15 @@ func (h *Hook) Stats() *Stats { return h.stats }
 // copies what it needs.
 func (h *Hook) Publish(m *Message) Result {
 	if h.cfg.Mode == Notify {
-		cp := *m
-		cp.Payload = append([]byte(nil), m.Payload...)
-		it := &item{msg: &cp}
+		it := &item{msg: *m}
+		it.msg.Payload = append([]byte(nil), m.Payload...)
 		if !h.enqueue(it) {
 			h.stats.Closed.Add(1)
 		}
 		return Result{Verdict: Deliver, Payload: m.Payload}
 	}
 	it := itemPool.Get().(*item)
-	it.msg, it.wait = m, true
+	it.msg, it.wait = *m, true
 	var r Result
 	if h.enqueue(it) {
 		r = <-it.res
@@ -124,7 +123,7 @@ func (h *Hook) Publish(m *Message) Result {
 		h.stats.Closed.Add(1)
 		r = h.failed(m, OutcomeClosed)
 	}
-	it.msg = nil
+	it.msg = Message{}
 	itemPool.Put(it)
 	return r
 }
@@ -268,7 +267,7 @@ func (h *Hook) drain(left []*item) {
 	for _, it := range left {
 		h.stats.Closed.Add(1)
 		if it.wait {
-			it.res <- h.failed(it.msg, OutcomeClosed)
+			it.res <- h.failed(&it.msg, OutcomeClosed)
 		}
 	}
 }
@@ -288,7 +287,7 @@ func (h *Hook) failed(m *Message, o Outcome) Result {
 func (h *Hook) send(batch []*item) {
 	msgs := make([]*Message, len(batch))
 	for i, it := range batch {
-		msgs[i] = it.msg
+		msgs[i] = &it.msg
 	}
 	body := encodeBatch(msgs, h.cfg.Broker)
 	var (
@@ -311,9 +310,9 @@ func (h *Hook) send(batch []*item) {
 	for i, it := range batch {
 		var r Result
 		if outcome != OutcomeOK {
-			r = h.failed(it.msg, outcome)
+			r = h.failed(&it.msg, outcome)
 		} else {
-			r = ans.verdict(i, it.msg)
+			r = ans.verdict(i, &it.msg)
 			h.stats.count(r)
 		}
 		if it.wait {

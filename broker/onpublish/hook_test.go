@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -530,5 +531,45 @@ func TestTry(t *testing.T) {
 	teapot.Store(true)
 	if p, _ = Try(t.Context(), f.cfg, []*Message{text("a", "x")}); p.Status != 418 || p.Outcome != OutcomeStatus {
 		t.Fatalf("probe = %+v", p)
+	}
+}
+
+// TestKeepAlive checks that successive requests reuse one TLS
+// connection, after an answer that is not 200 too: a handshake per batch
+// would cost more than the batch.
+func TestKeepAlive(t *testing.T) {
+	var conns, requests atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if requests.Add(1)%2 == 0 {
+			http.Error(w, "every other request fails", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	h, err := New(Config{URL: srv.URL, Broker: "b.ns.pubsub.test", KeyID: "k", Key: priv, RootCAs: certPool(srv)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	for i := range 10 {
+		want := Deliver
+		if i%2 == 1 {
+			want = Failed
+		}
+		if r := h.Publish(text("t", "p")); r.Verdict != want {
+			t.Fatalf("request %d: %+v, want %v", i+1, r, want)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("10 requests opened %d connections, want 1", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,7 +30,7 @@ const (
 func encodeBatch(msgs []*Message, broker string) []byte {
 	n := 2
 	for _, m := range msgs {
-		n += m.size()
+		n += m.size() + len(broker)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
@@ -46,10 +47,47 @@ func encodeBatch(msgs []*Message, broker string) []byte {
 // seconds): the standard base64 of the signature of the timestamp's
 // decimal digits followed by the body.
 func Sign(key ed25519.PrivateKey, ts int64, body []byte) string {
-	msg := make([]byte, 0, 20+len(body))
-	msg = strconv.AppendInt(msg, ts, 10)
+	bp := bufPool.Get().(*[]byte)
+	msg := strconv.AppendInt((*bp)[:0], ts, 10)
 	msg = append(msg, body...)
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, msg))
+	sig := ed25519.Sign(key, msg)
+	*bp = msg
+	putBuf(bp)
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// bufPool holds the buffers of signed messages and of answers, which
+// nothing keeps once the request is over.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// putBuf returns a buffer to bufPool unless it grew past what a batch
+// usually needs, which the pool would otherwise keep alive.
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= 256<<10 {
+		bufPool.Put(bp)
+	}
+}
+
+// readBody reads at most limit+1 bytes of r into buf, which it grows
+// once to the declared length when there is one.
+func readBody(buf []byte, r io.Reader, declared, limit int64) ([]byte, error) {
+	if declared > 0 && declared <= limit && int64(cap(buf)) < declared+1 {
+		buf = make([]byte, 0, declared+1) // +1: the read that sees EOF
+	}
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // newRequest builds a signed request for body.
@@ -84,7 +122,10 @@ func (h *Hook) do(ctx context.Context, body []byte, msgs []*Message) (*answer, O
 		}
 		return nil, OutcomeStatus
 	}
-	raw, err := io.ReadAll(io.LimitReader(res.Body, h.cfg.MaxResponseBytes+1))
+	bp := bufPool.Get().(*[]byte)
+	raw, err := readBody((*bp)[:0], res.Body, res.ContentLength, h.cfg.MaxResponseBytes)
+	*bp = raw
+	defer putBuf(bp) // parseAnswer copies what it keeps
 	switch {
 	case err != nil:
 		return nil, classify(ctx, err)

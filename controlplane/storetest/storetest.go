@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) controlplane.Store) {
 		{"Broker", brokerTests},
 		{"Key", keyTests},
 		{"HMACKey", hmacKeyTests},
+		{"TicketKey", ticketKeyTests},
 		{"SelfSignedRevocation", selfSignedRevocationTests},
 		{"Credential", credentialTests},
 		{"Revocation", revocationTests},

@@ -38,6 +38,9 @@ const (
 	TypeUnrevoked = "unrevoked"
 	// TypePing keeps an idle stream alive; it carries the current revision.
 	TypePing = "ping"
+	// TypeTicketKeys replaces the fleet's TLS session ticket keys with
+	// TicketKeys. A snapshot carries them too.
+	TypeTicketKeys = "ticket_keys"
 )
 
 // Event is one line of the feed. Revision is the change's revision; a node
@@ -49,7 +52,20 @@ type Event struct {
 	Broker     *Broker     `json:"broker,omitempty"`     // broker
 	BrokerID   string      `json:"broker_id,omitempty"`  // broker_deleted, revoked, unrevoked
 	Revocation *Revocation `json:"revocation,omitempty"` // revoked, unrevoked (JTI only)
+	// TicketKeys are the TLS session ticket keys every node of the fleet
+	// shares, so that a client resumes its TLS session on any node: newest
+	// first, the first encrypts new tickets and every one decrypts. Each
+	// Secret is 32 bytes, sealed like the HMAC keys'. Empty in a snapshot
+	// from a control plane that has none: nodes then keep their own keys.
+	TicketKeys []HMACKey `json:"ticket_keys,omitempty"` // snapshot, ticket_keys
 }
+
+// MaxTicketKeys bounds the ticket keys of one event: the control plane
+// keeps one per rotation interval of the ticket lifetime, plus one.
+const MaxTicketKeys = 64
+
+// TicketKeySize is the length of a TLS session ticket key's secret.
+const TicketKeySize = 32
 
 // Broker is everything a node needs to serve one broker.
 type Broker struct {
@@ -94,7 +110,8 @@ type OnPublish struct {
 }
 
 // HMACKey is a shared signing key of self-signed tokens (or, as a
-// Broker's HookKey, the hook signing key's seed). Its secret never
+// Broker's HookKey, the hook signing key's seed; in an Event's TicketKeys,
+// a TLS session ticket key). Its secret never
 // travels nor rests in the clear: Sealed is the secret encrypted for the
 // node the event is sent to (see SecretBox). Secret is the plaintext,
 // which only the control plane (before sealing) and the node (after

@@ -71,7 +71,11 @@ func (b *SecretBox) Open(sealed, brokerID, kid string) ([]byte, error) {
 	return out, nil
 }
 
-// SealSecrets seals the Secret of every HMAC key and hook key in ev, in place, and
+// ticketKeyScope is the broker id that binds a sealed TLS session ticket
+// key: broker ids are hex, so no broker's key opens as a ticket key.
+const ticketKeyScope = "tls-ticket"
+
+// SealSecrets seals the Secret of every HMAC key, hook key and ticket key in ev, in place, and
 // clears it: the control plane calls it before it writes the event.
 func (b *SecretBox) SealSecrets(ev *Event) {
 	b.each(ev, func(br *Broker, k *HMACKey) error {
@@ -80,7 +84,7 @@ func (b *SecretBox) SealSecrets(ev *Event) {
 	})
 }
 
-// OpenSecrets opens the Sealed secret of every HMAC key and hook key in ev into its
+// OpenSecrets opens the Sealed secret of every HMAC key, hook key and ticket key in ev into its
 // Secret, in place. It stops at the first that does not open (ErrSealed).
 func (b *SecretBox) OpenSecrets(ev *Event) error {
 	return b.each(ev, func(br *Broker, k *HMACKey) (err error) {
@@ -96,6 +100,11 @@ func (b *SecretBox) each(ev *Event, fn func(*Broker, *HMACKey) error) error {
 	}
 	for i := range ev.Brokers {
 		all = append(all, &ev.Brokers[i])
+	}
+	for i := range ev.TicketKeys {
+		if err := fn(&Broker{ID: ticketKeyScope}, &ev.TicketKeys[i]); err != nil {
+			return err
+		}
 	}
 	for _, br := range all {
 		for j := range br.HMACKeys {

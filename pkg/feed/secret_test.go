@@ -63,6 +63,23 @@ func TestSecretBox(t *testing.T) {
 			t.Fatalf("OpenSecrets = %v, secret %q", err, one.Broker.HMACKeys[0].Secret)
 		}
 	})
+	t.Run("OK/TicketKeys", func(t *testing.T) {
+		key := strings.Repeat("t", TicketKeySize)
+		one := Event{Type: TypeTicketKeys, TicketKeys: []HMACKey{{ID: "k1", Secret: []byte(key)}}}
+		cp.SealSecrets(&one)
+		if one.TicketKeys[0].Secret != nil || one.TicketKeys[0].Sealed == "" {
+			t.Fatalf("SealSecrets left %+v", one.TicketKeys[0])
+		}
+		sealed := one.TicketKeys[0].Sealed
+		if err := node.OpenSecrets(&one); err != nil || string(one.TicketKeys[0].Secret) != key {
+			t.Fatalf("OpenSecrets = %v, secret %q", err, one.TicketKeys[0].Secret)
+		}
+		// A ticket key moved into a broker's HMAC keys does not open.
+		moved := Event{Type: TypeBroker, Broker: &Broker{ID: "b1", HMACKeys: []HMACKey{{ID: "k1", Sealed: sealed}}}}
+		if err := node.OpenSecrets(&moved); !errors.Is(err, ErrSealed) {
+			t.Fatalf("err = %v, want ErrSealed", err)
+		}
+	})
 }
 
 func sha256Of(s string) []byte {

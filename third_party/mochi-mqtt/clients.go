@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,23 @@ func (cl *Clients) GetAll() map[string]*Client {
 		m[k] = v
 	}
 	return m
+}
+
+// matching returns the clients for which keep is true (fork): the
+// housekeeping that visits every client each second takes only those it
+// has work for, rather than a copy of the whole map (GetAll), which at
+// tens of thousands of idle clients was most of an idle server's garbage.
+// keep runs under the map's read lock.
+func (cl *Clients) matching(keep func(*Client) bool) []*Client {
+	cl.RLock()
+	defer cl.RUnlock()
+	var out []*Client
+	for _, v := range cl.internal {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // Get returns the value of a client if it exists.
@@ -128,6 +146,10 @@ type Client struct {
 	// subscription its own credentials would not be granted: with
 	// Options.ACLCoversFilters, only such a client's deliveries are checked.
 	checkDeliveries bool
+
+	// parkID (fork) is the client's session's id in the idle poller while
+	// it is parked there, else 0 (see session.park).
+	parkID atomic.Uint64
 
 	// Counters (fork) are this connection's PUBLISH packets, counted where
 	// the server's Info counts them.
@@ -354,14 +376,32 @@ func (cl *Client) waitForOutbound(linger **time.Timer) bool {
 	return q.head < len(q.pks)
 }
 
+// cloneUserProperties copies user properties, strings included.
+func cloneUserProperties(in []packets.UserProperty) []packets.UserProperty {
+	if in == nil {
+		return nil
+	}
+	out := make([]packets.UserProperty, len(in))
+	for i, u := range in {
+		out[i] = packets.UserProperty{Key: strings.Clone(u.Key), Val: strings.Clone(u.Val)}
+	}
+	return out
+}
+
 // ParseConnect parses the connect parameters and properties for a client.
 func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 	cl.Net.Listener = lid
 
+	// Fork: what the client keeps is copied out of the CONNECT's buffer
+	// (the decoder's strings and byte slices point into it), so that the
+	// buffer, with the password in it (the node's token, most of the
+	// packet), is not held for the connection's life.
 	cl.Properties.ProtocolVersion = pk.ProtocolVersion
-	cl.Properties.Username = pk.Connect.Username
+	cl.Properties.Username = bytes.Clone(pk.Connect.Username)
 	cl.Properties.Clean = pk.Connect.Clean
 	cl.Properties.Props = pk.Properties.Copy(false)
+	cl.Properties.Props.AuthenticationMethod = strings.Clone(cl.Properties.Props.AuthenticationMethod)
+	cl.Properties.Props.User = cloneUserProperties(cl.Properties.Props.User)
 
 	if cl.Properties.Props.ReceiveMaximum > cl.ops.options.Capabilities.MaximumInflight { // 3.3.4 Non-normative
 		cl.Properties.Props.ReceiveMaximum = cl.ops.options.Capabilities.MaximumInflight
@@ -381,7 +421,7 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 	cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
 	cl.State.TopicAliases.Outbound = NewOutboundTopicAliases(cl.Properties.Props.TopicAliasMaximum)
 
-	cl.ID = pk.Connect.ClientIdentifier
+	cl.ID = strings.Clone(pk.Connect.ClientIdentifier)
 	if cl.ID == "" {
 		cl.ID = xid.New().String() // [MQTT-3.1.3-6] [MQTT-3.1.3-7]
 		cl.Properties.Props.AssignedClientID = cl.ID
@@ -391,10 +431,10 @@ func (cl *Client) ParseConnect(lid string, pk packets.Packet) {
 		cl.Properties.Will = Will{
 			Qos:               pk.Connect.WillQos,
 			Retain:            pk.Connect.WillRetain,
-			Payload:           pk.Connect.WillPayload,
-			TopicName:         pk.Connect.WillTopic,
+			Payload:           bytes.Clone(pk.Connect.WillPayload),
+			TopicName:         strings.Clone(pk.Connect.WillTopic),
 			WillDelayInterval: pk.Connect.WillProperties.WillDelayInterval,
-			User:              pk.Connect.WillProperties.User,
+			User:              cloneUserProperties(pk.Connect.WillProperties.User),
 		}
 		if pk.Properties.SessionExpiryIntervalFlag &&
 			pk.Properties.SessionExpiryInterval < pk.Connect.WillProperties.WillDelayInterval {
@@ -708,6 +748,9 @@ func (cl *Client) Stop(err error) {
 			}
 		}
 	})
+	// Fork: a session parked in the idle poller waits for no read to fail
+	// (a closed socket just leaves the epoll set): wake it to end.
+	cl.unpark()
 }
 
 // StopCause returns the reason the client connection was stopped, if any.

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -1094,6 +1095,31 @@ func TestDisconnectClientDoesNotWaitOnBlockedWrite(t *testing.T) {
 	require.True(t, cl.Closed())
 	require.ErrorIs(t, cl.StopCause(), packets.ErrSessionTakenOver)
 	require.Zero(t, atomic.LoadInt64(&cl.ops.info.SlowConsumers), "a client disconnected for another reason is not counted")
+}
+
+// TestClientParseConnectCopiesOutOfThePacket (fork): the client keeps
+// nothing that points into the CONNECT's buffer, which holds the password
+// and would otherwise stay in memory for the connection's life.
+func TestClientParseConnectCopiesOutOfThePacket(t *testing.T) {
+	for _, c := range []byte{packets.TConnectMqtt5, packets.TConnectMqtt5LWT, packets.TConnectUserPassLWT} {
+		raw := packets.TPacketData[packets.Connect].Get(c).RawBytes
+		buf := bytes.Clone(raw[2:]) // after the fixed header
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}}
+		require.NoError(t, pk.ConnectDecode(buf))
+		cl, _, _ := newTestClient()
+		cl.ParseConnect("tcp1", pk)
+		// Copies, made while the buffer is intact.
+		wantID, wantUser := strings.Clone(cl.ID), string(cl.Properties.Username)
+		wantWill := fmt.Sprintf("%+v", cl.Properties.Will)
+		wantProps := fmt.Sprintf("%+v %s", cl.Properties.Props.User, cl.Properties.Props.AuthenticationMethod)
+		for i := range buf {
+			buf[i] = 'X'
+		}
+		require.Equal(t, wantID, cl.ID)
+		require.Equal(t, wantUser, string(cl.Properties.Username))
+		require.Equal(t, wantWill, fmt.Sprintf("%+v", cl.Properties.Will))
+		require.Equal(t, wantProps, fmt.Sprintf("%+v %s", cl.Properties.Props.User, cl.Properties.Props.AuthenticationMethod))
+	}
 }
 
 // TestClientCounters: a connection counts the PUBLISH packets it decodes

@@ -518,7 +518,11 @@ func (ss *session) serve() {
 	s, cl := ss.s, ss.cl
 	err := cl.read(s.receivePacket)
 	if errors.Is(err, errSessionIdle) {
-		go ss.waitForPacket()
+		// Fork: the poller waits for the socket (idle_linux.go); a
+		// goroutine of its own where it cannot.
+		if !ss.park() {
+			go ss.waitForPacket()
+		}
 		return
 	}
 	ss.finish(err)
@@ -2109,11 +2113,9 @@ func (s *Server) loadRetained(v []storage.Message) {
 // clearExpiredClients deletes all clients which have been disconnected for longer
 // than their given expiry intervals.
 func (s *Server) clearExpiredClients(dt int64) {
-	for id, client := range s.Clients.GetAll() {
+	for _, client := range s.Clients.matching(func(cl *Client) bool { return cl.StopTime() != 0 }) {
+		id := client.ID
 		disconnected := client.StopTime()
-		if disconnected == 0 {
-			continue
-		}
 
 		expire := s.Options.Capabilities.MaximumSessionExpiryInterval
 		if client.Properties.ProtocolVersion == 5 && client.Properties.Props.SessionExpiryIntervalFlag {
@@ -2146,7 +2148,7 @@ func (s *Server) clearExpiredRetainedMessages(now int64) {
 
 // clearExpiredInflights deletes any inflight messages which have expired.
 func (s *Server) clearExpiredInflights(now int64) {
-	for _, client := range s.Clients.GetAll() {
+	for _, client := range s.Clients.matching(func(cl *Client) bool { return cl.State.Inflight.Len() > 0 }) {
 		if deleted := client.ClearExpiredInflights(now, s.Options.Capabilities.MaximumMessageExpiryInterval); len(deleted) > 0 {
 			for _, id := range deleted {
 				s.hooks.OnQosDropped(client, packets.Packet{PacketID: id})

@@ -31,7 +31,7 @@ func dialNode(t *testing.T, d *app.Dev, k int, tok string) *mqttClient {
 		}
 		c := &mqttClient{msgs: make(chan *paho.Publish, 64), disc: make(chan *paho.Disconnect, 1)}
 		c.Client = paho.NewClient(paho.ClientConfig{
-			Conn: conn,
+			Conn: pahoConn(conn),
 			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 				c.msgs <- pr.Packet
 				return true, nil

@@ -369,7 +369,7 @@ func connect(dial dialer, tok string) (*fleetClient, *paho.Connack, error) {
 	}
 	c := &fleetClient{got: make(chan delivered, 256), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
+		Conn: pahoConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			c.got <- delivered{pr.Packet.Topic, string(pr.Packet.Payload), pr.Packet.Retain}
 			return true, nil

@@ -183,7 +183,7 @@ func pahoSession(t *testing.T, conn net.Conn, tok string) (*mqttClient, *paho.Co
 	t.Helper()
 	c := &mqttClient{msgs: make(chan *paho.Publish, 16), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
-		Conn: conn,
+		Conn: pahoConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			c.msgs <- pr.Packet
 			return true, nil

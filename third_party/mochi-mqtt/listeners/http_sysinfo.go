@@ -73,7 +73,8 @@ func (l *HTTPStats) Init(log *slog.Logger) error {
 	}
 
 	if l.config.TLSConfig != nil {
-		l.listen.TLSConfig = l.config.TLSConfig
+		// Fork: a copy, as net/http configures HTTP/2 on the server's own.
+		l.listen.TLSConfig = l.config.TLSConfig.Clone()
 	}
 
 	return nil

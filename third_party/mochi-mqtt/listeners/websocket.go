@@ -82,7 +82,7 @@ func (l *Websocket) Init(log *slog.Logger) error {
 	l.listen = &http.Server{
 		Addr:         l.address,
 		Handler:      mux,
-		TLSConfig:    l.config.TLSConfig,
+		TLSConfig:    l.config.TLSConfig.Clone(), // fork: net/http writes to it
 		ReadTimeout:  60 * time.Second,
 		WriteTimeout: 60 * time.Second,
 	}

@@ -180,7 +180,13 @@ type StoredSession struct {
 	Expiry time.Duration
 	// Disconnected is when the owning connection ended; zero while it is
 	// connected. The session expires Expiry after it.
-	Disconnected  time.Time
+	Disconnected time.Time
+	// Lease, for a connected session, bounds how long its record lasts
+	// (plus Expiry) unless it is saved again: the node that holds the
+	// connection saves it every Lease/2, so the sessions of a node that
+	// dies without a word (kill -9) expire as if their connections had
+	// ended within Lease of it. 0: no bound.
+	Lease         time.Duration
 	Subscriptions []StoredSubscription
 }
 

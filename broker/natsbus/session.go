@@ -26,7 +26,8 @@ const SessionBucket = "pubsub_sessions"
 // key's last revision, so that of two nodes writing one session, the
 // connection that came later wins whatever order the writes arrive in.
 // A session whose connection ended is stored with a TTL of what remains
-// of its expiry, so JetStream removes it when it expires.
+// of its expiry, so JetStream removes it when it expires; a connected one
+// with its Lease plus its expiry, which its node renews.
 type Sessions struct {
 	bus      *Bus
 	js       jetstream.JetStream
@@ -261,9 +262,12 @@ func (s *Sessions) SaveSession(ctx context.Context, sess *broker.StoredSession) 
 			return nil // a later connection owns it
 		}
 		opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
-		if !sess.Disconnected.IsZero() {
+		switch {
+		case !sess.Disconnected.IsZero():
 			left := time.Until(sess.Disconnected.Add(sess.Expiry))
 			opts = append(opts, jetstream.WithMsgTTL(max(time.Second, left.Truncate(time.Second)+time.Second)))
+		case sess.Lease > 0:
+			opts = append(opts, jetstream.WithMsgTTL(max(time.Second, (sess.Lease+sess.Expiry).Truncate(time.Second))))
 		}
 		_, err = s.js.Publish(ctx, subject, data, opts...)
 		if !retryable(err) {

@@ -65,6 +65,8 @@ type serverFleet struct {
 	takeovers atomic.Int64 // connections ended for a connection on another node
 
 	sessionCounters                // fleetsession.go
+	renewStop       chan struct{}  // closed to stop renewSessions
+	renewDone       chan struct{}  // closed once it has
 	writes          sync.WaitGroup // session store writes in the background
 	deleting        atomic.Int64   // how many of them
 	warned          atomic.Int64   // unix time of the last warning about the bus
@@ -140,6 +142,8 @@ func (s *server) joinFleet() error {
 	s.mochi.Options.FleetShared = true
 	if s.node.sessions != nil {
 		s.mochi.Options.ResumeSession = s.resumeSession
+		s.fleet.renewStop, s.fleet.renewDone = make(chan struct{}), make(chan struct{})
+		go s.renewSessions(s.fleet.renewStop, s.fleet.renewDone)
 	}
 	s.mochi.Topics.Interest = func(filter, shared string, on bool) {
 		if len(filter) > 0 && filter[0] == '$' {
@@ -162,6 +166,10 @@ func (s *server) leaveFleet() {
 	}
 	if s.fleet.unwatch != nil {
 		s.fleet.unwatch()
+	}
+	if s.fleet.renewStop != nil {
+		close(s.fleet.renewStop)
+		<-s.fleet.renewDone
 	}
 	s.fleet.writes.Wait() // session store writes, each bounded by sessionWait
 }

@@ -40,6 +40,13 @@ import (
 // whose session cannot be loaded in time starts without it.
 const sessionWait = 2 * time.Second
 
+// sessionLease bounds how long the stored session of a connected client
+// outlives its node (broker.StoredSession.Lease): a node renews its
+// connected clients' sessions every half lease. Tests shorten it.
+var sessionLease atomic.Int64
+
+func init() { sessionLease.Store(int64(10 * time.Minute)) }
+
 // maxBackgroundDeletes bounds the deletions of stored sessions in
 // progress in the background for the clean starts of one broker; past
 // it, a connection deletes on its own goroutine, before its first packet.
@@ -92,6 +99,9 @@ func (s *server) storedSession(sess *session, cl *mqtt.Client, disconnected time
 		BrokerID: s.id, ClientID: cl.ID, Node: s.node.bus.NodeID(), At: sess.at,
 		Expiry:       time.Duration(cl.Properties.Props.SessionExpiryInterval) * time.Second,
 		Disconnected: disconnected,
+	}
+	if disconnected.IsZero() {
+		st.Lease = time.Duration(sessionLease.Load())
 	}
 	for _, sub := range cl.State.Subscriptions.GetAll() {
 		st.Subscriptions = append(st.Subscriptions, broker.StoredSubscription{Filter: sub.Filter, QoS: sub.Qos,
@@ -219,4 +229,33 @@ func (f *serverFleet) warn(s *server, msg string, args ...any) {
 type sessionCounters struct {
 	resumed     atomic.Int64 // sessions resumed here from the fleet's store
 	queuedDrops atomic.Int64 // QoS 1 and 2 messages of sessions that moved away, dropped here
+}
+
+// renewSessions saves the sessions of the server's connected persistent
+// clients every half lease until stop closes, so that their records
+// outlive them by at most the lease (plus their expiry) if this node dies
+// without a word.
+func (s *server) renewSessions(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Duration(sessionLease.Load()) / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, cl := range s.mochi.Clients.GetAll() {
+			sess := sessionOf(cl)
+			if sess == nil || !persistent(cl) || !sess.stored.Load() || sess.moved.Load() || cl.Closed() {
+				continue
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.saveSession(sess, cl, time.Time{})
+		}
+	}
 }

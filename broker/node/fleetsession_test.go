@@ -8,8 +8,10 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
+	"github.com/openpubsub/pubsub/broker"
 	"github.com/openpubsub/pubsub/broker/natsbus"
 	"github.com/openpubsub/pubsub/broker/natsbus/natstest"
+	"github.com/openpubsub/pubsub/broker/node"
 	"github.com/openpubsub/pubsub/pkg/feed"
 	"github.com/openpubsub/pubsub/pkg/token"
 )
@@ -332,4 +334,48 @@ func TestFleetSessionSurvivesNodeShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2.expectMessage(t, "y", "on node 2")
+}
+
+// TestFleetSessionLease: the stored session of a connected client is
+// renewed by its node, so it outlives its lease (and expiry) while the
+// client stays; a session whose node died without a word (kill -9: the
+// node neither renewed it nor stored its end) is removed once its lease
+// and expiry run out. Before, such a record stayed until its client id
+// connected again.
+func TestFleetSessionLease(t *testing.T) {
+	node.SetSessionLease(2 * time.Second)
+	t.Cleanup(func() { node.SetSessionLease(10 * time.Minute) })
+	f := newFleet(t, 1, nil, "a")
+	b := f.n1.brokers["a"]
+	tok, claims := b.token(t, nil)
+	brief := func(cp *paho.Connect) {
+		cp.CleanStart = false
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(1)}
+	}
+	c1, _, err := f.n1.connect(b.host, claims.Subject, tok, brief)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.subscribe(t, "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	// Connected past its lease and expiry (3 s): still stored.
+	for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		if !f.storedSession(t, "a", claims.Subject) {
+			t.Fatal("a connected client's session expired from the store: its node did not renew it")
+		}
+	}
+
+	// What a node killed while its client was connected leaves behind.
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	ghost := &broker.StoredSession{BrokerID: "a", ClientID: "ghost", Node: "dead-node", At: time.Now(), Expiry: time.Second,
+		Lease: time.Second, Subscriptions: []broker.StoredSubscription{{Filter: "x", QoS: 1}}}
+	if err := f.store.SaveSession(ctx, ghost); err != nil {
+		t.Fatal(err)
+	}
+	if !f.storedSession(t, "a", "ghost") {
+		t.Fatal("the dead node's session was not stored")
+	}
+	natstest.Poll(t, "the dead node's session to run out", func() bool { return !f.storedSession(t, "a", "ghost") })
 }

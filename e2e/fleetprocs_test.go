@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -313,51 +311,8 @@ func (f *fleetProcs) wsDialer(n *nodeProc, host string) dialer {
 		if err != nil {
 			return nil, err
 		}
-		return &wsStream{Conn: ws}, nil
+		return &wsConn{Conn: ws}, nil // mqtt_test.go
 	}
-}
-
-// wsStream is a client WebSocket as the byte stream paho reads and writes.
-type wsStream struct {
-	*websocket.Conn
-	r  io.Reader
-	mu sync.Mutex // one frame written at a time
-	pk sync.Mutex // paho holds it across the writes of one packet
-}
-
-func (c *wsStream) Lock()   { c.pk.Lock() }
-func (c *wsStream) Unlock() { c.pk.Unlock() }
-
-func (c *wsStream) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			_, r, err := c.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (c *wsStream) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(p), c.WriteMessage(websocket.BinaryMessage, p)
-}
-
-func (c *wsStream) SetDeadline(t time.Time) error {
-	_ = c.SetReadDeadline(t)
-	return c.SetWriteDeadline(t)
 }
 
 // connect opens one MQTT session with tok; the CONNACK comes back with

@@ -19,7 +19,7 @@ import (
 // first right after CONNECT. On a bare *tls.Conn that PINGREQ could land
 // between a PUBLISH's header and its payload, and the node rightly read
 // "\xc0\x00pro" as the payload of a 5-byte "probe" (TestFleetProcesses
-// once failed so). Connections that are lockers already (wsStream) are
+// once failed so). Connections that are lockers already (wsConn) are
 // kept as they are.
 func pahoConn(c net.Conn) net.Conn {
 	if _, ok := c.(sync.Locker); ok {

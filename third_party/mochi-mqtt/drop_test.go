@@ -137,3 +137,26 @@ func TestResumeSession(t *testing.T) {
 	require.True(t, present)
 	require.Empty(t, asked, "asked for a session held here")
 }
+
+// TestSessionFinishClearsWillBesideAnEmbedder ends a session that
+// disconnected cleanly while an embedder clears the same client's will
+// (the node does, for a revocation's DISCONNECT): under -race, the two
+// must not conflict, and the will is gone.
+func TestSessionFinishClearsWillBesideAnEmbedder(t *testing.T) {
+	s := newServer()
+	for range 50 {
+		cl, _, _ := newTestClient()
+		cl.Properties.Will = Will{Flag: 1, TopicName: "a/b", Payload: []byte("gone")}
+		s.Clients.Add(cl)
+		s.Listeners.ClientsWg.Add(1)
+		ss := &session{s: s, cl: cl, done: func(error) {}}
+		cleared := make(chan struct{})
+		go func() {
+			defer close(cleared)
+			atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+		}()
+		ss.finish(nil)
+		<-cleared
+		require.Equal(t, uint32(0), atomic.LoadUint32(&cl.Properties.Will.Flag))
+	}
+}

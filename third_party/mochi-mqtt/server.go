@@ -536,7 +536,10 @@ func (ss *session) finish(err error) {
 		s.sendLWT(cl)
 		cl.Stop(err)
 	} else {
-		cl.Properties.Will = Will{} // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
+		// Fork: only the flag, atomically, as everything that reads the
+		// will checks it first: an embedder may clear it at the same time
+		// (a revocation's DISCONNECT), which a whole-struct write raced.
+		atomic.StoreUint32(&cl.Properties.Will.Flag, 0) // [MQTT-3.14.4-3] [MQTT-3.1.2-10]
 	}
 	s.Log.Debug("client disconnected", "error", err, "client", cl.ID, "remote", cl.Net.Remote, "listener", ss.listener)
 

@@ -248,10 +248,6 @@ func TestFleetSessionExpires(t *testing.T) {
 	f := newFleet(t, 1, nil, "a")
 	b := f.n1.brokers["a"]
 	tok, claims := b.token(t, nil)
-	brief := func(cp *paho.Connect) {
-		cp.CleanStart = false
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(1)}
-	}
 	c1, _, err := f.n1.connect(b.host, claims.Subject, tok, brief)
 	if err != nil {
 		t.Fatal(err)
@@ -348,10 +344,6 @@ func TestFleetSessionLease(t *testing.T) {
 	f := newFleet(t, 1, nil, "a")
 	b := f.n1.brokers["a"]
 	tok, claims := b.token(t, nil)
-	brief := func(cp *paho.Connect) {
-		cp.CleanStart = false
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(1)}
-	}
 	c1, _, err := f.n1.connect(b.host, claims.Subject, tok, brief)
 	if err != nil {
 		t.Fatal(err)
@@ -378,4 +370,10 @@ func TestFleetSessionLease(t *testing.T) {
 		t.Fatal("the dead node's session was not stored")
 	}
 	natstest.Poll(t, "the dead node's session to run out", func() bool { return !f.storedSession(t, "a", "ghost") })
+}
+
+// brief makes a CONNECT resume and keep its session for one second.
+func brief(cp *paho.Connect) {
+	cp.CleanStart = false
+	cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(1)}
 }

@@ -103,58 +103,57 @@ func (s *settings) Int(name, env string, def int, usage string) *int {
 
 // IntRange registers an integer flag that must lie in [lo, hi].
 func (s *settings) IntRange(name, env string, def, lo, hi int, usage string) *int {
-	return define(s, name, env, def, withRange(usage, lo, hi, strconv.Itoa), "int", within(parseInt[int], lo, hi, strconv.Itoa), strconv.Itoa)
+	return defineRange(s, name, env, def, lo, hi, usage, "int", parseInt[int], strconv.Itoa)
 }
 
-// withRange adds a flag's range to its help.
-func withRange[T any](usage string, lo, hi T, show func(T) string) string {
-	return usage + "; " + show(lo) + " to " + show(hi)
-}
-
-// within wraps parse to refuse a value outside [lo, hi], naming the range
-// (in the flag's own notation, show).
-func within[T cmp.Ordered](parse func(string) (T, error), lo, hi T, show func(T) string) func(string) (T, error) {
-	return func(v string) (T, error) {
+// defineRange is define for a value that must lie in [lo, hi]: the range
+// goes into the flag's help and into the error for a value outside it,
+// written in the flag's own notation (show).
+func defineRange[T cmp.Ordered](s *settings, name, env string, def, lo, hi T, usage, typ string, parse func(string) (T, error), show func(T) string) *T {
+	usage += "; " + show(lo) + " to " + show(hi)
+	return define(s, name, env, def, usage, typ, func(v string) (T, error) {
 		n, err := parse(v)
 		if err == nil && (n < lo || n > hi) {
 			err = fmt.Errorf("out of range (%s to %s)", show(lo), show(hi))
 		}
 		return n, err
-	}
+	}, show)
 }
 
+func formatInt64(v int64) string     { return strconv.FormatInt(v, 10) }
+func formatUint32(v uint32) string   { return strconv.FormatUint(uint64(v), 10) }
+func formatUint16(v uint16) string   { return strconv.FormatUint(uint64(v), 10) }
+func formatFloat64(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
 func (s *settings) Int64(name, env string, def int64, usage string) *int64 {
-	return define(s, name, env, def, usage, "int", parseInt[int64], func(v int64) string { return strconv.FormatInt(v, 10) })
+	return define(s, name, env, def, usage, "int", parseInt[int64], formatInt64)
 }
 
 // Int64Range registers an integer flag that must lie in [lo, hi].
 func (s *settings) Int64Range(name, env string, def, lo, hi int64, usage string) *int64 {
-	show := func(v int64) string { return strconv.FormatInt(v, 10) }
-	return define(s, name, env, def, withRange(usage, lo, hi, show), "int", within(parseInt[int64], lo, hi, show), show)
+	return defineRange(s, name, env, def, lo, hi, usage, "int", parseInt[int64], formatInt64)
 }
 
 func (s *settings) Uint32(name, env string, def uint32, usage string) *uint32 {
-	return define(s, name, env, def, usage, "uint", parseUint[uint32], func(v uint32) string { return strconv.FormatUint(uint64(v), 10) })
+	return define(s, name, env, def, usage, "uint", parseUint[uint32], formatUint32)
 }
 
 // Uint32Range registers an unsigned flag that must lie in [lo, hi].
 func (s *settings) Uint32Range(name, env string, def, lo, hi uint32, usage string) *uint32 {
-	show := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
-	return define(s, name, env, def, withRange(usage, lo, hi, show), "uint", within(parseUint[uint32], lo, hi, show), show)
+	return defineRange(s, name, env, def, lo, hi, usage, "uint", parseUint[uint32], formatUint32)
 }
 
 func (s *settings) Uint16(name, env string, def uint16, usage string) *uint16 {
-	return define(s, name, env, def, usage, "uint", parseUint[uint16], func(v uint16) string { return strconv.FormatUint(uint64(v), 10) })
+	return define(s, name, env, def, usage, "uint", parseUint[uint16], formatUint16)
 }
 
 func (s *settings) Float64(name, env string, def float64, usage string) *float64 {
-	return define(s, name, env, def, usage, "float", parseFloat, func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) })
+	return define(s, name, env, def, usage, "float", parseFloat, formatFloat64)
 }
 
 // Float64Range registers a number flag that must lie in [lo, hi].
 func (s *settings) Float64Range(name, env string, def, lo, hi float64, usage string) *float64 {
-	show := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	return define(s, name, env, def, withRange(usage, lo, hi, show), "float", within(parseFloat, lo, hi, show), show)
+	return defineRange(s, name, env, def, lo, hi, usage, "float", parseFloat, formatFloat64)
 }
 
 func parseFloat(v string) (float64, error) {
@@ -171,7 +170,7 @@ func (s *settings) Duration(name, env string, def time.Duration, usage string) *
 
 // DurationRange registers a duration flag that must lie in [lo, hi].
 func (s *settings) DurationRange(name, env string, def, lo, hi time.Duration, usage string) *time.Duration {
-	return define(s, name, env, def, withRange(usage, lo, hi, time.Duration.String), "duration", within(parseDuration, lo, hi, time.Duration.String), time.Duration.String)
+	return defineRange(s, name, env, def, lo, hi, usage, "duration", parseDuration, time.Duration.String)
 }
 
 func parseDuration(v string) (time.Duration, error) {

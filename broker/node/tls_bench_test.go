@@ -18,17 +18,7 @@ import (
 // Go's default ones (the hybrid X25519MLKEM768 first), for a Go client
 // that offers both, as Go clients do.
 func BenchmarkTLSHandshake(b *testing.B) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "b.example"},
-		DNSNames: []string{"b.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	pool := x509.NewCertPool()
-	leaf, _ := x509.ParseCertificate(der)
-	pool.AddCert(leaf)
+	cert, pool := benchCert(b)
 	getCert := func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil }
 	for _, bc := range []struct {
 		name   string
@@ -66,17 +56,7 @@ func BenchmarkTLSHandshake(b *testing.B) {
 // without MQTT. The server writes a byte after the handshake, which the
 // client reads, and the ticket that came before it with it.
 func BenchmarkTLSResume(b *testing.B) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "b.example"},
-		DNSNames: []string{"b.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert := &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	pool := x509.NewCertPool()
-	leaf, _ := x509.ParseCertificate(der)
-	pool.AddCert(leaf)
+	cert, pool := benchCert(b)
 	srv := serverTLS(func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert, nil })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,4 +115,20 @@ func BenchmarkTLSResume(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "handshakes/s")
 		})
 	}
+}
+
+// benchCert returns a self-signed ECDSA P-256 certificate for b.example,
+// as the node serves, and a pool that trusts it.
+func benchCert(b *testing.B) (*tls.Certificate, *x509.CertPool) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "b.example"},
+		DNSNames: []string{"b.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(der)
+	pool.AddCert(leaf)
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }

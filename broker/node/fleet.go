@@ -343,10 +343,7 @@ func (h *fleetHook) OnDisconnect(cl *mqtt.Client, _ error, expire bool) {
 		h.srv.fleet.claims.CompareAndDelete(cl.ID, v)
 	}
 	if _, ok := h.srv.fleet.kicked.LoadAndDelete(cl); ok && !expire {
-		queued := cl.State.Inflight.Len()
-		if h.srv.mochi.DropSession(cl) {
-			h.srv.fleet.queuedDrops.Add(int64(queued))
-		}
+		h.srv.dropMovedSession(cl)
 	}
 }
 

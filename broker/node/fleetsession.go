@@ -206,11 +206,20 @@ func (s *server) movedAway(c broker.Claim) {
 	}
 	sess.moved.Store(true)
 	s.forget(sess)
-	queued := sess.cl.State.Inflight.Len()
-	if s.mochi.DropSession(sess.cl) {
-		s.fleet.queuedDrops.Add(int64(queued))
+	if queued, ok := s.dropMovedSession(sess.cl); ok {
 		s.log.Info("offline session moved to another node", "client_id", c.ClientID, "node_id", c.Node, "dropped_messages", queued)
 	}
+}
+
+// dropMovedSession drops what mochi keeps of the session of cl, which
+// lives on on another node, and counts the QoS 1 and 2 messages queued
+// for it here, which go with it.
+func (s *server) dropMovedSession(cl *mqtt.Client) (queued int, dropped bool) {
+	queued = cl.State.Inflight.Len()
+	if dropped = s.mochi.DropSession(cl); dropped {
+		s.fleet.queuedDrops.Add(int64(queued))
+	}
+	return queued, dropped
 }
 
 // warnLimit is the least time between two warnings of one kind.
